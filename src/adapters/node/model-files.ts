@@ -1,0 +1,209 @@
+/**
+ * Model location: a local transformers.js-layout directory, or a Hugging Face Hub id downloaded once into a
+ * cache (atomic `.part` + rename per file, a `.complete` marker so later runs do no network request).
+ * @module
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createProgress } from './progress.js';
+
+export type Dtype = 'fp32' | 'fp16' | 'q8' | 'q4';
+
+const SUFFIX: Record<Dtype, string> = { fp32: '', fp16: '_fp16', q8: '_quantized', q4: '_q4' };
+const PICK_ORDER: Dtype[] = ['fp32', 'q8', 'q4', 'fp16'];
+const DOWNLOAD_ORDER: Dtype[] = ['fp32', 'q8', 'q4'];
+const MARKER = '.complete';
+
+/** fp32 -> model.onnx, fp16 -> model_fp16.onnx, q8 -> model_quantized.onnx, q4 -> model_q4.onnx (transformers.js naming) */
+export function onnxFileName(dtype: Dtype, base = 'model'): string {
+  return `${base}${SUFFIX[dtype]}.onnx`;
+}
+
+/** config.json's `transformers.js_config.dtype` when it is one of ours (a per-module object is ignored). */
+function configDtype(dir: string): Dtype | undefined {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    const d = config?.['transformers.js_config']?.dtype;
+    return typeof d === 'string' && d in SUFFIX ? (d as Dtype) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Picks the dtype to use: the requested one, or config.json's preference, or the first present of fp32, q8, q4, fp16. */
+export function pickDtype(dir: string, requested?: Dtype): Dtype {
+  const onnxDir = join(dir, 'onnx');
+  const files = existsSync(onnxDir) ? readdirSync(onnxDir).filter((f) => f.endsWith('.onnx')).sort() : [];
+  const present = (d: Dtype) => files.includes(onnxFileName(d));
+  const listed = files.length ? files.map((f) => `onnx/${f}`).join(', ') : 'none';
+  if (requested) {
+    if (present(requested)) return requested;
+    throw new Error(
+      `dtype ${requested} needs onnx/${onnxFileName(requested)}, which is not in ${dir} (ONNX files present: ${listed}). ` +
+        `Pick another dtype or omit it.`,
+    );
+  }
+  const preferred = configDtype(dir);
+  const found = [preferred, ...PICK_ORDER].find((d): d is Dtype => d !== undefined && present(d));
+  if (found) return found;
+  throw new Error(`No ONNX model in ${onnxDir} (expected one of ${PICK_ORDER.map((d) => onnxFileName(d)).join(', ')}; present: ${listed}).`);
+}
+
+export interface ResolveOptions {
+  dtype?: Dtype;
+  /** default: process.env.EDGELLM_CACHE ?? ~/.cache/edgellm */
+  cacheDir?: string;
+  /** default: process.env.HF_ENDPOINT ?? 'https://huggingface.co' */
+  endpoint?: string;
+  /** default 'main' */
+  revision?: string;
+  /** default process.env.HF_TOKEN; sent as Authorization: Bearer */
+  token?: string;
+  fetch?: typeof fetch;
+  /** default: a line on stderr */
+  log?: (line: string) => void;
+  /** Redrawn progress bar (true) or sparse log lines (false); default process.stderr.isTTY. */
+  progress?: boolean;
+}
+
+const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p);
+const looksLikePath = (p: string) => /^(\.{1,2}(\/|\\|$)|\/|~|[A-Za-z]:[\\/])/.test(p);
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
+
+/** Returns an absolute local directory: `name` itself when it is a directory, else the cached Hub download. */
+export async function resolveModelDir(name: string, options: ResolveOptions = {}): Promise<{ dir: string; downloaded: boolean }> {
+  const local = resolve(expandHome(name));
+  if (existsSync(local)) {
+    if (!statSync(local).isDirectory()) throw new Error(`Model path ${local} is a file; give the model's directory.`);
+    if (!existsSync(join(local, 'config.json'))) {
+      throw new Error(`Model directory ${local} has no config.json (expected the transformers.js layout: config.json, tokenizer.json, onnx/model*.onnx).`);
+    }
+    return { dir: local, downloaded: false };
+  }
+  if (looksLikePath(name)) throw new Error(`Model path ${name}: no such directory (${local}).`);
+  if (!HUB_ID.test(name) || name.includes('..')) {
+    throw new Error(`Model "${name}" is neither a local directory nor a Hugging Face Hub id (owner/name).`);
+  }
+  const revision = options.revision ?? 'main';
+  const cacheDir = resolve(expandHome(options.cacheDir ?? process.env.EDGELLM_CACHE ?? join(homedir(), '.cache', 'edgellm')));
+  const dir = join(cacheDir, name.replace('/', '--'), encodeURIComponent(revision));
+  const marker = join(dir, MARKER);
+  if (existsSync(marker) && (!options.dtype || existsSync(join(dir, 'onnx', onnxFileName(options.dtype))))) {
+    return { dir, downloaded: false };
+  }
+  const downloaded = await download(name, dir, revision, options);
+  await writeFile(`${marker}.part`, JSON.stringify({ id: name, revision, time: new Date().toISOString() }) + '\n');
+  await rename(`${marker}.part`, marker);
+  return { dir, downloaded };
+}
+
+type Fetched = 'fetched' | 'exists' | 'missing';
+
+async function download(id: string, dir: string, revision: string, options: ResolveOptions): Promise<boolean> {
+  const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const token = options.token ?? process.env.HF_TOKEN;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const tty = options.progress ?? Boolean(process.stderr.isTTY);
+  let count = 0;
+  let announced = false;
+
+  const get = async (rel: string, optional: boolean): Promise<Fetched> => {
+    const target = join(dir, rel);
+    if (existsSync(target)) return 'exists';
+    const url = `${endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${rel}`;
+    let res: Response;
+    try {
+      res = await doFetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    } catch (err) {
+      const why = (err as Error & { cause?: Error })?.cause?.message ?? (err as Error)?.message;
+      throw new Error(
+        `The Hugging Face Hub was unreachable at ${endpoint} (${why}) while fetching ${id}/${rel}. ` +
+          `Check the network or HF_ENDPOINT, or give a local model directory path instead.`,
+        { cause: err },
+      );
+    }
+    if (res.status === 404 && optional) {
+      await res.body?.cancel();
+      return 'missing';
+    }
+    if (!res.ok || !res.body) {
+      await res.body?.cancel();
+      throw statusError(res, rel, id, revision, endpoint, Boolean(token));
+    }
+    if (!announced) log(`Downloading ${id} (${revision}) from ${endpoint} into ${dir}`);
+    announced = true;
+    await mkdir(dirname(target), { recursive: true });
+    const part = `${target}.part`;
+    const lengthHeader = res.headers.get('content-length');
+    const total = lengthHeader && !res.headers.get('content-encoding') ? Number(lengthHeader) : undefined;
+    const write = tty ? (s: string) => void process.stderr.write(s) : (s: string) => log(s.replace(/\n$/, ''));
+    const progress = createProgress(rel, total, { tty, write });
+    const fh = await open(part, 'w');
+    let bytes = 0;
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        await fh.write(chunk);
+        bytes += chunk.byteLength;
+        progress.update(chunk.byteLength);
+      }
+      if (total !== undefined && bytes !== total) throw new Error(`got ${bytes} of ${total} bytes`);
+    } catch (err) {
+      await fh.close();
+      await rm(part, { force: true });
+      if (tty) process.stderr.write('\n');
+      throw new Error(`Download of ${id}/${rel} from ${endpoint} was interrupted (${(err as Error).message}); run again to resume.`, { cause: err });
+    }
+    await fh.close();
+    progress.done();
+    await rename(part, target);
+    count++;
+    return 'fetched';
+  };
+
+  await get('config.json', false);
+  for (const rel of ['tokenizer.json', 'tokenizer_config.json']) await get(rel, false);
+  for (const rel of ['generation_config.json', 'special_tokens_map.json']) await get(rel, true);
+
+  let onnx: string | undefined;
+  if (options.dtype) {
+    onnx = onnxFileName(options.dtype);
+    await get(`onnx/${onnx}`, false);
+  } else {
+    const preferred = configDtype(dir);
+    const order = [...new Set([...(preferred && DOWNLOAD_ORDER.includes(preferred) ? [preferred] : []), ...DOWNLOAD_ORDER])];
+    for (const d of order) {
+      if ((await get(`onnx/${onnxFileName(d)}`, true)) !== 'missing') {
+        onnx = onnxFileName(d);
+        break;
+      }
+    }
+    if (!onnx) {
+      throw new Error(`${id} has no ONNX weights at ${endpoint} (tried ${order.map((d) => `onnx/${onnxFileName(d)}`).join(', ')}); pass a dtype or a local directory.`);
+    }
+  }
+  const stem = onnx.slice(0, -'.onnx'.length);
+  for (const rel of [`onnx/${stem}.onnx_data`, `onnx/${stem}.onnx.data`]) await get(rel, true);
+  if (count) log(`Downloaded ${count} file(s) of ${id} into ${dir}`);
+  return count > 0;
+}
+
+function statusError(res: Response, rel: string, id: string, revision: string, endpoint: string, hadToken: boolean): Error {
+  const code = res.headers.get('x-error-code');
+  const notFound =
+    `"${id}" is neither a local directory nor a model on the Hub at ${endpoint} (HTTP ${res.status} for ${rel} at revision ${revision}). ` +
+    `Check the spelling, or give a local model directory path.`;
+  if (code === 'RepoNotFound' || code === 'RevisionNotFound' || (res.status === 404 && rel === 'config.json')) return new Error(notFound);
+  if (res.status === 401 || res.status === 403) {
+    return new Error(
+      `Access to ${id} on ${endpoint} was denied (HTTP ${res.status}): the model is gated or private (or does not exist). ` +
+        (hadToken
+          ? 'The token in use (HF_TOKEN) has no access: accept the model licence on the Hub or use another token.'
+          : 'Set HF_TOKEN to a Hugging Face access token with access to it.'),
+    );
+  }
+  if (res.status === 404) return new Error(`${id} has no ${rel} at revision ${revision} on ${endpoint}: it is not a transformers.js-layout model (try a dtype it ships, or another repo).`);
+  return new Error(`The Hub at ${endpoint} answered HTTP ${res.status} ${res.statusText} for ${id}/${rel}; try again later.`);
+}

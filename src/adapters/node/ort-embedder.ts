@@ -1,0 +1,54 @@
+/**
+ * A sentence-embedding model (BERT-like or static, e.g. Model2Vec) on onnxruntime-node:
+ * mean pooling over tokens, then L2 normalisation.
+ * @module
+ */
+import * as ort from 'onnxruntime-node';
+import { toFloat32 } from './float16.js';
+import { meanRows } from './ort-model.js';
+
+export class OrtEmbedder {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly dimensions: number,
+  ) {}
+
+  static async create(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {
+    const session = await ort.InferenceSession.create(path, { executionProviders });
+    return new OrtEmbedder(session, dimensions);
+  }
+
+  async embed(inputs: number[][]): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const tokens of inputs) {
+      const shape = [1, tokens.length];
+      const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), shape) };
+      if (this.session.inputNames.includes('attention_mask')) {
+        feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(tokens.length).fill(1n), shape);
+      }
+      if (this.session.inputNames.includes('token_type_ids')) {
+        feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(tokens.length), shape);
+      }
+      const name = this.session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : this.session.outputNames[0];
+      const result = await this.session.run(feeds, [name]);
+      const hidden = result[name];
+      const size = Number(hidden.dims[hidden.dims.length - 1]);
+      const rows = hidden.dims.length === 3 ? tokens.length : 1;
+      const data = toFloat32(hidden.data as Float32Array | Uint16Array, 0, rows * size);
+      hidden.dispose();
+      out.push(normalize(meanRows(data, rows, size)));
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function normalize(v: Float32Array): Float32Array {
+  let sum = 0;
+  for (const x of v) sum += x * x;
+  const norm = Math.sqrt(sum) || 1;
+  return v.map((x) => x / norm);
+}

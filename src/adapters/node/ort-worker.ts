@@ -1,0 +1,55 @@
+/**
+ * The inference worker: owns the ONNX sessions and the KV caches, so that `session.run()`,
+ * which blocks its thread, never blocks the HTTP event loop. It loads no transformers.js.
+ * @module
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { OrtEmbedder } from './ort-embedder.js';
+import { OrtCausalLM } from './ort-model.js';
+import type { WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+
+const model = await OrtCausalLM.create({ ...init.model, executionProviders: init.executionProviders, threads: init.threads });
+const embedder = init.embedding
+  ? await OrtEmbedder.create(init.embedding.path, init.executionProviders, init.embedding.dimensions)
+  : undefined;
+port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions } satisfies WorkerReady);
+
+async function handle(message: WorkerRequest): Promise<unknown> {
+  switch (message.op) {
+    case 'forward':
+      return model.forward(message.items);
+    case 'fork':
+      return model.fork(message.src, message.dst);
+    case 'release':
+      return model.release(message.seq);
+    case 'hidden':
+      return model.hiddenStates(message.inputs);
+    case 'embed':
+      if (!embedder) throw new Error('No embedding model is loaded.');
+      return embedder.embed(message.inputs);
+    case 'stats':
+      return { liveSequences: model.liveSequences };
+    case 'dispose':
+      await model.dispose();
+      await embedder?.dispose();
+      return undefined;
+  }
+}
+
+// Requests are handled strictly in order: the engine never has two forward calls in flight.
+let queue = Promise.resolve();
+port.on('message', (message: WorkerRequest) => {
+  queue = queue.then(async () => {
+    try {
+      const result = await handle(message);
+      const transfer = Array.isArray(result) ? result.filter((r) => r instanceof Float32Array).map((r) => r.buffer as ArrayBuffer) : [];
+      port.postMessage({ id: message.id, ok: true, result } satisfies WorkerResponse, transfer);
+    } catch (error) {
+      const e = error as Error;
+      port.postMessage({ id: message.id, ok: false, error: { message: e.message, stack: e.stack } } satisfies WorkerResponse);
+    }
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * createNodeRuntime: a model directory (or Hub id) -> a ready InferenceRuntime, with inference in
+ * a worker thread on onnxruntime-node and tokenization on transformers.js in this thread.
+ * @module
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { createEngine } from '../../runtime/engine.js';
+import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
+import type { GenerationDefaults, InferenceRuntime } from '../../runtime/types.js';
+import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
+import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
+import { loadTokenizer } from './tokenizer.js';
+import { WorkerBackend } from './worker-backend.js';
+
+export interface NodeRuntimeOptions {
+  /** A model directory in the transformers.js layout, or a Hub id. */
+  model: string;
+  tokenizerPath?: string;
+  dtype?: Dtype;
+  device?: Device;
+  deviceId?: number;
+  /** Names clients may use; default the directory (or Hub id) name. */
+  modelNames?: string[];
+  embeddingModel?: string;
+  completionTemplate?: CompletionTemplate;
+  chatTemplate?: ChatTemplate;
+  maxConcurrent?: number;
+  maxQueue?: number;
+  threads?: number;
+  log?: (line: string) => void;
+  onError?: (error: unknown) => void;
+}
+
+export interface NodeRuntime extends InferenceRuntime {
+  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[] };
+}
+
+interface ModelConfig {
+  hidden_size?: number;
+  max_position_embeddings?: number;
+  n_positions?: number;
+  eos_token_id?: number | number[];
+}
+
+const readJson = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {});
+const asList = (v: number | number[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
+  const started = Date.now();
+  const log = options.log ?? ((line: string) => console.error(line));
+  const { dir } = await resolveModelDir(options.model, { dtype: options.dtype, log });
+  const dtype = pickDtype(dir, options.dtype);
+  const config: ModelConfig = readJson(join(dir, 'config.json'));
+  const generation = readJson(join(dir, 'generation_config.json'));
+  const embedding = options.embeddingModel ? await resolveModelDir(options.embeddingModel, { log }) : undefined;
+  const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
+
+  let backend: WorkerBackend | undefined;
+  let device = '';
+  const requested = options.device ?? 'auto';
+  for (const candidate of deviceCandidates(requested)) {
+    if (candidate === 'cuda' && requested === 'auto' && !cudaProviderInstalled()) {
+      log('edgellm: the CUDA provider of onnxruntime-node is not installed; using the CPU.');
+      continue;
+    }
+    try {
+      backend = await WorkerBackend.start(workerUrl(), {
+        model: {
+          path: join(dir, 'onnx', onnxFileName(dtype)),
+          contextLength: config.max_position_embeddings ?? config.n_positions ?? 2048,
+          hiddenSize: config.hidden_size ?? 0,
+        },
+        embedding: embedding && {
+          path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
+          dimensions: readJson(join(embedding.dir, 'config.json')).hidden_size ?? 0,
+        },
+        executionProviders: executionProviders(candidate, options.deviceId),
+        threads: options.threads,
+      });
+      device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
+      break;
+    } catch (error) {
+      const message = `could not start on ${candidate}: ${(error as Error).message.split('\n')[0]}`;
+      if (requested !== 'auto') throw new Error(`${message}\n${deviceHint(candidate)}`);
+      log(`edgellm: ${message}; falling back to the CPU.`);
+    }
+  }
+  if (!backend) throw new Error('No device could load the model.');
+
+  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, [...asList(generation.eos_token_id), ...asList(config.eos_token_id)]);
+  const modelNames = options.modelNames?.length ? options.modelNames : [basename(dir) === 'main' ? options.model : basename(dir)];
+  const engine = createEngine({
+    backend,
+    tokenizer,
+    modelNames,
+    completionTemplate: options.completionTemplate,
+    chatTemplate: options.chatTemplate,
+    generationDefaults: generationDefaults(generation),
+    maxConcurrent: options.maxConcurrent,
+    maxQueue: options.maxQueue,
+    embedding:
+      embedding && backend.embedding
+        ? {
+            backend: backend.embedding,
+            tokenizer: await loadTokenizer(embedding.dir, []),
+            name: basename(embedding.dir) === 'main' ? options.embeddingModel! : basename(embedding.dir),
+            contextLength: readJson(join(embedding.dir, 'config.json')).max_position_embeddings ?? 512,
+          }
+        : undefined,
+    onError: options.onError,
+  });
+  return Object.assign(engine, { loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames } });
+}
+
+/** generation_config.json sampling fields; `do_sample: false` makes greedy the default. */
+function generationDefaults(g: Record<string, unknown>): GenerationDefaults {
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  return {
+    temperature: g.do_sample === false ? 0 : num(g.temperature),
+    topK: g.do_sample === false ? undefined : num(g.top_k),
+    topP: g.do_sample === false ? undefined : num(g.top_p),
+    repetitionPenalty: num(g.repetition_penalty),
+  };
+}
+
+/** The worker is a separate bundle (dist/ort-worker.js); from the sources (tests) use the built one. */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  return here.includes('/src/adapters/node/') ? new URL('../../../dist/ort-worker.js', here) : new URL('./ort-worker.js', here);
+}

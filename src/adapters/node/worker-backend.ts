@@ -1,0 +1,99 @@
+/**
+ * The main-thread side of the inference worker: a Backend (and EmbeddingBackend) whose calls
+ * are messages. Logits come back as transferred buffers, not copies.
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+import { InferenceError } from '../../errors.js';
+import type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from '../../runtime/backend.js';
+import type { WorkerInit, WorkerReady, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.js';
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+type Op = WorkerRequest extends infer R ? (R extends { op: infer O } ? O : never) : never;
+
+export class WorkerBackend implements Backend {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private failure: Error | undefined;
+  readonly embedding: EmbeddingBackend | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly info: BackendModelInfo,
+    embeddingDimensions: number | undefined,
+  ) {
+    worker.on('message', (message: WorkerResponse) => this.settle(message));
+    worker.on('error', (error) => this.fail(error));
+    worker.on('exit', (code) => this.fail(new Error(`The inference worker exited (code ${code}).`)));
+    this.embedding =
+      embeddingDimensions === undefined
+        ? undefined
+        : { dimensions: embeddingDimensions, embed: (inputs) => this.call('embed', { inputs }) as Promise<Float32Array[]>, dispose: async () => {} };
+  }
+
+  /** Starts the worker and waits until its models are loaded; load errors reject here. */
+  static start(workerUrl: URL, init: WorkerInit): Promise<WorkerBackend> {
+    const worker = new Worker(workerUrl, { workerData: init });
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      const onExit = (code: number) => reject(new Error(`The inference worker exited during loading (code ${code}).`));
+      worker.once('error', onError);
+      worker.once('exit', onExit);
+      worker.once('message', (ready: WorkerReady) => {
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions));
+      });
+    });
+  }
+
+  forward(items: ForwardItem[]): Promise<Float32Array[]> {
+    return this.call('forward', { items }) as Promise<Float32Array[]>;
+  }
+
+  async fork(src: number, dst: number): Promise<void> {
+    await this.call('fork', { src, dst });
+  }
+
+  release(seq: number): void {
+    if (!this.failure) this.call('release', { seq }).catch(() => {});
+  }
+
+  hiddenStates(inputs: number[][]): Promise<Float32Array[]> {
+    return this.call('hidden', { inputs }) as Promise<Float32Array[]>;
+  }
+
+  stats(): Promise<WorkerStats> {
+    return this.call('stats', {}) as Promise<WorkerStats>;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.failure) return;
+    await this.call('dispose', {}).catch(() => {});
+    this.failure = new InferenceError(503, 'The model has been unloaded.');
+    await this.worker.terminate();
+  }
+
+  private call(op: Op, payload: object): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, op, ...payload });
+    });
+  }
+
+  private settle(message: WorkerResponse): void {
+    const pending = this.pending.get(message.id);
+    if (!pending) return;
+    this.pending.delete(message.id);
+    if (message.ok) pending.resolve(message.result);
+    else pending.reject(Object.assign(new Error(message.error.message), { stack: message.error.stack }));
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= new InferenceError(503, `The inference worker stopped: ${error.message}`);
+    for (const { reject } of this.pending.values()) reject(this.failure);
+    this.pending.clear();
+  }
+}

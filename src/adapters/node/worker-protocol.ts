@@ -1,0 +1,36 @@
+/**
+ * Messages between the main thread and the inference worker.
+ * @module
+ */
+import type { InferenceSession } from 'onnxruntime-node';
+import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
+
+export interface WorkerInit {
+  model: { path: string; contextLength: number; hiddenSize: number };
+  embedding?: { path: string; dimensions: number };
+  executionProviders: InferenceSession.ExecutionProviderConfig[];
+  threads?: number;
+}
+
+export type WorkerRequest =
+  | { id: number; op: 'forward'; items: ForwardItem[] }
+  | { id: number; op: 'fork'; src: number; dst: number }
+  | { id: number; op: 'release'; seq: number }
+  | { id: number; op: 'hidden'; inputs: number[][] }
+  | { id: number; op: 'embed'; inputs: number[][] }
+  | { id: number; op: 'stats' }
+  | { id: number; op: 'dispose' };
+
+export type WorkerResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { message: string; stack?: string } };
+
+export interface WorkerReady {
+  ready: true;
+  info: BackendModelInfo;
+  embeddingDimensions?: number;
+}
+
+export interface WorkerStats {
+  liveSequences: number;
+}

@@ -1,0 +1,104 @@
+/**
+ * createApp: every endpoint as one standard fetch handler, `(Request) => Promise<Response>`.
+ * It knows no platform: host it in Node, a Worker, a browser, or mount it in Hono or itty-router.
+ * @module
+ */
+import { cors } from 'itty-router';
+import { Router, type IRequest } from 'itty-router';
+import { InferenceError, toErrorResponse } from './errors.js';
+import { handleChatCompletions } from './handlers/chat-completions/handler.js';
+import { handleCompletions } from './handlers/completions/handler.js';
+import type { Handler, HandlerContext } from './handlers/context.js';
+import { handleEmbeddings } from './handlers/embeddings/handler.js';
+import { handleGenerate } from './handlers/generate/handler.js';
+import { handleHealth, handleRoot } from './handlers/health/handler.js';
+import { handleListModels, handleRetrieveModel } from './handlers/models/handler.js';
+import { checkApiKey } from './internal/api-key.js';
+import type { InferenceRuntime } from './runtime/types.js';
+
+export interface AppOptions {
+  runtime: InferenceRuntime;
+  /** Bearer keys; when set, every endpoint except `/` and `/health` requires one. */
+  apiKeys?: string[];
+  /** Allowed CORS origins ('*' for any); no CORS headers when unset. */
+  cors?: string[] | '*';
+  /** Largest accepted request body, default 4 MiB. */
+  maxBodyBytes?: number;
+  /** Mount point, e.g. '/llm' serves '/llm/v1/models'. */
+  basePath?: string;
+  /** Unexpected (500) errors are reported here. */
+  onError?: (error: unknown) => void;
+}
+
+export interface App {
+  fetch(request: Request, ...rest: unknown[]): Promise<Response>;
+}
+
+type Route = [method: 'GET' | 'POST', path: string, handler: (request: IRequest, ctx: HandlerContext) => Promise<Response>];
+
+const on = (handler: Handler) => (request: IRequest, ctx: HandlerContext) => handler(request as unknown as Request, ctx);
+
+const ROUTES: Route[] = [
+  ['GET', '/', on(handleRoot)],
+  ['GET', '/health', on(handleHealth)],
+  ['GET', '/v1/models', on(handleListModels)],
+  ['GET', '/v1/models/:id+', (request, ctx) => handleRetrieveModel(decodeURIComponent(request.params.id), ctx)],
+  ['POST', '/v1/completions', on(handleCompletions)],
+  ['POST', '/v1/chat/completions', on(handleChatCompletions)],
+  ['POST', '/v1/embeddings', on(handleEmbeddings)],
+  ['POST', '/generate', on(handleGenerate)],
+];
+
+const PUBLIC_PATHS = new Set(['/', '/health']);
+
+export function createApp(options: AppOptions): App {
+  const base = (options.basePath ?? '').replace(/\/+$/, '');
+  const ctx: HandlerContext = { runtime: options.runtime, maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024, onError: options.onError };
+  const { preflight, corsify } = cors({
+    origin: options.cors === '*' ? '*' : (options.cors ?? []),
+    allowMethods: ['GET', 'POST', 'OPTIONS'],
+    allowHeaders: ['authorization', 'content-type'],
+    maxAge: 600,
+  });
+  const router = Router<IRequest, [HandlerContext]>({
+    base,
+    before: [
+      ...(options.cors ? [preflight] : []),
+      (request) => {
+        const path = new URL(request.url).pathname.slice(base.length) || '/';
+        if (options.apiKeys?.length && !PUBLIC_PATHS.has(path)) checkApiKey(request.headers.get('authorization'), options.apiKeys);
+      },
+    ],
+    catch: (error) => toErrorResponse(error, options.onError),
+    finally: options.cors ? [(response: Response, request: IRequest) => corsify(response, request as unknown as Request)] : [],
+  });
+  for (const [method, path, handler] of ROUTES) router[method === 'GET' ? 'get' : 'post'](path, handler);
+  router.all('*', (request: IRequest) => {
+    throw unmatched(request.method, new URL(request.url).pathname.slice(base.length) || '/');
+  });
+
+  return {
+    fetch: async (request) => {
+      const path = new URL(request.url).pathname;
+      if (base && path !== base && !path.startsWith(`${base}/`)) return toErrorResponse(unmatched(request.method, path));
+      return (await router.fetch(request as unknown as IRequest, ctx)) as Response;
+    },
+  };
+}
+
+/** 405 when the path exists with another method, else 404. */
+function unmatched(method: string, path: string): InferenceError {
+  const allowed = ROUTES.filter(([, p]) => matches(p, path)).map(([m]) => m);
+  if (allowed.length > 0) {
+    return new InferenceError(405, `Method ${method} is not allowed on ${path}; use ${allowed.join(' or ')}.`, {
+      type: 'invalid_request_error',
+      headers: { allow: allowed.join(', ') },
+    });
+  }
+  return new InferenceError(404, `Unknown route ${method} ${path}.`, { code: 'unknown_route' });
+}
+
+function matches(pattern: string, path: string): boolean {
+  if (pattern.endsWith(':id+')) return path.startsWith(pattern.slice(0, -4)) && path.length > pattern.length - 4;
+  return pattern === path;
+}

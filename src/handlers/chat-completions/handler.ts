@@ -1,0 +1,59 @@
+/**
+ * POST /v1/chat/completions: multi-turn chat with the model's chat template, streamed as
+ * OpenAI chunks (same id and created on every chunk, role first, finish_reason last, and a
+ * usage chunk with empty choices only when stream_options.include_usage asks for it).
+ * @module
+ */
+import type { FinishReason } from '../../runtime/types.js';
+import { newId, nowSeconds, type Handler } from '../context.js';
+import { readJson } from '../shared/read-json.js';
+import { startGeneration } from '../shared/start-generation.js';
+import { jsonResponse, streamResponse } from '../shared/stream-response.js';
+import { validate } from '../shared/validate.js';
+import { chatRequestSchema, checkChatRequest, toGenerateRequest } from './schema.js';
+
+export const handleChatCompletions: Handler = async (request, ctx) => {
+  const body = validate(chatRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  checkChatRequest(body);
+  const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal));
+  const n = body.n ?? 1;
+  const model = body.model || ctx.runtime.models()[0].id;
+  const id = newId('chatcmpl');
+  const created = nowSeconds();
+  const usage = { prompt_tokens: start.promptTokens, completion_tokens: 0, total_tokens: 0 };
+  const iterable = { [Symbol.asyncIterator]: () => events };
+
+  if (body.stream) {
+    const includeUsage = body.stream_options?.include_usage === true;
+    const chunk = (index: number, delta: object, finish: FinishReason | null) => ({
+      id, object: 'chat.completion.chunk', created, model, system_fingerprint: null,
+      choices: [{ index, delta, logprobs: null, finish_reason: finish }],
+      ...(includeUsage ? { usage: null } : {}),
+    });
+    async function* chunks() {
+      for (let index = 0; index < n; index++) yield chunk(index, { role: 'assistant', content: '' }, null);
+      for await (const event of iterable) {
+        if (event.type === 'delta' && event.text) yield chunk(event.index, { content: event.text }, null);
+        if (event.type === 'finish') yield chunk(event.index, {}, event.reason);
+        if (event.type === 'usage') usage.completion_tokens = event.completionTokens;
+      }
+      usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+      if (includeUsage) yield { id, object: 'chat.completion.chunk', created, model, system_fingerprint: null, choices: [], usage };
+    }
+    return streamResponse('sse', chunks(), ctx.onError);
+  }
+
+  const choices = Array.from({ length: n }, (_, index) => ({
+    index,
+    message: { role: 'assistant' as const, content: '' },
+    logprobs: null,
+    finish_reason: 'stop' as FinishReason,
+  }));
+  for await (const event of iterable) {
+    if (event.type === 'delta') choices[event.index].message.content += event.text;
+    if (event.type === 'finish') choices[event.index].finish_reason = event.reason;
+    if (event.type === 'usage') usage.completion_tokens = event.completionTokens;
+  }
+  usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+  return jsonResponse({ id, object: 'chat.completion', created, model, system_fingerprint: null, choices, usage });
+};

@@ -1,0 +1,70 @@
+/**
+ * POST /v1/chat/completions request schema and its mapping to an engine request. Messages take
+ * OpenAI's `content` (a string or text parts) or the Chinese-LLaMA-Alpaca demo's `message` key.
+ * @module
+ */
+import { z } from 'zod';
+import { invalidRequest } from '../../errors.js';
+import type { ChatMessage, GenerateRequest, SamplingParams } from '../../runtime/types.js';
+import { rejectUnsupported, samplingFields, toSamplingParams, toStop } from '../shared/sampling-schema.js';
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+
+const messageSchema = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(textPart)]).nullish(),
+  message: z.string().nullish(),
+  name: z.string().nullish(),
+});
+
+export const chatRequestSchema = z.object({
+  model: z.string().nullish(),
+  messages: z.array(messageSchema).min(1, 'must contain at least one message'),
+  max_tokens: z.number().int().min(0).nullish(),
+  max_completion_tokens: z.number().int().min(0).nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
+  tools: z.array(z.unknown()).nullish(),
+  tool_choice: z.unknown().nullish(),
+  response_format: z.object({ type: z.string() }).passthrough().nullish(),
+  ...samplingFields,
+});
+
+export type ChatRequest = z.output<typeof chatRequestSchema>;
+
+const DEFAULTS: Partial<SamplingParams> = { temperature: 1, topP: 1 };
+
+export function checkChatRequest(body: ChatRequest): void {
+  rejectUnsupported(body, {
+    logprobs: (v) => v === true,
+    tools: (v) => (v as unknown[]).length > 0,
+    response_format: (v) => (v as { type: string }).type !== 'text',
+  });
+}
+
+export function toMessages(body: ChatRequest): ChatMessage[] {
+  return body.messages.map((m, i) => {
+    const content = m.content ?? m.message;
+    if (content === null || content === undefined) {
+      throw invalidRequest(`messages[${i}] needs a 'content' (or 'message') field.`, `messages[${i}].content`);
+    }
+    const text = typeof content === 'string' ? content : content.map((part) => part.text).join('');
+    return { role: m.role === 'developer' ? 'system' : m.role, content: text };
+  });
+}
+
+export function toGenerateRequest(body: ChatRequest, signal?: AbortSignal): GenerateRequest {
+  return {
+    model: body.model ?? undefined,
+    input: { kind: 'messages', messages: toMessages(body) },
+    sampling: toSamplingParams(body),
+    defaults: DEFAULTS,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+    minTokens: body.min_tokens ?? undefined,
+    stop: toStop(body.stop),
+    stopTokenIds: body.stop_token_ids ?? undefined,
+    ignoreEos: body.ignore_eos ?? false,
+    n: body.n ?? 1,
+    signal,
+  };
+}

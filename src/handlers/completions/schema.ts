@@ -1,0 +1,60 @@
+/**
+ * POST /v1/completions request schema and its mapping to engine requests.
+ * @module
+ */
+import { z } from 'zod';
+import type { GenerateRequest, SamplingParams } from '../../runtime/types.js';
+import { rejectUnsupported, samplingFields, toSamplingParams, toStop } from '../shared/sampling-schema.js';
+
+const tokenIds = z.array(z.number().int().min(0)).min(1);
+
+export const completionRequestSchema = z.object({
+  model: z.string().nullish(),
+  prompt: z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.array(tokenIds).min(1)]),
+  max_tokens: z.number().int().min(0).nullish(),
+  echo: z.boolean().nullish(),
+  suffix: z.string().nullish(),
+  best_of: z.number().int().min(1).nullish(),
+  logprobs: z.number().int().min(0).max(20).nullish(),
+  ...samplingFields,
+});
+
+export type CompletionRequest = z.output<typeof completionRequestSchema>;
+
+// OpenAI's defaults for this endpoint; the model's generation_config.json overrides them.
+const DEFAULTS: Partial<SamplingParams> = { temperature: 1, topP: 1 };
+
+export function checkCompletionRequest(body: CompletionRequest): void {
+  rejectUnsupported(body, {
+    suffix: (v) => v !== '',
+    logprobs: () => true,
+    best_of: (v) => v !== (body.n ?? 1),
+  });
+}
+
+/** One engine request per prompt (a list of prompts gives n choices each). */
+export function toGenerateRequests(body: CompletionRequest, signal?: AbortSignal): GenerateRequest[] {
+  const p = body.prompt;
+  const prompts: GenerateRequest['input'][] =
+    typeof p === 'string'
+      ? [{ kind: 'text', text: p }]
+      : typeof p[0] === 'number'
+        ? [{ kind: 'tokens', tokens: p as number[] }]
+        : (p as Array<string | number[]>).map((x) =>
+            typeof x === 'string' ? { kind: 'text', text: x } : { kind: 'tokens', tokens: x },
+          );
+  return prompts.map((input) => ({
+    model: body.model ?? undefined,
+    input,
+    template: 'completion',
+    sampling: toSamplingParams(body),
+    defaults: DEFAULTS,
+    maxTokens: body.max_tokens ?? undefined,
+    minTokens: body.min_tokens ?? undefined,
+    stop: toStop(body.stop),
+    stopTokenIds: body.stop_token_ids ?? undefined,
+    ignoreEos: body.ignore_eos ?? false,
+    n: body.n ?? 1,
+    signal,
+  }));
+}

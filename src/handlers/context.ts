@@ -1,0 +1,24 @@
+/**
+ * What every handler receives besides the request.
+ * @module
+ */
+import type { InferenceRuntime } from '../runtime/types.js';
+
+export interface HandlerContext {
+  runtime: InferenceRuntime;
+  maxBodyBytes: number;
+  /** Unexpected errors (500s) are reported here, e.g. to a logger. */
+  onError?: (error: unknown) => void;
+}
+
+export type Handler = (request: Request, ctx: HandlerContext) => Promise<Response>;
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** OpenAI-style ids: `cmpl-…`, `chatcmpl-…`. */
+export function newId(prefix: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(22));
+  return `${prefix}-${Array.from(bytes, (b) => ALPHABET[b % ALPHABET.length]).join('')}`;
+}
+
+export const nowSeconds = () => Math.floor(Date.now() / 1000);

@@ -1,0 +1,12 @@
+/**
+ * edgellm: OpenAI- and lmdeploy-compatible LLM serving as standard fetch handlers.
+ * This entry is platform-neutral; `edgellm/node` adds the onnxruntime-node runtime and a server.
+ * @module
+ */
+export { createApp, type App, type AppOptions } from './app.js';
+export { InferenceError, isInferenceError, toErrorResponse, type ErrorType } from './errors.js';
+export { createEngine, type EngineOptions } from './runtime/engine.js';
+export type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from './runtime/backend.js';
+export type { Tokenizer } from './runtime/tokenizer.js';
+export { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from './runtime/templates.js';
+export type * from './runtime/types.js';

@@ -1,0 +1,42 @@
+/**
+ * The backend interface: "run one forward step on these sequences". Adapters implement it
+ * (onnxruntime-node in a worker thread, onnxruntime-web in-process). The backend owns the
+ * KV cache of every live sequence; the engine names sequences with small integers.
+ * @module
+ */
+
+export interface BackendModelInfo {
+  vocabSize: number;
+  hiddenSize: number;
+  contextLength: number;
+}
+
+export interface ForwardItem {
+  /** Sequence id chosen by the engine. A new id starts with an empty KV cache. */
+  seq: number;
+  /** Tokens to append to the sequence (the whole prompt on prefill, one token when decoding). */
+  tokens: number[];
+}
+
+export interface Backend {
+  readonly info: BackendModelInfo;
+  /**
+   * Appends each item's tokens to its sequence and returns the logits of each item's last
+   * position (one Float32Array of length vocabSize per item, in order).
+   */
+  forward(items: ForwardItem[]): Promise<Float32Array[]>;
+  /** Makes `dst` a copy of `src` (its KV cache), for beams and n > 1. Replaces any `dst`. */
+  fork(src: number, dst: number): Promise<void>;
+  /** Frees a sequence's KV cache. Unknown ids are ignored. */
+  release(seq: number): void;
+  /** Mean-pooled final hidden state of each token list (no KV kept). Length hiddenSize. */
+  hiddenStates(inputs: number[][]): Promise<Float32Array[]>;
+  dispose(): Promise<void>;
+}
+
+/** A sentence-embedding model (mean pooling + L2 normalisation happen in the backend). */
+export interface EmbeddingBackend {
+  readonly dimensions: number;
+  embed(inputs: number[][]): Promise<Float32Array[]>;
+  dispose(): Promise<void>;
+}

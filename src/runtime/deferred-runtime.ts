@@ -1,0 +1,35 @@
+/**
+ * A runtime that is still loading: /health says "loading" and every call answers 503 until the
+ * real runtime arrives, so a server can listen before a large model has loaded.
+ * @module
+ */
+import { InferenceError } from '../errors.js';
+import type { InferenceRuntime, RuntimeStatus } from './types.js';
+
+export interface DeferredRuntime extends InferenceRuntime {
+  /** Hands over the loaded runtime. */
+  resolve(runtime: InferenceRuntime): void;
+}
+
+export function createDeferredRuntime(): DeferredRuntime {
+  let target: InferenceRuntime | undefined;
+  let closed = false;
+  const ready = () => {
+    if (closed) throw new InferenceError(503, 'The server is shutting down.');
+    if (!target) throw new InferenceError(503, 'The model is still loading; retry shortly.', { headers: { 'retry-after': '5' } });
+    return target;
+  };
+  return {
+    specificationVersion: 'v1',
+    resolve: (runtime) => void (target = runtime),
+    status: (): RuntimeStatus => (closed ? 'closed' : (target?.status() ?? 'loading')),
+    models: () => target?.models() ?? [],
+    tokenize: (...args) => ready().tokenize(...args),
+    generate: (request) => ready().generate(request),
+    embed: (request) => ready().embed(request),
+    close: async () => {
+      closed = true;
+      await target?.close();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * A job is one request inside the scheduler: it says which tokens to forward each step and
+ * consumes the resulting logits. `SamplingJob` and `BeamJob` share this base.
+ * @module
+ */
+import type { Backend, ForwardItem } from './backend.js';
+import { IncrementalDetokenizer } from './detokenizer.js';
+import { StopMatcher } from './stop-matcher.js';
+import type { Tokenizer } from './tokenizer.js';
+import type { FinishReason, GenerationEvent, SamplingParams } from './types.js';
+import { applyLogitBias, applyPresenceFrequencyPenalty, applyRepetitionPenalty, suppressTokens } from './sampling/index.js';
+
+export interface JobSpec {
+  promptTokens: number[];
+  sampling: SamplingParams;
+  /** Max new tokens for each choice, already capped by the context. */
+  maxNewTokens: number;
+  minTokens: number;
+  stop: string[];
+  stopTokenIds: number[];
+  ignoreEos: boolean;
+  n: number;
+}
+
+export interface JobContext {
+  backend: Backend;
+  tokenizer: Tokenizer;
+  allocSeq(): number;
+  emit(event: GenerationEvent): void;
+  /** Called once with the final text of choice 0 (sessions record it) before `usage`. */
+  onComplete?(text: string, reason: FinishReason): void;
+  /** Called once when the job leaves the scheduler, however it ended. */
+  onDispose?(): void;
+}
+
+/** How many prompt tokens the detokenizer sees as context, so the first new token keeps its leading space. */
+const DETOKENIZER_CONTEXT = 4;
+
+export abstract class Job {
+  done = false;
+  cancelled = false;
+  protected completionTokens = 0;
+  protected readonly eos: Set<number>;
+
+  constructor(
+    protected readonly spec: JobSpec,
+    protected readonly ctx: JobContext,
+  ) {
+    this.eos = new Set(spec.ignoreEos ? [] : ctx.tokenizer.eosTokenIds);
+  }
+
+  abstract plan(): ForwardItem[];
+  abstract advance(logits: Float32Array[]): Promise<void>;
+  /** Every sequence this job still holds in the backend. */
+  protected abstract liveSeqs(): number[];
+
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  private disposed = false;
+
+  /** Frees the job's KV caches; safe to call more than once. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const seq of this.liveSeqs()) this.ctx.backend.release(seq);
+    this.ctx.onDispose?.();
+  }
+
+  protected newDetokenizer(): IncrementalDetokenizer {
+    const context = this.spec.promptTokens.slice(-DETOKENIZER_CONTEXT);
+    return new IncrementalDetokenizer((ids) => this.ctx.tokenizer.decode(ids), context);
+  }
+
+  protected newStopMatcher(): StopMatcher {
+    return new StopMatcher(this.spec.stop);
+  }
+
+  /** Penalties and biases, in place, in the order Hugging Face and vLLM apply them. */
+  protected processLogits(logits: Float32Array, generated: number[], counts: Map<number, number>): void {
+    const s = this.spec.sampling;
+    if (s.repetitionPenalty !== 1) applyRepetitionPenalty(logits, new Set([...this.spec.promptTokens, ...generated]), s.repetitionPenalty);
+    if (s.presencePenalty !== 0 || s.frequencyPenalty !== 0) {
+      applyPresenceFrequencyPenalty(logits, counts, s.presencePenalty, s.frequencyPenalty);
+    }
+    if (s.logitBias) applyLogitBias(logits, s.logitBias);
+    if (generated.length < this.spec.minTokens) suppressTokens(logits, [...this.ctx.tokenizer.eosTokenIds, ...this.spec.stopTokenIds]);
+  }
+
+  protected isStopToken(token: number): boolean {
+    return this.eos.has(token) || this.spec.stopTokenIds.includes(token);
+  }
+
+  protected finishJob(): void {
+    this.done = true;
+    this.ctx.emit({ type: 'usage', promptTokens: this.spec.promptTokens.length, completionTokens: this.completionTokens });
+  }
+}

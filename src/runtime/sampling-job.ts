@@ -1,0 +1,107 @@
+/**
+ * Sampling (greedy, temperature, top-k/p, min-p) for n independent choices of one prompt.
+ * The prompt is prefilled once; the other choices fork its KV cache.
+ * @module
+ */
+import type { ForwardItem } from './backend.js';
+import type { IncrementalDetokenizer } from './detokenizer.js';
+import { Job, type JobContext, type JobSpec } from './job.js';
+import { createRng, sampleToken, type Rng } from './sampling/index.js';
+import type { StopMatcher } from './stop-matcher.js';
+import type { FinishReason } from './types.js';
+
+interface Choice {
+  index: number;
+  seq: number;
+  tokens: number[];
+  counts: Map<number, number>;
+  rng: Rng;
+  detokenizer: IncrementalDetokenizer;
+  stopper: StopMatcher;
+  text: string;
+  finished: boolean;
+  reason: FinishReason;
+}
+
+export class SamplingJob extends Job {
+  private readonly choices: Choice[];
+  private prefilled = false;
+
+  constructor(spec: JobSpec, ctx: JobContext) {
+    super(spec, ctx);
+    const seed = spec.sampling.seed;
+    this.choices = Array.from({ length: spec.n }, (_, index) => ({
+      index,
+      seq: ctx.allocSeq(),
+      tokens: [],
+      counts: new Map(),
+      // Distinct streams per choice, still reproducible for a given seed.
+      rng: createRng(seed === undefined ? undefined : seed + index * 0x9e3779b1),
+      detokenizer: this.newDetokenizer(),
+      stopper: this.newStopMatcher(),
+      text: '',
+      finished: false,
+      reason: 'stop',
+    }));
+  }
+
+  plan(): ForwardItem[] {
+    if (!this.prefilled) return [{ seq: this.choices[0].seq, tokens: this.spec.promptTokens }];
+    return this.active().map((c) => ({ seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]] }));
+  }
+
+  async advance(logits: Float32Array[]): Promise<void> {
+    let rows = logits;
+    if (!this.prefilled) {
+      this.prefilled = true;
+      for (const c of this.choices.slice(1)) await this.ctx.backend.fork(this.choices[0].seq, c.seq);
+      rows = this.choices.map((_, i) => (i === 0 ? logits[0] : logits[0].slice()));
+    }
+    this.active().forEach((choice, i) => this.step(choice, rows[i]));
+    if (this.active().length === 0) {
+      const first = this.choices[0];
+      this.ctx.onComplete?.(first.text, first.reason);
+      this.finishJob();
+    }
+  }
+
+  protected liveSeqs(): number[] {
+    return this.choices.map((c) => c.seq);
+  }
+
+  private active(): Choice[] {
+    return this.choices.filter((c) => !c.finished);
+  }
+
+  private step(choice: Choice, logits: Float32Array): void {
+    this.processLogits(logits, choice.tokens, choice.counts);
+    const token = sampleToken(logits, this.spec.sampling, choice.rng);
+    if (this.isStopToken(token)) return this.finish(choice, this.release(choice).text, 'stop', []);
+
+    choice.tokens.push(token);
+    choice.counts.set(token, (choice.counts.get(token) ?? 0) + 1);
+    this.completionTokens++;
+    const out = choice.stopper.push(choice.detokenizer.push([token]));
+    if (out.stopped) return this.finish(choice, out.text, 'stop', [token]);
+    if (choice.tokens.length >= this.spec.maxNewTokens) {
+      const end = this.release(choice);
+      return this.finish(choice, out.text + end.text, end.stopped ? 'stop' : 'length', [token]);
+    }
+    choice.text += out.text;
+    this.ctx.emit({ type: 'delta', index: choice.index, text: out.text, tokens: [token] });
+  }
+
+  /** The choice ends: release what the detokenizer and the stop matcher still hold back. */
+  private release(choice: Choice): { text: string; stopped: boolean } {
+    const out = choice.stopper.push(choice.detokenizer.flush());
+    return out.stopped ? out : { text: out.text + choice.stopper.flush(), stopped: false };
+  }
+
+  private finish(choice: Choice, text: string, reason: FinishReason, tokens: number[]): void {
+    choice.finished = true;
+    choice.reason = reason;
+    choice.text += text;
+    if (text || tokens.length) this.ctx.emit({ type: 'delta', index: choice.index, text, tokens });
+    this.ctx.emit({ type: 'finish', index: choice.index, reason });
+  }
+}

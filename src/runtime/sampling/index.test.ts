@@ -1,0 +1,11 @@
+import { describe, it, expect } from 'vitest';
+import * as sampling from './index.js';
+
+describe('sampling barrel', () => {
+  it('re-exports the public API', () => {
+    expect(Object.keys(sampling).sort()).toEqual([
+      'BeamSearch', 'applyLogitBias', 'applyPresenceFrequencyPenalty', 'applyRepetitionPenalty', 'argmax',
+      'createRng', 'logSumExp', 'sampleToken', 'suppressTokens', 'tokenLogprobs', 'topIndices',
+    ]);
+  });
+});

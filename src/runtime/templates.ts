@@ -1,0 +1,80 @@
+/**
+ * Prompt templates. A template turns a prompt (text or messages) into text plus whether the
+ * tokenizer should add its special tokens (BOS). Chat templates that write BOS themselves
+ * (the model's own Jinja template, llama-2, chatml) say false.
+ * @module
+ */
+import { invalidRequest } from '../errors.js';
+import type { Tokenizer } from './tokenizer.js';
+import type { ChatMessage } from './types.js';
+
+export interface RenderedPrompt {
+  text: string;
+  addSpecialTokens: boolean;
+}
+
+export const COMPLETION_TEMPLATES = ['raw', 'alpaca'] as const;
+export type CompletionTemplate = (typeof COMPLETION_TEMPLATES)[number];
+
+export const CHAT_TEMPLATES = ['model', 'alpaca', 'chatml', 'llama-2', 'raw'] as const;
+export type ChatTemplate = (typeof CHAT_TEMPLATES)[number];
+
+// The Chinese-LLaMA-Alpaca server's instruction template, verbatim.
+const ALPACA_PREAMBLE =
+  'Below is an instruction that describes a task. Write a response that appropriately completes the request.';
+
+export function renderCompletion(template: CompletionTemplate, prompt: string): RenderedPrompt {
+  if (template === 'alpaca') {
+    return { text: `${ALPACA_PREAMBLE}\n\n### Instruction:\n${prompt}\n\n### Response: `, addSpecialTokens: true };
+  }
+  return { text: prompt, addSpecialTokens: true };
+}
+
+export function renderChat(template: ChatTemplate, messages: ChatMessage[], tokenizer: Tokenizer): RenderedPrompt {
+  switch (template) {
+    case 'model':
+      if (!tokenizer.applyChatTemplate) {
+        throw invalidRequest('This model has no chat_template; start the server with --chat-template NAME.');
+      }
+      return { text: tokenizer.applyChatTemplate(messages), addSpecialTokens: false };
+    case 'alpaca':
+      return { text: alpacaChat(messages), addSpecialTokens: true };
+    case 'chatml':
+      return {
+        text: messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + '<|im_start|>assistant\n',
+        addSpecialTokens: false,
+      };
+    case 'llama-2':
+      return { text: llama2Chat(messages), addSpecialTokens: false };
+    case 'raw':
+      return { text: messages.map((m) => m.content).join('\n'), addSpecialTokens: true };
+  }
+}
+
+/** Multi-turn Alpaca: each user turn is an instruction, each assistant turn a response. */
+function alpacaChat(messages: ChatMessage[]): string {
+  const system = messages.find((m) => m.role === 'system')?.content ?? ALPACA_PREAMBLE;
+  let text = `${system}\n\n`;
+  for (const m of messages) {
+    if (m.role === 'user') text += `### Instruction:\n${m.content}\n\n`;
+    else if (m.role === 'assistant') text += `### Response: ${m.content}\n\n`;
+  }
+  return text + '### Response: ';
+}
+
+function llama2Chat(messages: ChatMessage[]): string {
+  const system = messages.find((m) => m.role === 'system')?.content;
+  const turns = messages.filter((m) => m.role !== 'system');
+  let text = '';
+  let first = true;
+  for (const m of turns) {
+    if (m.role === 'assistant') {
+      text += ` ${m.content.trim()} </s>`;
+      continue;
+    }
+    const content = first && system ? `<<SYS>>\n${system}\n<</SYS>>\n\n${m.content}` : m.content;
+    text += `<s>[INST] ${content.trim()} [/INST]`;
+    first = false;
+  }
+  return text;
+}

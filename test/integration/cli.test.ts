@@ -1,0 +1,66 @@
+/**
+ * The CLI's flags: both seed servers' spellings, and clear failures for what is not supported.
+ */
+import { describe, expect, it } from 'vitest';
+import { runCli, startCli } from '../helpers/cli-server.js';
+import { sharedModel, STORIES } from '../helpers/shared-models.js';
+
+const dir = sharedModel(STORIES);
+
+describe('edgellm CLI', () => {
+  it('prints help', async () => {
+    const { code, output } = await runCli(['serve', '--help']);
+    expect(code).toBe(0);
+    expect(output).toMatch(/--server-name/);
+  });
+
+  it.each([
+    [['serve', 'x', '--tp', '2'], /tensor parallelism is not supported yet/],
+    [['serve', 'x', '--lora_model', 'y'], /--lora-model is not supported yet/],
+    [['serve', 'x', '--dtype', 'int3'], /--dtype must be one of fp32, fp16, q8, q4/],
+    [['serve', 'x', '--only_cpu', '--device', 'cuda'], /--only-cpu conflicts with --device cuda/],
+    [['serve', 'x', '--no-such-flag'], /Unknown option '--no-such-flag'/],
+    [['serve'], /no model given/],
+  ])('rejects %j', async (args, message) => {
+    const { code, output } = await runCli(args);
+    expect(code).toBe(2);
+    expect(output).toMatch(message);
+  });
+
+  it('fails clearly for a missing model directory', async () => {
+    const { code, output } = await runCli(['serve', './no/such/model', '--port', '0']);
+    expect(code).toBe(1);
+    expect(output).toMatch(/no such directory/i);
+  });
+
+  it.skipIf(!dir)('fails at start-up when a demanded GPU is not there', async () => {
+    const { code, output } = await runCli(['serve', dir!, '--device', 'cuda', '--port', '0']);
+    expect(code).toBe(1);
+    expect(output).toMatch(/could not start on cuda/);
+    expect(output).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12/);
+  });
+
+  it.skipIf(!dir)('accepts the lmdeploy and Chinese-LLaMA-Alpaca spellings, and finishes in-flight work on SIGTERM', async () => {
+    const server = await startCli([
+      'api_server', '--base_model', dir!, '--instance_num', '4', '--tp', '1', '--only_cpu', '--gpus', '0', '--load_in_8bit',
+      '--tokenizer_path', dir!,
+    ]);
+    expect(server.output()).toMatch(/device cpu, dtype q8/);
+    const response = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Once', max_tokens: 200, ignore_eos: true, stream: true }),
+    });
+    const reader = response.body!.getReader();
+    await reader.read();
+    const exit = server.stop('SIGTERM');
+    let text = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(await exit).toBe(0);
+  });
+});

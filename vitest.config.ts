@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+// vitest 5's reporter calls Map.groupBy (Node >= 21) when it prints failures; Node 20 lacks it.
+const MapWithGroupBy = Map as unknown as { groupBy?: unknown };
+MapWithGroupBy.groupBy ??= <K, V>(items: Iterable<V>, key: (item: V, index: number) => K) => {
+  const groups = new Map<K, V[]>();
+  let i = 0;
+  for (const item of items) {
+    const k = key(item, i++);
+    groups.set(k, [...(groups.get(k) ?? []), item]);
+  }
+  return groups;
+};
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Integration suites start servers and ORT workers: keep files in one pool of 2 on a 2-core box.
+    maxWorkers: 2,
+  },
+});
