@@ -1,0 +1,70 @@
+/**
+ * createNodeRuntime in-process on the shared models: golden token ids on the tiny random Llama
+ * (fp32 and fp16 must agree), its Llama-2 chat template, and the q4 file.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeRuntime, type NodeRuntime } from '../../src/adapters/node/runtime.js';
+import type { GenerateRequest, GenerationEvent } from '../../src/runtime/types.js';
+import { requireBuild } from '../helpers/cli-server.js';
+import { sharedModel, STORIES, TINY_RANDOM } from '../helpers/shared-models.js';
+
+const tiny = sharedModel(TINY_RANDOM);
+const stories = sharedModel(STORIES);
+
+// Greedy ids for "Hello, my name is" (6 prompt tokens with BOS), pinned from the fp32 file.
+const GOLDEN_IDS = [4598, 25148, 18190, 28667, 18975, 29267, 6471, 29077, 8575, 15605, 10668, 21336];
+
+async function run(runtime: NodeRuntime, request: Partial<GenerateRequest>) {
+  const events: GenerationEvent[] = [];
+  const full = { input: { kind: 'text', text: 'Hello, my name is' }, sampling: { temperature: 0 }, stop: [], ignoreEos: false, n: 1, ...request } as GenerateRequest;
+  for await (const event of runtime.generate(full)) events.push(event);
+  const tokens = events.flatMap((e) => (e.type === 'delta' ? e.tokens : []));
+  const text = events.map((e) => (e.type === 'delta' ? e.text : '')).join('');
+  return { events, tokens, text };
+}
+
+describe.skipIf(!tiny)('tiny random Llama (real Llama-2 tokenizer)', () => {
+  const runtimes: Partial<Record<'fp32' | 'fp16', NodeRuntime>> = {};
+  beforeAll(async () => {
+    requireBuild();
+    for (const dtype of ['fp32', 'fp16'] as const) runtimes[dtype] = await createNodeRuntime({ model: tiny!, dtype, device: 'cpu', log: () => {} });
+  });
+  afterAll(async () => {
+    for (const runtime of Object.values(runtimes)) await runtime?.close();
+  });
+
+  it.each(['fp32', 'fp16'] as const)('%s greedy output is the pinned token ids with exact usage', async (dtype) => {
+    const { tokens, events } = await run(runtimes[dtype]!, { maxTokens: 12 });
+    expect(tokens).toEqual(GOLDEN_IDS);
+    expect(events[0]).toMatchObject({ type: 'start', promptTokens: 6 });
+    expect(events.at(-1)).toEqual({ type: 'usage', promptTokens: 6, completionTokens: 12 });
+    expect(events.at(-2)).toEqual({ type: 'finish', index: 0, reason: 'length' });
+  });
+
+  it('renders the Llama-2 chat template from tokenizer_config.json', async () => {
+    const tokens = await runtimes.fp32!.tokenize(undefined, { kind: 'messages', messages: [{ role: 'user', content: 'Hi' }] });
+    // <s> [INST] Hi [/INST]
+    expect(tokens[0]).toBe(1);
+    expect(runtimes.fp32!.models()[0]).toMatchObject({ id: TINY_RANDOM, contextLength: 2048, embeddingSize: 16 });
+  });
+
+  it('embeds from the hidden state (length = hidden size 16), deterministic', async () => {
+    const a = await runtimes.fp32!.embed({ input: ['Hello world!', 'Hello world!'] });
+    expect(a.embeddings[0]).toHaveLength(16);
+    expect(Array.from(a.embeddings[0])).toEqual(Array.from(a.embeddings[1]));
+    const b = await runtimes.fp16!.embed({ input: ['Hello world!'] });
+    Array.from(b.embeddings[0]).forEach((x, i) => expect(x).toBeCloseTo(a.embeddings[0][i], 2));
+  });
+});
+
+describe.skipIf(!stories)('stories260K quantized files', () => {
+  it('loads the q4 (MatMulNBits) and q8 files and generates', async () => {
+    for (const dtype of ['q4', 'q8'] as const) {
+      const runtime = await createNodeRuntime({ model: stories!, dtype, device: 'cpu', log: () => {} });
+      const { text } = await run(runtime, { input: { kind: 'text', text: 'Once upon a time' }, maxTokens: 20 });
+      expect(runtime.loadInfo.dtype).toBe(dtype);
+      expect(text).toMatch(/^, there was/);
+      await runtime.close();
+    }
+  });
+});
