@@ -80,7 +80,11 @@ export function createApp(options: AppOptions): App {
   return {
     fetch: async (request) => {
       const path = new URL(request.url).pathname;
-      if (base && path !== base && !path.startsWith(`${base}/`)) return toErrorResponse(unmatched(request.method, path));
+      // Outside the mount point nothing exists: always 404 (the route table holds paths relative to the base).
+      if (base && path !== base && !path.startsWith(`${base}/`)) {
+        const response = toErrorResponse(unknownRoute(request.method, path));
+        return options.cors ? corsify(response, request) : response;
+      }
       return (await router.fetch(request as unknown as IRequest, ctx)) as Response;
     },
   };
@@ -95,6 +99,10 @@ function unmatched(method: string, path: string): InferenceError {
       headers: { allow: allowed.join(', ') },
     });
   }
+  return unknownRoute(method, path);
+}
+
+function unknownRoute(method: string, path: string): InferenceError {
   return new InferenceError(404, `Unknown route ${method} ${path}.`, { code: 'unknown_route' });
 }
 

@@ -24,9 +24,10 @@ export function createDeferredRuntime(): DeferredRuntime {
     resolve: (runtime) => void (target = runtime),
     status: (): RuntimeStatus => (closed ? 'closed' : (target?.status() ?? 'loading')),
     models: () => target?.models() ?? [],
-    tokenize: (...args) => ready().tokenize(...args),
+    // async: a Promise-returning call rejects rather than throwing synchronously.
+    tokenize: async (...args) => ready().tokenize(...args),
     generate: (request) => ready().generate(request),
-    embed: (request) => ready().embed(request),
+    embed: async (request) => ready().embed(request),
     close: async () => {
       closed = true;
       await target?.close();

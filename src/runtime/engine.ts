@@ -4,6 +4,7 @@
  * and hands jobs to the scheduler.
  * @module
  */
+import { l2Normalize } from '../internal/vector.js';
 import { contextLengthExceeded, InferenceError, invalidRequest, notFound } from '../errors.js';
 import type { Backend, EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
@@ -86,11 +87,12 @@ class Engine implements InferenceRuntime {
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerationEvent> {
-    this.ensureOpen();
-    this.generationModel(request.model);
     let job: Job | undefined;
     const channel = new EventChannel<GenerationEvent>(() => job?.cancel());
     try {
+      // Every failure, even an unknown model, rejects the stream's first read instead of throwing here.
+      this.ensureOpen();
+      this.generationModel(request.model);
       job = this.startJob(request, channel);
     } catch (error) {
       channel.close(error);
@@ -106,14 +108,18 @@ class Engine implements InferenceRuntime {
     const tokenizer = useEmbeddingModel ? e.tokenizer : this.o.tokenizer;
     const limit = useEmbeddingModel ? e.contextLength : this.contextLength;
     const inputs = request.input.map((item, i) => {
+      if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, 'input');
       const tokens = typeof item === 'string' ? tokenizer.encode(item, true) : item;
-      if (tokens.length === 0) throw invalidRequest(`input[${i}] is empty.`, 'input');
+      const vocab = this.o.backend.info.vocabSize;
+      if (!useEmbeddingModel && tokens.some((t) => !Number.isInteger(t) || t < 0 || t >= vocab)) {
+        throw invalidRequest(`input[${i}] has a token id outside the vocabulary (0..${vocab - 1}).`, 'input');
+      }
       if (tokens.length > limit) {
         throw invalidRequest(`input[${i}] has ${tokens.length} tokens; this model takes at most ${limit}.`, 'input', 'context_length_exceeded');
       }
       return tokens;
     });
-    const embeddings = useEmbeddingModel ? await e.backend.embed(inputs) : (await this.o.backend.hiddenStates(inputs)).map(normalize);
+    const embeddings = useEmbeddingModel ? await e.backend.embed(inputs) : (await this.o.backend.hiddenStates(inputs)).map(l2Normalize);
     return { model: name, embeddings, promptTokens: inputs.reduce((n, t) => n + t.length, 0) };
   }
 
@@ -173,6 +179,8 @@ class Engine implements InferenceRuntime {
     const promptTokens = this.promptTokens(session ? session.input : request.input, request.template);
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
     if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', 'prompt');
+    // A job with no choices would throw in the scheduler loop and wedge every other request.
+    if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', 'n');
     const sampling = this.sampling(request);
     if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with num_beams > 1.', 'n');
     this.checkVocabulary(promptTokens, sampling);
@@ -217,10 +225,11 @@ class Engine implements InferenceRuntime {
       job.dispose();
       return job;
     }
-    request.signal?.addEventListener('abort', () => job.cancel(), { once: true });
-    if (request.signal?.aborted) job.cancel();
     this.scheduler.submit({ job, fail: (error) => channel.close(error) });
     channel.push(start);
+    // After `start`, so that a request whose client is already gone still reads as started, then ends.
+    request.signal?.addEventListener('abort', () => job.cancel(), { once: true });
+    if (request.signal?.aborted) job.cancel();
     return job;
   }
 
@@ -232,11 +241,4 @@ class Engine implements InferenceRuntime {
       if (Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`logit_bias names token ${key}, outside the vocabulary.`, 'logit_bias');
     }
   }
-}
-
-function normalize(v: Float32Array): Float32Array {
-  let sum = 0;
-  for (const x of v) sum += x * x;
-  const norm = Math.sqrt(sum) || 1;
-  return v.map((x) => x / norm);
 }

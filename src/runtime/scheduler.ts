@@ -35,7 +35,8 @@ export class Scheduler {
   }
 
   submit(submission: Submission): void {
-    if (this.running.length >= this.options.maxConcurrent && this.waiting.length >= this.options.maxQueue) {
+    // Jobs submitted while a step is in flight wait even when a slot is free, so count them all.
+    if (this.running.length + this.waiting.length >= this.options.maxConcurrent + this.options.maxQueue) {
       throw new InferenceError(429, 'The server is at capacity: too many requests are waiting. Retry shortly.', {
         code: 'queue_full',
         headers: { 'retry-after': '1' },
@@ -77,8 +78,8 @@ export class Scheduler {
 
   private async step(): Promise<void> {
     const batch = this.running.slice();
-    const plans = batch.map((s) => s.job.plan());
     try {
+      const plans = batch.map((s) => s.job.plan());
       const logits = await this.backend.forward(plans.flat());
       let offset = 0;
       for (let i = 0; i < batch.length; i++) {

@@ -92,9 +92,10 @@ export class MockRuntime implements InferenceRuntime {
 
   private async *play(request: GenerateRequest, script: MockScript): AsyncGenerator<GenerationEvent> {
     const promptTokens = script.promptTokens ?? (await this.tokenize(undefined, request.input)).length;
-    yield { type: 'start', promptTokens, promptText: promptText(request.input) };
     let finished = false;
     try {
+      // Inside the try: a caller that stops right after the start event cancelled this generation too.
+      yield { type: 'start', promptTokens, promptText: promptText(request.input) };
       const limit = Math.min(script.pieces.length, request.maxTokens ?? Number.POSITIVE_INFINITY);
       for (let choice = 0; choice < request.n; choice++) {
         for (let i = 0; i < limit; i++) {

@@ -3,6 +3,7 @@
  * mean pooling over tokens, then L2 normalisation.
  * @module
  */
+import { l2Normalize } from '../../internal/vector.js';
 import * as ort from 'onnxruntime-node';
 import { toFloat32 } from './float16.js';
 import { meanRows } from './ort-model.js';
@@ -36,7 +37,7 @@ export class OrtEmbedder {
       const rows = hidden.dims.length === 3 ? tokens.length : 1;
       const data = toFloat32(hidden.data as Float32Array | Uint16Array, 0, rows * size);
       hidden.dispose();
-      out.push(normalize(meanRows(data, rows, size)));
+      out.push(l2Normalize(meanRows(data, rows, size)));
     }
     return out;
   }
@@ -44,11 +45,4 @@ export class OrtEmbedder {
   async dispose(): Promise<void> {
     await this.session.release();
   }
-}
-
-function normalize(v: Float32Array): Float32Array {
-  let sum = 0;
-  for (const x of v) sum += x * x;
-  const norm = Math.sqrt(sum) || 1;
-  return v.map((x) => x / norm);
 }

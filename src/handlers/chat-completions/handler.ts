@@ -31,11 +31,16 @@ export const handleChatCompletions: Handler = async (request, ctx) => {
       ...(includeUsage ? { usage: null } : {}),
     });
     async function* chunks() {
-      for (let index = 0; index < n; index++) yield chunk(index, { role: 'assistant', content: '' }, null);
-      for await (const event of iterable) {
-        if (event.type === 'delta' && event.text) yield chunk(event.index, { content: event.text }, null);
-        if (event.type === 'finish') yield chunk(event.index, {}, event.reason);
-        if (event.type === 'usage') usage.completion_tokens = event.completionTokens;
+      // try/finally: a client that cancels before the event loop below started must still stop the generation.
+      try {
+        for (let index = 0; index < n; index++) yield chunk(index, { role: 'assistant', content: '' }, null);
+        for await (const event of iterable) {
+          if (event.type === 'delta' && event.text) yield chunk(event.index, { content: event.text }, null);
+          if (event.type === 'finish') yield chunk(event.index, {}, event.reason);
+          if (event.type === 'usage') usage.completion_tokens = event.completionTokens;
+        }
+      } finally {
+        await events.return?.();
       }
       usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
       if (includeUsage) yield { id, object: 'chat.completion.chunk', created, model, system_fingerprint: null, choices: [], usage };

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
 import type { ChatMessage, GenerateRequest, SamplingParams } from '../../runtime/types.js';
-import { rejectUnsupported, samplingFields, toSamplingParams, toStop } from '../shared/sampling-schema.js';
+import { rejectUnsupported, samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -55,16 +55,8 @@ export function toMessages(body: ChatRequest): ChatMessage[] {
 
 export function toGenerateRequest(body: ChatRequest, signal?: AbortSignal): GenerateRequest {
   return {
-    model: body.model ?? undefined,
+    ...toGenerationFields(body, DEFAULTS, signal),
     input: { kind: 'messages', messages: toMessages(body) },
-    sampling: toSamplingParams(body),
-    defaults: DEFAULTS,
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-    minTokens: body.min_tokens ?? undefined,
-    stop: toStop(body.stop),
-    stopTokenIds: body.stop_token_ids ?? undefined,
-    ignoreEos: body.ignore_eos ?? false,
-    n: body.n ?? 1,
-    signal,
   };
 }

@@ -28,14 +28,19 @@ export const handleCompletions: Handler = async (request, ctx) => {
       ...(includeUsage ? { usage: null } : {}),
     });
     async function* chunks() {
-      for (const [p, s] of started.entries()) {
-        usage.prompt_tokens += s.start.promptTokens;
-        if (body.echo) for (let k = 0; k < n; k++) yield chunk(p * n + k, echo(p), null);
-      }
-      for await (const [p, event] of merge(started.map((s) => s.events))) {
-        if (event.type === 'delta' && event.text) yield chunk(p * n + event.index, event.text, null);
-        if (event.type === 'finish') yield chunk(p * n + event.index, '', event.reason);
-        if (event.type === 'usage') usage.completion_tokens += event.completionTokens;
+      // try/finally: a client that cancels during the echo chunks (before merge() started) must still stop the generations.
+      try {
+        for (const [p, s] of started.entries()) {
+          usage.prompt_tokens += s.start.promptTokens;
+          if (body.echo) for (let k = 0; k < n; k++) yield chunk(p * n + k, echo(p), null);
+        }
+        for await (const [p, event] of merge(started.map((s) => s.events))) {
+          if (event.type === 'delta' && event.text) yield chunk(p * n + event.index, event.text, null);
+          if (event.type === 'finish') yield chunk(p * n + event.index, '', event.reason);
+          if (event.type === 'usage') usage.completion_tokens += event.completionTokens;
+        }
+      } finally {
+        await Promise.all(started.map((s) => s.events.return?.()));
       }
       usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
       if (includeUsage) yield { ...base, choices: [], usage };

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { GenerateRequest, SamplingParams } from '../../runtime/types.js';
-import { rejectUnsupported, samplingFields, toSamplingParams, toStop } from '../shared/sampling-schema.js';
+import { rejectUnsupported, samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -44,17 +44,9 @@ export function toGenerateRequests(body: CompletionRequest, signal?: AbortSignal
             typeof x === 'string' ? { kind: 'text', text: x } : { kind: 'tokens', tokens: x },
           );
   return prompts.map((input) => ({
-    model: body.model ?? undefined,
+    ...toGenerationFields(body, DEFAULTS, signal),
     input,
     template: 'completion',
-    sampling: toSamplingParams(body),
-    defaults: DEFAULTS,
     maxTokens: body.max_tokens ?? undefined,
-    minTokens: body.min_tokens ?? undefined,
-    stop: toStop(body.stop),
-    stopTokenIds: body.stop_token_ids ?? undefined,
-    ignoreEos: body.ignore_eos ?? false,
-    n: body.n ?? 1,
-    signal,
   }));
 }

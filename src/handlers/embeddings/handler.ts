@@ -6,6 +6,7 @@
  * @module
  */
 import { invalidRequest } from '../../errors.js';
+import { l2Normalize } from '../../internal/vector.js';
 import type { Handler } from '../context.js';
 import { readJson } from '../shared/read-json.js';
 import { jsonResponse } from '../shared/stream-response.js';
@@ -20,7 +21,7 @@ export const handleEmbeddings: Handler = async (request, ctx) => {
     throw invalidRequest(`dimensions must be at most ${size} for ${result.model}.`, 'dimensions');
   }
   const data = result.embeddings.map((vector, index) => {
-    const v = body.dimensions && body.dimensions < size ? renormalize(vector.subarray(0, body.dimensions)) : vector;
+    const v = body.dimensions && body.dimensions < size ? l2Normalize(vector.subarray(0, body.dimensions)) : vector;
     return { object: 'embedding', index, embedding: body.encoding_format === 'base64' ? toBase64(v) : Array.from(v) };
   });
   return jsonResponse({
@@ -30,11 +31,6 @@ export const handleEmbeddings: Handler = async (request, ctx) => {
     usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
   });
 };
-
-function renormalize(v: Float32Array): Float32Array {
-  const norm = Math.hypot(...v) || 1;
-  return v.map((x) => x / norm);
-}
 
 /** OpenAI's base64 format: the little-endian float32 bytes. */
 function toBase64(v: Float32Array): string {

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
 import type { GenerateRequest, SamplingParams } from '../../runtime/types.js';
-import { samplingFields, toSamplingParams, toStop } from '../shared/sampling-schema.js';
+import { samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
 const message = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() });
 
@@ -44,19 +44,11 @@ export function toGenerateRequest(body: GenerateBody, signal?: AbortSignal): Gen
           end: body.sequence_end ?? false,
         };
   return {
-    model: body.model ?? undefined,
+    ...toGenerationFields({ ...body, stop: typeof body.stop === 'boolean' ? undefined : body.stop, n: 1 }, DEFAULTS, signal),
     input: typeof body.prompt === 'string'
       ? session ? { kind: 'text', text: body.prompt } : { kind: 'messages', messages: [{ role: 'user', content: body.prompt }] }
       : { kind: 'messages', messages: body.prompt },
-    sampling: toSamplingParams(body),
-    defaults: DEFAULTS,
     maxTokens: body.request_output_len ?? body.max_tokens ?? DEFAULT_OUTPUT_LEN,
-    minTokens: body.min_tokens ?? undefined,
-    stop: typeof body.stop === 'boolean' ? [] : toStop(body.stop),
-    stopTokenIds: body.stop_token_ids ?? undefined,
-    ignoreEos: body.ignore_eos ?? false,
-    n: 1,
     session,
-    signal,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
-import type { SamplingParams } from '../../runtime/types.js';
+import type { GenerateRequest, SamplingParams } from '../../runtime/types.js';
 
 const stopField = z.union([z.string(), z.array(z.string()).max(32)]).nullish();
 
@@ -51,6 +51,25 @@ export function toSamplingParams(body: Omit<SamplingFields, 'stop'>): Partial<Sa
     seed: opt(body.seed),
     numBeams: opt(body.num_beams),
     lengthPenalty: opt(body.length_penalty),
+  };
+}
+
+/** The engine-request fields every generation endpoint maps the same way. */
+export function toGenerationFields(
+  body: SamplingFields & { model?: string | null },
+  defaults: Partial<SamplingParams>,
+  signal?: AbortSignal,
+): Omit<GenerateRequest, 'input' | 'maxTokens'> {
+  return {
+    model: body.model ?? undefined,
+    sampling: toSamplingParams(body),
+    defaults,
+    minTokens: body.min_tokens ?? undefined,
+    stop: toStop(body.stop),
+    stopTokenIds: body.stop_token_ids ?? undefined,
+    ignoreEos: body.ignore_eos ?? false,
+    n: body.n ?? 1,
+    signal,
   };
 }
 

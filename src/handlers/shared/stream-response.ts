@@ -26,13 +26,17 @@ export function streamResponse(
 ): Response {
   const iterator = source[Symbol.asyncIterator]();
   const encoder = new TextEncoder();
+  // Set when the client cancels: a read that was in flight then has nowhere to go, and is no server error.
+  let cancelled = false;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { value, done } = await iterator.next();
+        if (cancelled) return;
         if (!done) return controller.enqueue(encoder.encode(encodeLine(format, value)));
         if (format === 'sse') controller.enqueue(encoder.encode('data: [DONE]\n\n'));
       } catch (error) {
+        if (cancelled) return;
         if (!isInferenceError(error)) onError?.(error);
         const known = isInferenceError(error) ? error : new InferenceError(500, 'The server had an error while generating.');
         controller.enqueue(encoder.encode(encodeLine(format, toErrorBody(known))));
@@ -41,6 +45,7 @@ export function streamResponse(
       controller.close();
     },
     async cancel() {
+      cancelled = true;
       await iterator.return?.();
     },
   });
