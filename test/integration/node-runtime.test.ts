@@ -41,6 +41,14 @@ describe.skipIf(!tiny)('tiny random Llama (real Llama-2 tokenizer)', () => {
     expect(events.at(-2)).toEqual({ type: 'finish', index: 0, reason: 'length' });
   });
 
+  it.each(['fp32', 'fp16'] as const)('%s: batched requests give the same ids as alone', async (dtype) => {
+    const prompts = ['Hello, my name is', 'The capital of France', 'Once', '1 2 3 4 5 6 7 8'];
+    const solo = [];
+    for (const text of prompts) solo.push((await run(runtimes[dtype]!, { input: { kind: 'text', text }, maxTokens: 10 })).tokens);
+    const together = await Promise.all(prompts.map((text) => run(runtimes[dtype]!, { input: { kind: 'text', text }, maxTokens: 10 })));
+    expect(together.map((r) => r.tokens)).toEqual(solo);
+  });
+
   it('renders the Llama-2 chat template from tokenizer_config.json', async () => {
     const tokens = await runtimes.fp32!.tokenize(undefined, { kind: 'messages', messages: [{ role: 'user', content: 'Hi' }] });
     // <s> [INST] Hi [/INST]
@@ -64,6 +72,47 @@ describe.skipIf(!stories)('stories260K quantized files', () => {
       const { text } = await run(runtime, { input: { kind: 'text', text: 'Once upon a time' }, maxTokens: 20 });
       expect(runtime.loadInfo.dtype).toBe(dtype);
       expect(text).toMatch(/^, there was/);
+      await runtime.close();
+    }
+  });
+});
+
+describe.skipIf(!stories)('batched decoding on stories260K (fp32)', () => {
+  const prompts = ['Once upon a time', 'Lily and Ben', 'The sun was', 'One day', 'Tom had a', 'She saw a big', 'The little dog', 'Mom said'];
+
+  it('gives every request of a batch the same tokens as alone, in batched steps, and frees every sequence', async () => {
+    const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', maxConcurrent: 8, log: () => {} });
+    try {
+      const solo = [];
+      for (const text of prompts) solo.push((await run(runtime, { input: { kind: 'text', text }, maxTokens: 40 })).tokens);
+      const before = await runtime.backendStats();
+      const together = await Promise.all(prompts.map((text) => run(runtime, { input: { kind: 'text', text }, maxTokens: 40 })));
+      const after = await runtime.backendStats();
+      expect(together.map((r) => r.tokens)).toEqual(solo);
+      // All eight joined in the same step: decode calls carried several rows each.
+      const calls = after.decodeCalls - before.decodeCalls;
+      const rows = after.decodeRows - before.decodeRows;
+      expect(rows / calls).toBeGreaterThan(4);
+      expect(after.liveSequences).toBe(0);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('keeps n > 1 and beam search exact while sharing the batch', async () => {
+    const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', log: () => {} });
+    try {
+      const alone = await run(runtime, { input: { kind: 'text', text: 'Once upon a time' }, maxTokens: 20, sampling: { numBeams: 3 } });
+      const [beams, sampled] = await Promise.all([
+        run(runtime, { input: { kind: 'text', text: 'Once upon a time' }, maxTokens: 20, sampling: { numBeams: 3 } }),
+        run(runtime, { input: { kind: 'text', text: 'One day' }, maxTokens: 20, n: 3, sampling: { temperature: 0 } }),
+      ]);
+      expect(beams.tokens).toEqual(alone.tokens);
+      const perChoice = [0, 1, 2].map((i) => sampled.events.flatMap((e) => (e.type === 'delta' && e.index === i ? e.tokens : [])));
+      expect(perChoice[1]).toEqual(perChoice[0]);
+      expect(perChoice[2]).toEqual(perChoice[0]);
+      expect((await runtime.backendStats()).liveSequences).toBe(0);
+    } finally {
       await runtime.close();
     }
   });

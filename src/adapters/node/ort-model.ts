@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { extractRow, leftPaddedMask, stackRows, type KvData } from '../../internal/kv-layout.js';
 import { addHiddenStateOutput } from '../../internal/onnx-hidden-output.js';
 import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 import { toFloat32 } from './float16.js';
@@ -20,13 +21,26 @@ export interface OrtModelOptions {
   hiddenSize: number;
 }
 
-interface SeqState {
-  past: ort.Tensor[];
+/** A sequence outside the decode batch: its cache per layer as [1, H, length, D] buffers. */
+interface Stored {
+  past: KvData[];
   length: number;
 }
 
+/** The running decode batch: per layer one left-padded [B, H, padded, D] tensor. */
+interface Batch {
+  seqs: number[];
+  past: ort.Tensor[];
+  lengths: number[];
+  padded: number;
+  released: Set<number>;
+}
+
 export class OrtCausalLM {
-  private readonly seqs = new Map<number, SeqState>();
+  private readonly stored = new Map<number, Stored>();
+  private batch: Batch | undefined;
+  /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
+  readonly counters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0 };
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private readonly kvType: 'float32' | 'float16';
@@ -65,46 +79,120 @@ export class OrtCausalLM {
     return new OrtCausalLM(session, patch?.outputName, options);
   }
 
+  /**
+   * Prefills (several tokens, or a new sequence) run one sequence per call. All one-token decodes
+   * run as one batched call on the decode batch, which is rebuilt only when its members change.
+   */
   async forward(items: ForwardItem[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
-    for (const item of items) {
-      const state = this.seqs.get(item.seq) ?? { past: this.emptyPast(), length: 0 };
-      const result = await this.session.run(this.feeds(item.tokens, state), ['logits', ...this.presentNames]);
-      const logits = result.logits;
-      const vocab = this.info.vocabSize;
-      const last = toFloat32(logits.data as Float32Array | Uint16Array, (item.tokens.length - 1) * vocab, vocab);
-      this.seqs.set(item.seq, { past: this.presentNames.map((n) => result[n]), length: state.length + item.tokens.length });
-      logits.dispose();
-      for (const t of state.past) t.dispose();
-      out.push(last);
+    const results: Float32Array[] = new Array(items.length);
+    const decodes: number[] = [];
+    for (const [i, item] of items.entries()) {
+      if (item.tokens.length === 1 && this.has(item.seq)) decodes.push(i);
+      else results[i] = await this.prefill(item);
     }
-    return out;
+    if (decodes.length > 0) {
+      const rows = await this.decode(decodes.map((i) => items[i]));
+      decodes.forEach((i, k) => (results[i] = rows[k]));
+    }
+    return results;
   }
 
   fork(src: number, dst: number): void {
-    const state = this.seqs.get(src);
-    if (!state) throw new Error(`fork: unknown sequence ${src}`);
     this.release(dst);
-    const past = state.past.map((t) => new ort.Tensor(t.type, (t.data as Float32Array).slice(), t.dims));
-    this.seqs.set(dst, { past, length: state.length });
+    const row = this.batch && !this.batch.released.has(src) ? this.batch.seqs.indexOf(src) : -1;
+    if (row >= 0) return void this.stored.set(dst, this.extract(this.batch!, row));
+    const state = this.stored.get(src);
+    if (!state) throw new Error(`fork: unknown sequence ${src}`);
+    this.stored.set(dst, { past: state.past.map((d) => d.slice()), length: state.length });
   }
 
   release(seq: number): void {
-    const state = this.seqs.get(seq);
-    if (!state) return;
-    for (const t of state.past) t.dispose();
-    this.seqs.delete(seq);
+    this.stored.delete(seq);
+    const batch = this.batch;
+    if (!batch?.seqs.includes(seq)) return;
+    batch.released.add(seq);
+    if (batch.released.size === batch.seqs.length) this.batch = undefined;
   }
 
   get liveSequences(): number {
-    return this.seqs.size;
+    return this.stored.size + (this.batch ? this.batch.seqs.length - this.batch.released.size : 0);
+  }
+
+  private has(seq: number): boolean {
+    return this.stored.has(seq) || (this.batch !== undefined && this.batch.seqs.includes(seq) && !this.batch.released.has(seq));
+  }
+
+  private async prefill(item: ForwardItem): Promise<Float32Array> {
+    this.counters.prefills++;
+    if (this.batch?.seqs.includes(item.seq)) this.flushBatch();
+    const state = this.stored.get(item.seq) ?? { past: this.pastNames.map(() => this.emptyKv()), length: 0 };
+    const [heads, dim] = this.kvDims;
+    const past = state.past.map((data) => new ort.Tensor(this.kvType, data, [1, heads, state.length, dim]));
+    const total = state.length + item.tokens.length;
+    const feeds = this.feeds([item.tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n));
+    const result = await this.session.run(feeds, ['logits', ...this.presentNames]);
+    this.stored.set(item.seq, { past: this.presentNames.map((n) => result[n].data as KvData), length: total });
+    return this.lastLogits(result.logits, 0, item.tokens.length);
+  }
+
+  private async decode(items: ForwardItem[]): Promise<Float32Array[]> {
+    const order = items.map((item) => item.seq);
+    if (!this.batch || this.batch.released.size > 0 || !sameOrder(this.batch.seqs, order)) this.rebuild(order);
+    const batch = this.batch!;
+    this.counters.decodeCalls++;
+    this.counters.decodeRows += items.length;
+    const mask = leftPaddedMask(batch.lengths, batch.padded, 1);
+    const feeds = this.feeds(items.map((item) => item.tokens), batch.lengths, batch.padded, batch.past, mask);
+    const result = await this.session.run(feeds, ['logits', ...this.presentNames]);
+    batch.past = this.presentNames.map((n) => result[n]);
+    batch.lengths = batch.lengths.map((length) => length + 1);
+    batch.padded += 1;
+    return items.map((_, row) => this.lastLogits(result.logits, row, 1));
+  }
+
+  /** Moves every live row of the batch out to `stored`, unpadded. */
+  private flushBatch(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    batch.seqs.forEach((seq, row) => batch.released.has(seq) || this.stored.set(seq, this.extract(batch, row)));
+    this.batch = undefined;
+  }
+
+  private rebuild(order: number[]): void {
+    this.counters.rebuilds++;
+    this.flushBatch();
+    const states = order.map((seq) => this.stored.get(seq)!);
+    order.forEach((seq) => this.stored.delete(seq));
+    const lengths = states.map((s) => s.length);
+    const [heads, dim] = this.kvDims;
+    let padded = 0;
+    const past = this.pastNames.map((_, layer) => {
+      const stacked = stackRows(states.map((s) => s.past[layer]), lengths, heads, dim);
+      padded = stacked.padded;
+      return new ort.Tensor(this.kvType, stacked.data, [order.length, heads, stacked.padded, dim]);
+    });
+    this.batch = { seqs: order, past, lengths, padded, released: new Set() };
+  }
+
+  private extract(batch: Batch, row: number): Stored {
+    const [heads, dim] = this.kvDims;
+    const length = batch.lengths[row];
+    return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length)), length };
+  }
+
+  private lastLogits(logits: ort.Tensor, row: number, tokens: number): Float32Array {
+    const vocab = this.info.vocabSize;
+    return toFloat32(logits.data as Float32Array | Uint16Array, (row * tokens + tokens - 1) * vocab, vocab);
   }
 
   async hiddenStates(inputs: number[][]): Promise<Float32Array[]> {
     if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state; serve an --embedding-model.');
     const out: Float32Array[] = [];
     for (const tokens of inputs) {
-      const result = await this.session.run(this.feeds(tokens, { past: this.emptyPast(), length: 0 }), [this.hiddenOutput]);
+      const [heads, dim] = this.kvDims;
+      const past = this.pastNames.map(() => new ort.Tensor(this.kvType, this.emptyKv(), [1, heads, 0, dim]));
+      const feeds = this.feeds([tokens], [0], 0, past, new BigInt64Array(tokens.length).fill(1n));
+      const result = await this.session.run(feeds, [this.hiddenOutput]);
       const hidden = result[this.hiddenOutput];
       const size = Number(hidden.dims[2]);
       const data = toFloat32(hidden.data as Float32Array | Uint16Array, 0, tokens.length * size);
@@ -115,28 +203,34 @@ export class OrtCausalLM {
   }
 
   async dispose(): Promise<void> {
-    for (const seq of [...this.seqs.keys()]) this.release(seq);
+    this.stored.clear();
+    this.batch = undefined;
     await this.session.release();
   }
 
-  private emptyPast(): ort.Tensor[] {
-    const [heads, dim] = this.kvDims;
-    const empty = this.kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0);
-    return this.pastNames.map(() => new ort.Tensor(this.kvType, empty, [1, heads, 0, dim]));
+  private emptyKv(): KvData {
+    return this.kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0);
   }
 
-  private feeds(tokens: number[], state: SeqState): Record<string, ort.Tensor> {
-    const total = state.length + tokens.length;
+  /** Feeds for rows of equal new-token count; `lengths` are each row's real past length. */
+  private feeds(tokens: number[][], lengths: number[], padded: number, past: ort.Tensor[], mask: BigInt64Array) {
+    const rows = tokens.length;
+    const width = tokens[0].length;
     const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [1, tokens.length]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens.flat(), BigInt), [rows, width]),
+      attention_mask: new ort.Tensor('int64', mask, [rows, padded + width]),
     };
     if (this.session.inputNames.includes('position_ids')) {
-      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(tokens, (_, i) => BigInt(state.length + i)), [1, tokens.length]);
+      const positions = lengths.flatMap((length) => Array.from({ length: width }, (_, i) => BigInt(length + i)));
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(positions), [rows, width]);
     }
-    this.pastNames.forEach((name, i) => (feeds[name] = state.past[i]));
+    this.pastNames.forEach((name, i) => (feeds[name] = past[i]));
     return feeds;
   }
+}
+
+function sameOrder(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export function meanRows(data: Float32Array, rows: number, size: number): Float32Array {

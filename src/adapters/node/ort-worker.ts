@@ -31,7 +31,7 @@ async function handle(message: WorkerRequest): Promise<unknown> {
       if (!embedder) throw new Error('No embedding model is loaded.');
       return embedder.embed(message.inputs);
     case 'stats':
-      return { liveSequences: model.liveSequences };
+      return { liveSequences: model.liveSequences, ...model.counters };
     case 'dispose':
       await model.dispose();
       await embedder?.dispose();

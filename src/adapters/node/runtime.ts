@@ -12,6 +12,7 @@ import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
 import { loadTokenizer } from './tokenizer.js';
 import { WorkerBackend } from './worker-backend.js';
+import type { WorkerStats } from './worker-protocol.js';
 
 export interface NodeRuntimeOptions {
   /** A model directory in the transformers.js layout, or a Hub id. */
@@ -34,6 +35,8 @@ export interface NodeRuntimeOptions {
 
 export interface NodeRuntime extends InferenceRuntime {
   readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[] };
+  /** The inference worker's counters: live sequences, batched decode calls and rows, prefills. */
+  backendStats(): Promise<WorkerStats>;
 }
 
 interface ModelConfig {
@@ -110,7 +113,11 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         : undefined,
     onError: options.onError,
   });
-  return Object.assign(engine, { loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames } });
+  const worker = backend;
+  return Object.assign(engine, {
+    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames },
+    backendStats: () => worker.stats(),
+  });
 }
 
 /** generation_config.json sampling fields; `do_sample: false` makes greedy the default. */

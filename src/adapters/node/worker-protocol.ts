@@ -33,4 +33,8 @@ export interface WorkerReady {
 
 export interface WorkerStats {
   liveSequences: number;
+  decodeCalls: number;
+  decodeRows: number;
+  rebuilds: number;
+  prefills: number;
 }

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { extractRow, leftPaddedMask, stackRows } from './kv-layout.js';
+
+/** A [1, H, L, D] buffer whose values encode (seq, head, position, dim), so misplaced copies show. */
+function rowOf(seq: number, heads: number, length: number, dim: number): Float32Array {
+  const out = new Float32Array(heads * length * dim);
+  for (let h = 0; h < heads; h++) for (let p = 0; p < length; p++) for (let d = 0; d < dim; d++) {
+    out[(h * length + p) * dim + d] = seq * 1000 + h * 100 + p * 10 + d;
+  }
+  return out;
+}
+
+describe('kv layout', () => {
+  const heads = 2;
+  const dim = 3;
+  const lengths = [4, 1, 6];
+  const rows = lengths.map((length, seq) => rowOf(seq + 1, heads, length, dim));
+
+  it('stacks rows left-padded to the longest and extracts them back unchanged', () => {
+    const { data, padded } = stackRows(rows, lengths, heads, dim);
+    expect(padded).toBe(6);
+    expect(data).toHaveLength(3 * heads * 6 * dim);
+    lengths.forEach((length, r) => expect(Array.from(extractRow(data, heads, padded, dim, r, length))).toEqual(Array.from(rows[r])));
+  });
+
+  it('puts zeros in the padding, before the real positions', () => {
+    const { data, padded } = stackRows(rows, lengths, heads, dim);
+    // Row 1 (length 1), head 0: positions 0..4 are padding, position 5 holds its only entry.
+    const head0 = data.subarray((1 * heads + 0) * padded * dim, (1 * heads + 1) * padded * dim);
+    expect(Array.from(head0.subarray(0, 5 * dim))).toEqual(new Array(5 * dim).fill(0));
+    expect(Array.from(head0.subarray(5 * dim))).toEqual([2000, 2001, 2002]);
+  });
+
+  it('keeps the element type (float16 caches are Uint16Array)', () => {
+    const half = [Uint16Array.from([1, 2, 3, 4, 5, 6]), Uint16Array.from([7, 8, 9, 10, 11, 12])];
+    const { data, padded } = stackRows(half, [1, 1], 2, 3);
+    expect(data).toBeInstanceOf(Uint16Array);
+    expect(Array.from(extractRow(data, 2, padded, 3, 1, 1))).toEqual([7, 8, 9, 10, 11, 12]);
+  });
+
+  it('extracts a row that has grown past its stacked length (decode appends at the end)', () => {
+    // After one decode step the batch is [B, H, P + 1, D] and every row is one longer.
+    const grown = stackRows(lengths.map((l, i) => rowOf(i + 1, heads, l + 1, dim)), lengths.map((l) => l + 1), heads, dim);
+    expect(Array.from(extractRow(grown.data, heads, grown.padded, dim, 0, 5))).toEqual(Array.from(rowOf(1, heads, 5, dim)));
+  });
+
+  it('masks the padding and opens the real and new positions', () => {
+    expect(Array.from(leftPaddedMask([2, 0, 3], 3, 1), Number)).toEqual([0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1]);
+  });
+});

@@ -1,0 +1,40 @@
+/**
+ * KV-cache layout for batched decoding. A batch keeps each layer's cache as one [B, H, P, D]
+ * buffer, left-padded: row r's `lengths[r]` real positions are the last ones, the padding before
+ * them is masked out by the attention mask. These functions move rows in and out of that layout.
+ * @module
+ */
+
+export type KvData = Float32Array | Uint16Array;
+
+/** Row `row` of a left-padded [B, H, P, D] buffer, unpadded, as a [1, H, length, D] buffer. */
+export function extractRow(data: KvData, heads: number, padded: number, dim: number, row: number, length: number): KvData {
+  const out = new (data.constructor as new (n: number) => KvData)(heads * length * dim);
+  for (let h = 0; h < heads; h++) {
+    const from = ((row * heads + h) * padded + (padded - length)) * dim;
+    out.set(data.subarray(from, from + length * dim), h * length * dim);
+  }
+  return out;
+}
+
+/** Stacks [1, H, L_i, D] buffers into one [B, H, max L, D] buffer, left-padded with zeros. */
+export function stackRows(rows: KvData[], lengths: number[], heads: number, dim: number): { data: KvData; padded: number } {
+  const padded = Math.max(0, ...lengths);
+  const data = new (rows[0].constructor as new (n: number) => KvData)(rows.length * heads * padded * dim);
+  rows.forEach((row, r) => {
+    const length = lengths[r];
+    for (let h = 0; h < heads; h++) {
+      const to = ((r * heads + h) * padded + (padded - length)) * dim;
+      data.set(row.subarray(h * length * dim, (h + 1) * length * dim), to);
+    }
+  });
+  return { data, padded };
+}
+
+/** Attention mask [B, padded + newTokens]: zeros over each row's padding, ones over its real positions. */
+export function leftPaddedMask(lengths: number[], padded: number, newTokens: number): BigInt64Array {
+  const width = padded + newTokens;
+  const mask = new BigInt64Array(lengths.length * width);
+  lengths.forEach((length, r) => mask.fill(1n, r * width + (padded - length), (r + 1) * width));
+  return mask;
+}
