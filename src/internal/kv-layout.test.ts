@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractRow, leftPaddedMask, stackRows } from './kv-layout.js';
+import { extractRow, leftPaddedMask, stackRows, truncateRow } from './kv-layout.js';
 
 /** A [1, H, L, D] buffer whose values encode (seq, head, position, dim), so misplaced copies show. */
 function rowOf(seq: number, heads: number, length: number, dim: number): Float32Array {
@@ -46,5 +46,9 @@ describe('kv layout', () => {
 
   it('masks the padding and opens the real and new positions', () => {
     expect(Array.from(leftPaddedMask([2, 0, 3], 3, 1), Number)).toEqual([0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1]);
+  });
+
+  it('truncates a row to its first positions, per head', () => {
+    expect(Array.from(truncateRow(rowOf(1, heads, 4, dim), heads, 4, dim, 2))).toEqual(Array.from(rowOf(1, heads, 2, dim)));
   });
 });

@@ -38,3 +38,10 @@ export function leftPaddedMask(lengths: number[], padded: number, newTokens: num
   lengths.forEach((length, r) => mask.fill(1n, r * width + (padded - length), (r + 1) * width));
   return mask;
 }
+
+/** The first `length` positions of a [1, H, L, D] buffer, as a new [1, H, length, D] buffer. */
+export function truncateRow(data: KvData, heads: number, current: number, dim: number, length: number): KvData {
+  const out = new (data.constructor as new (n: number) => KvData)(heads * length * dim);
+  for (let h = 0; h < heads; h++) out.set(data.subarray(h * current * dim, (h * current + length) * dim), h * length * dim);
+  return out;
+}

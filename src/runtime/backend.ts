@@ -9,6 +9,8 @@ export interface BackendModelInfo {
   vocabSize: number;
   hiddenSize: number;
   contextLength: number;
+  /** Bytes of KV cache one token occupies (for cache budgets); 0 when unknown. */
+  kvBytesPerToken?: number;
 }
 
 export interface ForwardItem {
@@ -16,6 +18,11 @@ export interface ForwardItem {
   seq: number;
   /** Tokens to append to the sequence (the whole prompt on prefill, one token when decoding). */
   tokens: number[];
+  /**
+   * Before appending, make `seq` the first `length` tokens of `source.seq`'s cache (a copy, or a
+   * truncation in place when it is `seq` itself). This is how cached prefixes are reused.
+   */
+  source?: { seq: number; length: number };
 }
 
 export interface Backend {

@@ -23,11 +23,11 @@ export class BeamJob extends Job {
       ignoreEos: spec.ignoreEos && spec.stopTokenIds.length === 0,
       minNewTokens: spec.minTokens,
     });
-    this.seqs = [ctx.allocSeq()];
+    this.seqs = [this.firstSeq()];
   }
 
   plan(): ForwardItem[] {
-    if (!this.pending) return [{ seq: this.seqs[0], tokens: this.spec.promptTokens }];
+    if (!this.pending) return [this.prefillItem(this.seqs[0])];
     return this.seqs.map((seq, i) => ({ seq, tokens: [this.pending![i]] }));
   }
 

@@ -718,3 +718,68 @@ describe('edge cases of starting', () => {
     await expect(engine.embed({ input: ['fine', ''] })).rejects.toMatchObject({ status: 400, param: 'input', message: 'input[1] is empty.' });
   });
 });
+
+describe('KV reuse (prefix cache and sessions)', () => {
+  const cached = () => makeEngine({ backend: { kvBytesPerToken: 8 }, engine: { cacheMaxBytes: 8 * 1000 } });
+
+  it('a repeated prompt forwards only its last token, from a fork of the cached sequence, with the same text', async () => {
+    const plain = makeEngine();
+    const expected = textOf(await collect(() => plain.engine.generate(request({ prompt: 'one two three', maxTokens: 4 }))));
+    const { engine, backend } = cached();
+    const first = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    const callsBefore = backend.forwards.length;
+    const second = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    expect(textOf(first)).toBe(expected);
+    expect(textOf(second)).toBe(expected);
+    const prefill = backend.forwards[callsBefore][0];
+    expect(backend.forks).toHaveLength(1);
+    expect(prefill.tokens).toEqual([w('three')]);
+    expect(prefill.source).toEqual({ seq: prefill.seq, length: 3 }); // BOS one two
+    expect(usageOf(second)).toMatchObject({ promptTokens: 4, completionTokens: 4 });
+  });
+
+  it('turn 2 of a session forwards only the new tokens, on the same sequence', async () => {
+    const { engine, backend, tokenizer } = cached();
+    tokenizer.applyChatTemplate = (messages) => messages.map((m) => m.content).join(' ');
+    const turn = (prompt: string, start: boolean) =>
+      collect(() => engine.generate(request({ prompt, maxTokens: 2, session: { id: 's', start, end: false } })));
+    await turn('one', true); // renders "one", replies "two three"
+    const callsBefore = backend.forwards.length;
+    await turn('four', false); // renders "one two three four"
+    const prefill = backend.forwards[callsBefore][0];
+    expect(backend.forks).toHaveLength(0);
+    // Cached: BOS one two (the reply's last token was sampled, never forwarded); new: three four.
+    expect(prefill.tokens).toEqual([w('three'), w('four')]);
+    expect(prefill.source).toBeUndefined();
+  });
+
+  it('sequence_start forgets the cached conversation, sequence_end frees it', async () => {
+    const { engine, backend, tokenizer } = cached();
+    tokenizer.applyChatTemplate = (messages) => messages.map((m) => m.content).join(' ');
+    const run = (start: boolean, end: boolean) =>
+      collect(() => engine.generate(request({ prompt: 'one', maxTokens: 2, session: { id: 's', start, end } })));
+    await run(true, false);
+    expect(backend.live.size).toBe(1);
+    await run(true, false);
+    expect(backend.live.size).toBe(1); // the old conversation's cache was released
+    await run(false, true);
+    await settle();
+    expect(backend.live.size).toBe(0);
+  });
+
+  it('stays within the byte budget however many requests pass', async () => {
+    const { engine, backend } = makeEngine({ backend: { kvBytesPerToken: 8 }, engine: { cacheMaxBytes: 8 * 20 } });
+    for (const word of NUMBER_WORDS.slice(0, 12)) await collect(() => engine.generate(request({ prompt: `${word} ${word}`, maxTokens: 3 })));
+    await settle();
+    const held = [...backend.live].reduce((sum, seq) => sum + backend.history(seq)!.length, 0);
+    expect(held).toBeLessThanOrEqual(20);
+    expect(backend.live.size).toBeGreaterThan(0);
+  });
+
+  it('a cancelled request does not enter the cache', async () => {
+    const { engine, backend } = cached();
+    for await (const event of engine.generate(request({ prompt: 'one', maxTokens: 10 }))) if (event.type === 'delta') break;
+    await settle();
+    expect(backend.live.size).toBe(0);
+  });
+});

@@ -12,6 +12,7 @@ import { EventChannel } from './event-channel.js';
 import type { Job, JobContext, JobSpec } from './job.js';
 import { SamplingJob } from './sampling-job.js';
 import { Scheduler } from './scheduler.js';
+import { PrefixCache } from './prefix-cache.js';
 import { SessionStore, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -35,6 +36,8 @@ export interface EngineOptions {
   /** Context budget of a /generate session, default the model's context length. */
   sessionLength?: number;
   embedding?: { backend: EmbeddingBackend; tokenizer: Tokenizer; name: string; contextLength: number };
+  /** Byte budget for cached KV of finished requests and idle sessions (default 512 MiB; 0 disables reuse). */
+  cacheMaxBytes?: number;
   created?: number;
   onError?: (error: unknown) => void;
 }
@@ -54,12 +57,16 @@ class Engine implements InferenceRuntime {
   private nextSeq = 1;
   private readonly scheduler: Scheduler;
   private readonly sessions = new SessionStore();
+  private readonly cache: PrefixCache | undefined;
   private readonly created: number;
   private readonly contextLength: number;
 
   constructor(private readonly o: EngineOptions) {
     this.created = o.created ?? Math.floor(Date.now() / 1000);
     this.contextLength = o.backend.info.contextLength;
+    const bytesPerToken = o.backend.info.kvBytesPerToken ?? 0;
+    const budget = o.cacheMaxBytes ?? 512 * 1024 * 1024;
+    this.cache = bytesPerToken > 0 && budget > 0 ? new PrefixCache((seq) => o.backend.release(seq), budget, bytesPerToken) : undefined;
     this.scheduler = new Scheduler(o.backend, {
       maxConcurrent: o.maxConcurrent ?? 8,
       maxQueue: o.maxQueue ?? 256,
@@ -125,6 +132,7 @@ class Engine implements InferenceRuntime {
 
   async close(): Promise<void> {
     this.state = 'closed';
+    this.cache?.clear();
     await this.o.backend.dispose();
     await this.o.embedding?.backend.dispose();
   }
@@ -199,6 +207,8 @@ class Engine implements InferenceRuntime {
       ignoreEos: request.ignoreEos,
       n: request.n,
     };
+    spec.reuse = this.reusePrefix(promptTokens, request.session);
+    const cache = this.cache;
     const ctx: JobContext = {
       backend: this.o.backend,
       tokenizer: this.o.tokenizer,
@@ -208,6 +218,8 @@ class Engine implements InferenceRuntime {
         if (event.type === 'usage') channel.close();
       },
       onComplete: session ? (text) => session.commit(text) : undefined,
+      onRetain:
+        cache && !request.session?.end ? (seq, tokens) => (cache.insert(seq, tokens, request.session?.id), true) : undefined,
       // A cancelled or failed job ends its stream too, so no reader waits forever.
       onDispose: () => {
         session?.release();
@@ -225,12 +237,38 @@ class Engine implements InferenceRuntime {
       job.dispose();
       return job;
     }
-    this.scheduler.submit({ job, fail: (error) => channel.close(error) });
+    try {
+      this.scheduler.submit({ job, fail: (error) => channel.close(error) });
+    } catch (error) {
+      channel.close(error); // first: disposing ends the stream, and the error must be what it ends with
+      job.dispose();
+      throw error;
+    }
     channel.push(start);
     // After `start`, so that a request whose client is already gone still reads as started, then ends.
     request.signal?.addEventListener('abort', () => job.cancel(), { once: true });
     if (request.signal?.aborted) job.cancel();
     return job;
+  }
+
+  /**
+   * The cached sequence to start from, if one shares a prefix with the prompt. A session's own
+   * entry is taken over; any other is forked (backend calls take effect in order, so the copy
+   * exists before the prefill runs).
+   */
+  private reusePrefix(tokens: number[], session: GenerateRequest['session']): JobSpec['reuse'] {
+    if (!this.cache) return undefined;
+    if (session?.start) this.cache.drop(session.id); // a new conversation; `end` still reuses, then forgets
+    const hit = this.cache.lookup(tokens, session?.id);
+    if (!hit) return undefined;
+    const reuse = { cached: hit.length, kvLength: hit.entry.tokens.length };
+    if (session && hit.entry.owner === session.id) {
+      this.cache.take(hit.entry);
+      return { seq: hit.entry.seq, ...reuse };
+    }
+    const seq = this.nextSeq++;
+    this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
+    return { seq, ...reuse };
   }
 
   private checkVocabulary(tokens: number[], sampling: SamplingParams): void {

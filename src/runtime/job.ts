@@ -20,6 +20,8 @@ export interface JobSpec {
   stopTokenIds: number[];
   ignoreEos: boolean;
   n: number;
+  /** Start from a sequence whose cache already holds `cached` prompt tokens (`kvLength` >= cached tokens in all). */
+  reuse?: { seq: number; cached: number; kvLength: number };
 }
 
 export interface JobContext {
@@ -31,6 +33,11 @@ export interface JobContext {
   onComplete?(text: string, reason: FinishReason): void;
   /** Called once when the job leaves the scheduler, however it ended. */
   onDispose?(): void;
+  /**
+   * Offered the finished first sequence and the tokens its cache holds; returning true keeps the
+   * sequence alive (the caller owns it then) instead of releasing it.
+   */
+  onRetain?(seq: number, tokens: number[]): boolean;
 }
 
 /** How many prompt tokens the detokenizer sees as context, so the first new token keeps its leading space. */
@@ -66,6 +73,19 @@ export abstract class Job {
     this.disposed = true;
     for (const seq of this.liveSeqs()) this.ctx.backend.release(seq);
     this.ctx.onDispose?.();
+  }
+
+  /** The first sequence's id: a reused cached sequence, or a new one. */
+  protected firstSeq(): number {
+    return this.spec.reuse?.seq ?? this.ctx.allocSeq();
+  }
+
+  /** The prefill: the prompt tokens not already cached, trimming the reused cache to what matches. */
+  protected prefillItem(seq: number): ForwardItem {
+    const reuse = this.spec.reuse;
+    if (!reuse) return { seq, tokens: this.spec.promptTokens };
+    const tokens = this.spec.promptTokens.slice(reuse.cached);
+    return reuse.kvLength > reuse.cached ? { seq, tokens, source: { seq, length: reuse.cached } } : { seq, tokens };
   }
 
   protected newDetokenizer(): IncrementalDetokenizer {

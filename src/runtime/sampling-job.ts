@@ -21,18 +21,21 @@ interface Choice {
   text: string;
   finished: boolean;
   reason: FinishReason;
+  /** How many of `tokens` are in the sequence's KV cache (the last sampled one is not, yet). */
+  inCache: number;
 }
 
 export class SamplingJob extends Job {
   private readonly choices: Choice[];
   private prefilled = false;
+  private retained = false;
 
   constructor(spec: JobSpec, ctx: JobContext) {
     super(spec, ctx);
     const seed = spec.sampling.seed;
     this.choices = Array.from({ length: spec.n }, (_, index) => ({
       index,
-      seq: ctx.allocSeq(),
+      seq: index === 0 ? this.firstSeq() : ctx.allocSeq(),
       tokens: [],
       counts: new Map(),
       // Distinct streams per choice, still reproducible for a given seed.
@@ -42,11 +45,12 @@ export class SamplingJob extends Job {
       text: '',
       finished: false,
       reason: 'stop',
+      inCache: 0,
     }));
   }
 
   plan(): ForwardItem[] {
-    if (!this.prefilled) return [{ seq: this.choices[0].seq, tokens: this.spec.promptTokens }];
+    if (!this.prefilled) return [this.prefillItem(this.choices[0].seq)];
     return this.active().map((c) => ({ seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]] }));
   }
 
@@ -61,12 +65,14 @@ export class SamplingJob extends Job {
     if (this.active().length === 0) {
       const first = this.choices[0];
       this.ctx.onComplete?.(first.text, first.reason);
+      const cached = [...this.spec.promptTokens, ...first.tokens.slice(0, first.inCache)];
+      this.retained = this.ctx.onRetain?.(first.seq, cached) ?? false;
       this.finishJob();
     }
   }
 
   protected liveSeqs(): number[] {
-    return this.choices.map((c) => c.seq);
+    return this.choices.filter((c, i) => i > 0 || !this.retained).map((c) => c.seq);
   }
 
   private active(): Choice[] {
@@ -74,6 +80,7 @@ export class SamplingJob extends Job {
   }
 
   private step(choice: Choice, logits: Float32Array): void {
+    choice.inCache = choice.tokens.length;
     this.processLogits(logits, choice.tokens, choice.counts);
     const token = sampleToken(logits, this.spec.sampling, choice.rng);
     if (this.isStopToken(token)) return this.finish(choice, this.release(choice).text, 'stop', []);

@@ -81,7 +81,8 @@ describe.skipIf(!stories)('batched decoding on stories260K (fp32)', () => {
   const prompts = ['Once upon a time', 'Lily and Ben', 'The sun was', 'One day', 'Tom had a', 'She saw a big', 'The little dog', 'Mom said'];
 
   it('gives every request of a batch the same tokens as alone, in batched steps, and frees every sequence', async () => {
-    const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', maxConcurrent: 8, log: () => {} });
+    // No prefix cache: every request prefills in full, and no sequence outlives its request.
+    const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', maxConcurrent: 8, cacheMaxBytes: 0, log: () => {} });
     try {
       const solo = [];
       for (const text of prompts) solo.push((await run(runtime, { input: { kind: 'text', text }, maxTokens: 40 })).tokens);
@@ -100,7 +101,7 @@ describe.skipIf(!stories)('batched decoding on stories260K (fp32)', () => {
   });
 
   it('keeps n > 1 and beam search exact while sharing the batch', async () => {
-    const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', log: () => {} });
+    const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes: 0, log: () => {} });
     try {
       const alone = await run(runtime, { input: { kind: 'text', text: 'Once upon a time' }, maxTokens: 20, sampling: { numBeams: 3 } });
       const [beams, sampled] = await Promise.all([
@@ -115,5 +116,29 @@ describe.skipIf(!stories)('batched decoding on stories260K (fp32)', () => {
     } finally {
       await runtime.close();
     }
+  });
+});
+
+describe.skipIf(!stories)('KV reuse on stories260K (fp32)', () => {
+  it('ten /generate turns give the same tokens with the cache as without, prefilling only the new tokens', async () => {
+    const turns = ['Once upon a time', 'Then', 'The dog', 'She said', 'They went', 'One day', 'The end', 'Lily', 'Ben', 'Mom'];
+    const transcripts: number[][][] = [];
+    const prefilled: number[] = [];
+    for (const cacheMaxBytes of [0, 64 * 1024 * 1024]) {
+      const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes, log: () => {} });
+      const before = await runtime.backendStats();
+      const transcript: number[][] = [];
+      for (const [i, text] of turns.entries()) {
+        const { tokens } = await run(runtime, { input: { kind: 'text', text }, maxTokens: 12, session: { id: '1', start: i === 0, end: false } });
+        transcript.push(tokens);
+      }
+      prefilled.push((await runtime.backendStats()).prefillTokens - before.prefillTokens);
+      transcripts.push(transcript);
+      await runtime.close();
+    }
+    console.log(`prefill tokens over ${turns.length} turns: ${prefilled[0]} without reuse, ${prefilled[1]} with`);
+    expect(transcripts[1]).toEqual(transcripts[0]);
+    // Without reuse each turn re-reads the whole history; with it, only what is new.
+    expect(prefilled[1] * 4).toBeLessThan(prefilled[0]);
   });
 });

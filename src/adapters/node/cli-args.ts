@@ -34,6 +34,8 @@ Server:
   --port, --server-port PORT     (default 23333)
   --instance-num N               concurrent sequences (default 8)
   --max-queue N                  requests waiting beyond those (default 256); more get 429
+  --cache-max-bytes N            KV kept for reuse (prefixes, idle sessions), default 536870912; 0 disables
+  --session-len N                token budget of a /generate session (default: the model's context)
   --api-keys KEY[,KEY]           require Authorization: Bearer KEY
   --cors ORIGIN[,ORIGIN] | '*'   allowed browser origins (default: no CORS headers)
   --max-body-bytes N             largest request body (default 4194304)
@@ -61,6 +63,8 @@ const OPTIONS = {
   'server-port': { type: 'string' },
   'instance-num': { type: 'string' },
   'max-queue': { type: 'string' },
+  'cache-max-bytes': { type: 'string' },
+  'session-len': { type: 'string' },
   'api-keys': { type: 'string', multiple: true },
   cors: { type: 'string', multiple: true },
   'allow-origins': { type: 'string', multiple: true },
@@ -138,6 +142,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       chatTemplate: oneOf(v['chat-template'], CHAT_TEMPLATES, '--chat-template') as ChatTemplate | undefined,
       maxConcurrent: v['instance-num'] === undefined ? undefined : int(v['instance-num'], '--instance-num', 1, 1),
       maxQueue: v['max-queue'] === undefined ? undefined : int(v['max-queue'], '--max-queue', 0),
+      cacheMaxBytes: v['cache-max-bytes'] === undefined ? undefined : int(v['cache-max-bytes'], '--cache-max-bytes', 0),
+      sessionLength: v['session-len'] === undefined ? undefined : int(v['session-len'], '--session-len', 1, 1),
       threads: v.threads === undefined ? undefined : int(v.threads, '--threads', 1, 1),
     },
   };

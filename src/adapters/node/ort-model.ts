@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { extractRow, leftPaddedMask, stackRows, type KvData } from '../../internal/kv-layout.js';
+import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from '../../internal/kv-layout.js';
 import { addHiddenStateOutput } from '../../internal/onnx-hidden-output.js';
 import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 import { toFloat32 } from './float16.js';
@@ -40,7 +40,7 @@ export class OrtCausalLM {
   private readonly stored = new Map<number, Stored>();
   private batch: Batch | undefined;
   /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
-  readonly counters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0 };
+  readonly counters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0 };
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private readonly kvType: 'float32' | 'float16';
@@ -63,7 +63,8 @@ export class OrtCausalLM {
     if (!this.pastNames.length || !Number.isFinite(vocab) || !this.kvDims.every(Number.isFinite)) {
       throw new Error(`${options.path} is not a decoder with past_key_values inputs and a logits output.`);
     }
-    this.info = { vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength };
+    const kvBytesPerToken = this.pastNames.length * this.kvDims[0] * this.kvDims[1] * (this.kvType === 'float16' ? 2 : 4);
+    this.info = { vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken };
   }
 
   static async create(options: OrtModelOptions): Promise<OrtCausalLM> {
@@ -87,7 +88,7 @@ export class OrtCausalLM {
     const results: Float32Array[] = new Array(items.length);
     const decodes: number[] = [];
     for (const [i, item] of items.entries()) {
-      if (item.tokens.length === 1 && this.has(item.seq)) decodes.push(i);
+      if (item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
       else results[i] = await this.prefill(item);
     }
     if (decodes.length > 0) {
@@ -124,7 +125,9 @@ export class OrtCausalLM {
 
   private async prefill(item: ForwardItem): Promise<Float32Array> {
     this.counters.prefills++;
-    if (this.batch?.seqs.includes(item.seq)) this.flushBatch();
+    this.counters.prefillTokens += item.tokens.length;
+    if (this.batch?.seqs.includes(item.seq) || (item.source && this.batch?.seqs.includes(item.source.seq))) this.flushBatch();
+    if (item.source) this.copyPrefix(item.source.seq, item.source.length, item.seq);
     const state = this.stored.get(item.seq) ?? { past: this.pastNames.map(() => this.emptyKv()), length: 0 };
     const [heads, dim] = this.kvDims;
     const past = state.past.map((data) => new ort.Tensor(this.kvType, data, [1, heads, state.length, dim]));
@@ -148,6 +151,14 @@ export class OrtCausalLM {
     batch.lengths = batch.lengths.map((length) => length + 1);
     batch.padded += 1;
     return items.map((_, row) => this.lastLogits(result.logits, row, 1));
+  }
+
+  /** `dst` becomes the first `length` tokens of `src` (both outside the batch). */
+  private copyPrefix(src: number, length: number, dst: number): void {
+    const state = this.stored.get(src);
+    if (!state || length > state.length) throw new Error(`cannot reuse ${length} tokens of sequence ${src}`);
+    const [heads, dim] = this.kvDims;
+    this.stored.set(dst, { past: state.past.map((d) => truncateRow(d, heads, state.length, dim, length)), length });
   }
 
   /** Moves every live row of the batch out to `stored`, unpadded. */

@@ -28,6 +28,10 @@ export interface NodeRuntimeOptions {
   chatTemplate?: ChatTemplate;
   maxConcurrent?: number;
   maxQueue?: number;
+  /** Byte budget for reusable KV caches (prefix cache and idle sessions); 0 disables reuse. */
+  cacheMaxBytes?: number;
+  /** Context budget of a /generate session (lmdeploy's --session-len), default the model's context. */
+  sessionLength?: number;
   threads?: number;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
@@ -102,6 +106,8 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     generationDefaults: generationDefaults(generation),
     maxConcurrent: options.maxConcurrent,
     maxQueue: options.maxQueue,
+    cacheMaxBytes: options.cacheMaxBytes,
+    sessionLength: options.sessionLength,
     embedding:
       embedding && backend.embedding
         ? {

@@ -37,4 +37,5 @@ export interface WorkerStats {
   decodeRows: number;
   rebuilds: number;
   prefills: number;
+  prefillTokens: number;
 }

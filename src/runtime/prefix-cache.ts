@@ -1,0 +1,86 @@
+/**
+ * KV caches of finished requests, kept for reuse: a new prompt that starts with the same tokens
+ * forwards only the rest. Entries are bounded by a byte budget and evicted least recently used;
+ * an entry owned by a /generate session is handed back to that session (no copy).
+ * @module
+ */
+
+export interface CachedPrefix {
+  seq: number;
+  tokens: number[];
+  owner?: string;
+  lastUsed: number;
+}
+
+/** Shorter matches are not worth a copy. */
+const MIN_REUSE = 2;
+
+export class PrefixCache {
+  private entries: CachedPrefix[] = [];
+  private clock = 0;
+
+  constructor(
+    private readonly release: (seq: number) => void,
+    private readonly budgetBytes: number,
+    private readonly bytesPerToken: number,
+  ) {}
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  get bytes(): number {
+    return this.entries.reduce((sum, e) => sum + e.tokens.length * this.bytesPerToken, 0);
+  }
+
+  /**
+   * The entry sharing the longest prefix with `tokens`, and how many tokens to reuse: at most
+   * tokens.length - 1, so that at least one token is forwarded to get the next logits.
+   * The owner's own entry wins a tie.
+   */
+  lookup(tokens: number[], owner?: string): { entry: CachedPrefix; length: number } | undefined {
+    let best: { entry: CachedPrefix; length: number } | undefined;
+    for (const entry of this.entries) {
+      const length = Math.min(commonPrefix(entry.tokens, tokens), tokens.length - 1);
+      if (!best || length > best.length || (length === best.length && owner !== undefined && entry.owner === owner)) {
+        best = { entry, length };
+      }
+    }
+    if (!best || best.length < MIN_REUSE) return undefined;
+    best.entry.lastUsed = ++this.clock;
+    return best;
+  }
+
+  /** Removes an entry without freeing its sequence: the caller owns it now. */
+  take(entry: CachedPrefix): void {
+    this.entries = this.entries.filter((e) => e !== entry);
+  }
+
+  /** Keeps a finished sequence; replaces the owner's previous entry; evicts beyond the budget. */
+  insert(seq: number, tokens: number[], owner?: string): void {
+    if (owner !== undefined) this.drop(owner);
+    this.entries.push({ seq, tokens, owner, lastUsed: ++this.clock });
+    this.entries.sort((a, b) => a.lastUsed - b.lastUsed);
+    while (this.entries.length > 0 && this.bytes > this.budgetBytes) this.release(this.entries.shift()!.seq);
+  }
+
+  /** Forgets the owner's entry, if any. */
+  drop(owner: string): void {
+    for (const entry of this.entries.filter((e) => e.owner === owner)) {
+      this.take(entry);
+      this.release(entry.seq);
+    }
+  }
+
+  clear(): void {
+    for (const entry of this.entries) this.release(entry.seq);
+    this.entries = [];
+  }
+}
+
+function commonPrefix(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
