@@ -783,3 +783,28 @@ describe('KV reuse (prefix cache and sessions)', () => {
     expect(backend.live.size).toBe(0);
   });
 });
+
+describe('logprobs', () => {
+  it('reports the chosen token and its top alternatives from the raw distribution', async () => {
+    const { engine } = makeEngine();
+    const events = await collect(() => engine.generate(request({ prompt: 'one', maxTokens: 3, logprobs: 2 })));
+    const entries = events.flatMap((e) => (e.type === 'delta' ? (e.logprobs ?? []) : []));
+    expect(entries.map((e) => e.token)).toEqual(tokensOf(events));
+    for (const entry of entries) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.top).toHaveLength(2);
+      // Greedy picks the most likely token, so it heads the alternatives.
+      expect(entry.top[0]).toEqual({ token: entry.token, text: entry.text, logprob: entry.logprob });
+      expect(entry.top[1].logprob).toBeLessThanOrEqual(entry.top[0].logprob);
+    }
+    expect(entries.map((e) => e.text)).toEqual(['two', 'three', 'four']);
+  });
+
+  it('leaves logprobs out unless asked, and refuses them with beam search or out of range', async () => {
+    const { engine } = makeEngine();
+    const plain = await collect(() => engine.generate(request({ prompt: 'one', maxTokens: 2 })));
+    expect(plain.some((e) => e.type === 'delta' && e.logprobs !== undefined)).toBe(false);
+    await expect(collect(() => engine.generate(request({ logprobs: 1, sampling: { numBeams: 2 } })))).rejects.toMatchObject({ status: 400, param: 'logprobs' });
+    await expect(collect(() => engine.generate(request({ logprobs: 21 })))).rejects.toMatchObject({ status: 400, param: 'logprobs' });
+  });
+});

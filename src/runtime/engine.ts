@@ -191,6 +191,12 @@ class Engine implements InferenceRuntime {
     if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', 'n');
     const sampling = this.sampling(request);
     if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with num_beams > 1.', 'n');
+    if (sampling.numBeams > 1 && request.logprobs !== undefined) {
+      throw invalidRequest('logprobs cannot be combined with num_beams > 1.', 'logprobs');
+    }
+    if (request.logprobs !== undefined && (!Number.isInteger(request.logprobs) || request.logprobs < 0 || request.logprobs > 20)) {
+      throw invalidRequest('logprobs must be an integer from 0 to 20.', 'logprobs');
+    }
     this.checkVocabulary(promptTokens, sampling);
 
     const room = limit - promptTokens.length;
@@ -206,6 +212,7 @@ class Engine implements InferenceRuntime {
       stopTokenIds: request.stopTokenIds ?? [],
       ignoreEos: request.ignoreEos,
       n: request.n,
+      logprobs: request.logprobs,
     };
     spec.reuse = this.reusePrefix(promptTokens, request.session);
     const cache = this.cache;

@@ -7,8 +7,8 @@ import type { Backend, ForwardItem } from './backend.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import { StopMatcher } from './stop-matcher.js';
 import type { Tokenizer } from './tokenizer.js';
-import type { FinishReason, GenerationEvent, SamplingParams } from './types.js';
-import { applyLogitBias, applyPresenceFrequencyPenalty, applyRepetitionPenalty, suppressTokens } from './sampling/index.js';
+import type { FinishReason, GenerationEvent, SamplingParams, TokenLogprob } from './types.js';
+import { applyLogitBias, applyPresenceFrequencyPenalty, applyRepetitionPenalty, suppressTokens, tokenLogprobs } from './sampling/index.js';
 
 export interface JobSpec {
   promptTokens: number[];
@@ -20,6 +20,8 @@ export interface JobSpec {
   stopTokenIds: number[];
   ignoreEos: boolean;
   n: number;
+  /** Top alternatives to report with each token's logprob; undefined = no logprobs. */
+  logprobs?: number;
   /** Start from a sequence whose cache already holds `cached` prompt tokens (`kvLength` >= cached tokens in all). */
   reuse?: { seq: number; cached: number; kvLength: number };
 }
@@ -106,6 +108,13 @@ export abstract class Job {
     }
     if (s.logitBias) applyLogitBias(logits, s.logitBias);
     if (generated.length < this.spec.minTokens) suppressTokens(logits, [...this.ctx.tokenizer.eosTokenIds, ...this.spec.stopTokenIds]);
+  }
+
+  /** The chosen token's logprob and the top alternatives, from the unprocessed logits. */
+  protected logprobOf(raw: Float32Array, token: number): TokenLogprob {
+    const text = (id: number) => this.ctx.tokenizer.decode([id]);
+    const { logprob, top } = tokenLogprobs(raw, token, this.spec.logprobs ?? 0);
+    return { token, text: text(token), logprob, top: top.map((t) => ({ ...t, text: text(t.token) })) };
   }
 
   protected isStopToken(token: number): boolean {

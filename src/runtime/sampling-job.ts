@@ -8,7 +8,7 @@ import type { IncrementalDetokenizer } from './detokenizer.js';
 import { Job, type JobContext, type JobSpec } from './job.js';
 import { createRng, sampleToken, type Rng } from './sampling/index.js';
 import type { StopMatcher } from './stop-matcher.js';
-import type { FinishReason } from './types.js';
+import type { FinishReason, TokenLogprob } from './types.js';
 
 interface Choice {
   index: number;
@@ -81,6 +81,7 @@ export class SamplingJob extends Job {
 
   private step(choice: Choice, logits: Float32Array): void {
     choice.inCache = choice.tokens.length;
+    const raw = this.spec.logprobs === undefined ? undefined : logits.slice();
     this.processLogits(logits, choice.tokens, choice.counts);
     const token = sampleToken(logits, this.spec.sampling, choice.rng);
     if (this.isStopToken(token)) return this.finish(choice, this.release(choice).text, 'stop', []);
@@ -88,14 +89,15 @@ export class SamplingJob extends Job {
     choice.tokens.push(token);
     choice.counts.set(token, (choice.counts.get(token) ?? 0) + 1);
     this.completionTokens++;
+    const logprobs = raw && [this.logprobOf(raw, token)];
     const out = choice.stopper.push(choice.detokenizer.push([token]));
-    if (out.stopped) return this.finish(choice, out.text, 'stop', [token]);
+    if (out.stopped) return this.finish(choice, out.text, 'stop', [token], logprobs);
     if (choice.tokens.length >= this.spec.maxNewTokens) {
       const end = this.release(choice);
-      return this.finish(choice, out.text + end.text, end.stopped ? 'stop' : 'length', [token]);
+      return this.finish(choice, out.text + end.text, end.stopped ? 'stop' : 'length', [token], logprobs);
     }
     choice.text += out.text;
-    this.ctx.emit({ type: 'delta', index: choice.index, text: out.text, tokens: [token] });
+    this.ctx.emit({ type: 'delta', index: choice.index, text: out.text, tokens: [token], ...(logprobs && { logprobs }) });
   }
 
   /** The choice ends: release what the detokenizer and the stop matcher still hold back. */
@@ -104,11 +106,11 @@ export class SamplingJob extends Job {
     return out.stopped ? out : { text: out.text + choice.stopper.flush(), stopped: false };
   }
 
-  private finish(choice: Choice, text: string, reason: FinishReason, tokens: number[]): void {
+  private finish(choice: Choice, text: string, reason: FinishReason, tokens: number[], logprobs?: TokenLogprob[]): void {
     choice.finished = true;
     choice.reason = reason;
     choice.text += text;
-    if (text || tokens.length) this.ctx.emit({ type: 'delta', index: choice.index, text, tokens });
+    if (text || tokens.length) this.ctx.emit({ type: 'delta', index: choice.index, text, tokens, ...(logprobs && { logprobs }) });
     this.ctx.emit({ type: 'finish', index: choice.index, reason });
   }
 }

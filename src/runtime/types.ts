@@ -67,17 +67,27 @@ export interface GenerateRequest {
   ignoreEos: boolean;
   /** Independent completions of the same prompt. */
   n: number;
+  /** Report each token's logprob and this many top alternatives (0..20); undefined = off. */
+  logprobs?: number;
   session?: SessionControl;
   signal?: AbortSignal;
 }
 
 export type FinishReason = 'stop' | 'length';
 
+/** A generated token's log-probability under the model's raw distribution, with the top alternatives. */
+export interface TokenLogprob {
+  token: number;
+  text: string;
+  logprob: number;
+  top: Array<{ token: number; text: string; logprob: number }>;
+}
+
 export type GenerationEvent =
   /** Emitted once, before any delta: the prompt was accepted. */
   | { type: 'start'; promptTokens: number; promptText: string }
   /** New text for choice `index`; `tokens` are the ids that produced it (possibly empty text while held back). */
-  | { type: 'delta'; index: number; text: string; tokens: number[] }
+  | { type: 'delta'; index: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
   | { type: 'finish'; index: number; reason: FinishReason }
   /** Emitted once, last. */
   | { type: 'usage'; promptTokens: number; completionTokens: number };

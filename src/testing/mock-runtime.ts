@@ -102,7 +102,13 @@ export class MockRuntime implements InferenceRuntime {
           if (script.failAfter && i === script.failAfter.pieces) throw script.failAfter.error;
           if (script.delayMs) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
           if (request.signal?.aborted) return;
-          yield { type: 'delta', index: choice, text: script.pieces[i], tokens: [i + 3] };
+          const delta: GenerationEvent = { type: 'delta', index: choice, text: script.pieces[i], tokens: [i + 3] };
+          // Scripted logprobs: token i has logprob -(i + 1) / 10; alternatives are "alt0", "alt1", ...
+          if (request.logprobs !== undefined) {
+            const top = Array.from({ length: request.logprobs }, (_, k) => ({ token: 100 + k, text: `alt${k}`, logprob: -(k + 1) }));
+            delta.logprobs = [{ token: i + 3, text: script.pieces[i], logprob: -(i + 1) / 10, top }];
+          }
+          yield delta;
         }
         const reason = limit < script.pieces.length ? 'length' : (script.finishReason ?? 'stop');
         yield { type: 'finish', index: choice, reason };

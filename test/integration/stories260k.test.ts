@@ -118,6 +118,20 @@ describe.skipIf(!dir)('stories260K through the real server', () => {
     expect((await fetch(`${server.url}/v1/models`)).status).toBe(200);
   });
 
+  it('returns chat logprobs through the openai client, consistent with the text', async () => {
+    const chat = await client.chat.completions.create({
+      model: 'karpathy__stories260K', messages: [{ role: 'user', content: 'Once upon a time' }],
+      temperature: 0, max_tokens: 12, logprobs: true, top_logprobs: 3,
+    });
+    const content = chat.choices[0].logprobs!.content!;
+    expect(content).toHaveLength(12);
+    for (const entry of content) {
+      expect(entry.top_logprobs).toHaveLength(3);
+      expect(entry.top_logprobs[0].logprob).toBeCloseTo(entry.logprob, 5); // greedy: the top token
+    }
+    expect(chat.choices[0].message.content!.trim().startsWith(content[0].token.trim())).toBe(true);
+  });
+
   it('raises the openai client typed errors for bad requests', async () => {
     await expect(client.completions.create({ model: 'nope', prompt: 'x' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.completions.create({ model: 'karpathy__stories260K', prompt: 'x', temperature: 5 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);

@@ -319,8 +319,28 @@ describe('POST /v1/chat/completions: validation', () => {
     expect((await res.json()).error.param).toMatch(/^logit_bias/);
   });
 
+  it('returns chat logprobs with top alternatives and bytes, streamed and not', async () => {
+    const { app, runtime } = setup({ script: { pieces: ['Hi', '!'] } });
+    const body = await (await chat(app, { ...ok, logprobs: true, top_logprobs: 1 })).json();
+    expect(runtime.requests[0].logprobs).toBe(1);
+    expect(body.choices[0].logprobs).toEqual({
+      content: [
+        { token: 'Hi', logprob: -0.1, bytes: [72, 105], top_logprobs: [{ token: 'alt0', logprob: -1, bytes: [97, 108, 116, 48] }] },
+        { token: '!', logprob: -0.2, bytes: [33], top_logprobs: [{ token: 'alt0', logprob: -1, bytes: [97, 108, 116, 48] }] },
+      ],
+      refusal: null,
+    });
+    const chunks = await readSse(await chat(app, { ...ok, logprobs: true, stream: true }));
+    expect(chunks[1].choices[0].logprobs).toEqual({ content: [{ token: 'Hi', logprob: -0.1, bytes: [72, 105], top_logprobs: [] }], refusal: null });
+    expect((await (await chat(app, ok)).json()).choices[0].logprobs).toBeNull();
+  });
+
+  it('needs logprobs: true for top_logprobs', async () => {
+    const { app } = setup();
+    await expect400(await chat(app, { ...ok, top_logprobs: 2 }), 'top_logprobs');
+  });
+
   it.each([
-    ['logprobs', { logprobs: true }],
     ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }],
     ['response_format', { response_format: { type: 'json_object' } }],
     ['response_format', { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }],

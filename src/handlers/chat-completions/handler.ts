@@ -4,8 +4,9 @@
  * usage chunk with empty choices only when stream_options.include_usage asks for it).
  * @module
  */
-import type { FinishReason } from '../../runtime/types.js';
+import type { FinishReason, TokenLogprob } from '../../runtime/types.js';
 import { newId, nowSeconds, type Handler } from '../context.js';
+import { toChatLogprobs } from '../shared/logprobs-format.js';
 import { readJson } from '../shared/read-json.js';
 import { startGeneration } from '../shared/start-generation.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
@@ -25,9 +26,9 @@ export const handleChatCompletions: Handler = async (request, ctx) => {
 
   if (body.stream) {
     const includeUsage = body.stream_options?.include_usage === true;
-    const chunk = (index: number, delta: object, finish: FinishReason | null) => ({
+    const chunk = (index: number, delta: object, finish: FinishReason | null, entries?: TokenLogprob[]) => ({
       id, object: 'chat.completion.chunk', created, model, system_fingerprint: null,
-      choices: [{ index, delta, logprobs: null, finish_reason: finish }],
+      choices: [{ index, delta, logprobs: entries ? { content: toChatLogprobs(entries), refusal: null } : null, finish_reason: finish }],
       ...(includeUsage ? { usage: null } : {}),
     });
     async function* chunks() {
@@ -35,7 +36,7 @@ export const handleChatCompletions: Handler = async (request, ctx) => {
       try {
         for (let index = 0; index < n; index++) yield chunk(index, { role: 'assistant', content: '' }, null);
         for await (const event of iterable) {
-          if (event.type === 'delta' && event.text) yield chunk(event.index, { content: event.text }, null);
+          if (event.type === 'delta' && (event.text || event.logprobs)) yield chunk(event.index, { content: event.text }, null, event.logprobs);
           if (event.type === 'finish') yield chunk(event.index, {}, event.reason);
           if (event.type === 'usage') usage.completion_tokens = event.completionTokens;
         }
@@ -51,11 +52,12 @@ export const handleChatCompletions: Handler = async (request, ctx) => {
   const choices = Array.from({ length: n }, (_, index) => ({
     index,
     message: { role: 'assistant' as const, content: '' },
-    logprobs: null,
+    logprobs: body.logprobs ? { content: [] as ReturnType<typeof toChatLogprobs>, refusal: null } : null,
     finish_reason: 'stop' as FinishReason,
   }));
   for await (const event of iterable) {
     if (event.type === 'delta') choices[event.index].message.content += event.text;
+    if (event.type === 'delta' && event.logprobs) choices[event.index].logprobs?.content.push(...toChatLogprobs(event.logprobs));
     if (event.type === 'finish') choices[event.index].finish_reason = event.reason;
     if (event.type === 'usage') usage.completion_tokens = event.completionTokens;
   }

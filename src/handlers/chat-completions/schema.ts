@@ -35,8 +35,10 @@ export type ChatRequest = z.output<typeof chatRequestSchema>;
 const DEFAULTS: Partial<SamplingParams> = { temperature: 1, topP: 1 };
 
 export function checkChatRequest(body: ChatRequest): void {
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
+    throw invalidRequest('top_logprobs needs logprobs: true.', 'top_logprobs');
+  }
   rejectUnsupported(body, {
-    logprobs: (v) => v === true,
     tools: (v) => (v as unknown[]).length > 0,
     response_format: (v) => (v as { type: string }).type !== 'text',
   });
@@ -58,5 +60,6 @@ export function toGenerateRequest(body: ChatRequest, signal?: AbortSignal): Gene
     ...toGenerationFields(body, DEFAULTS, signal),
     input: { kind: 'messages', messages: toMessages(body) },
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+    logprobs: body.logprobs ? (body.top_logprobs ?? 0) : undefined,
   };
 }

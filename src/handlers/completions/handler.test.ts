@@ -235,10 +235,23 @@ describe('POST /v1/completions: validation', () => {
     expect(runtime.requests).toHaveLength(0);
   });
 
+  it('returns integer logprobs: tokens, token_logprobs, top_logprobs and text offsets', async () => {
+    const { app, runtime } = setup({ script: { pieces: ['Bei', 'jing'] } });
+    const body = await (await complete(app, { prompt: 'x', logprobs: 2 })).json();
+    expect(runtime.requests[0].logprobs).toBe(2);
+    expect(body.choices[0].logprobs).toEqual({
+      tokens: ['Bei', 'jing'],
+      token_logprobs: [-0.1, -0.2],
+      top_logprobs: [{ alt0: -1, alt1: -2 }, { alt0: -1, alt1: -2 }],
+      text_offset: [0, 3],
+    });
+    const chunks = await readSse(await complete(app, { prompt: 'x', logprobs: 0, stream: true }));
+    expect(chunks[1].choices[0].logprobs).toEqual({ tokens: ['jing'], token_logprobs: [-0.2], top_logprobs: [{}], text_offset: [3] });
+  });
+
   it.each([
     ['suffix', { suffix: 'the end' }],
-    ['logprobs', { logprobs: 1 }],
-    ['logprobs', { logprobs: 0 }],
+    ['echo', { echo: true, logprobs: 1 }],
     ['best_of', { best_of: 3 }],
     ['best_of', { best_of: 1, n: 2 }],
   ])("refuses unsupported '%s' with code unsupported_parameter", async (param, extra) => {

@@ -2,8 +2,9 @@
  * POST /v1/completions: OpenAI text completions (the Chinese-LLaMA-Alpaca server's main endpoint).
  * @module
  */
-import type { FinishReason } from '../../runtime/types.js';
+import type { FinishReason, TokenLogprob } from '../../runtime/types.js';
 import { newId, nowSeconds, type Handler } from '../context.js';
+import { appendCompletionLogprobs, emptyCompletionLogprobs, type CompletionLogprobs } from '../shared/logprobs-format.js';
 import { readJson } from '../shared/read-json.js';
 import { merge, startAll } from '../shared/start-generation.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
@@ -22,11 +23,15 @@ export const handleCompletions: Handler = async (request, ctx) => {
 
   if (body.stream) {
     const includeUsage = body.stream_options?.include_usage === true;
-    const chunk = (index: number, text: string, finish: FinishReason | null) => ({
-      ...base,
-      choices: [{ index, text, logprobs: null, finish_reason: finish }],
-      ...(includeUsage ? { usage: null } : {}),
-    });
+    const offsets = new Map<number, number>();
+    const chunk = (index: number, text: string, finish: FinishReason | null, entries?: TokenLogprob[]) => {
+      let logprobs: CompletionLogprobs | null = null;
+      if (entries) {
+        logprobs = emptyCompletionLogprobs();
+        offsets.set(index, appendCompletionLogprobs(logprobs, entries, offsets.get(index) ?? 0));
+      }
+      return { ...base, choices: [{ index, text, logprobs, finish_reason: finish }], ...(includeUsage ? { usage: null } : {}) };
+    };
     async function* chunks() {
       // try/finally: a client that cancels during the echo chunks (before merge() started) must still stop the generations.
       try {
@@ -35,7 +40,7 @@ export const handleCompletions: Handler = async (request, ctx) => {
           if (body.echo) for (let k = 0; k < n; k++) yield chunk(p * n + k, echo(p), null);
         }
         for await (const [p, event] of merge(started.map((s) => s.events))) {
-          if (event.type === 'delta' && event.text) yield chunk(p * n + event.index, event.text, null);
+          if (event.type === 'delta' && (event.text || event.logprobs)) yield chunk(p * n + event.index, event.text, null, event.logprobs);
           if (event.type === 'finish') yield chunk(p * n + event.index, '', event.reason);
           if (event.type === 'usage') usage.completion_tokens += event.completionTokens;
         }
@@ -48,12 +53,23 @@ export const handleCompletions: Handler = async (request, ctx) => {
     return streamResponse('sse', chunks(), ctx.onError);
   }
 
+  const wantLogprobs = body.logprobs !== undefined && body.logprobs !== null;
   const choices = started.flatMap((_, p) =>
-    Array.from({ length: n }, (_, k) => ({ index: p * n + k, text: echo(p), logprobs: null, finish_reason: 'stop' as FinishReason })),
+    Array.from({ length: n }, (_, k) => ({
+      index: p * n + k,
+      text: echo(p),
+      logprobs: wantLogprobs ? emptyCompletionLogprobs() : null,
+      finish_reason: 'stop' as FinishReason,
+    })),
   );
+  const offsets = choices.map(() => 0);
   for await (const [p, event] of merge(started.map((s) => s.events))) {
-    if (event.type === 'delta') choices[p * n + event.index].text += event.text;
-    if (event.type === 'finish') choices[p * n + event.index].finish_reason = event.reason;
+    const i = p * n + (event.type === 'delta' || event.type === 'finish' ? event.index : 0);
+    if (event.type === 'delta') choices[i].text += event.text;
+    if (event.type === 'delta' && event.logprobs && choices[i].logprobs) {
+      offsets[i] = appendCompletionLogprobs(choices[i].logprobs!, event.logprobs, offsets[i]);
+    }
+    if (event.type === 'finish') choices[i].finish_reason = event.reason;
     if (event.type === 'usage') {
       usage.prompt_tokens += event.promptTokens;
       usage.completion_tokens += event.completionTokens;

@@ -27,8 +27,9 @@ const DEFAULTS: Partial<SamplingParams> = { temperature: 1, topP: 1 };
 export function checkCompletionRequest(body: CompletionRequest): void {
   rejectUnsupported(body, {
     suffix: (v) => v !== '',
-    logprobs: () => true,
     best_of: (v) => v !== (body.n ?? 1),
+    // Prompt logprobs (echo with logprobs) are not computed.
+    echo: (v) => v === true && body.logprobs !== undefined && body.logprobs !== null,
   });
 }
 
@@ -48,5 +49,6 @@ export function toGenerateRequests(body: CompletionRequest, signal?: AbortSignal
     input,
     template: 'completion',
     maxTokens: body.max_tokens ?? undefined,
+    logprobs: body.logprobs ?? undefined,
   }));
 }
