@@ -20,6 +20,8 @@ export interface MockScript {
   failAfter?: { pieces: number; error: unknown };
   /** Wait this long before each piece (ms), to test streaming and cancellation. */
   delayMs?: number;
+  /** Logprob of piece `i` of choice `choice` when logprobs are asked for (default -(i + 1) / 10). */
+  logprob?: (choice: number, i: number) => number;
 }
 
 export interface MockRuntimeOptions {
@@ -106,7 +108,8 @@ export class MockRuntime implements InferenceRuntime {
           // Scripted logprobs: token i has logprob -(i + 1) / 10; alternatives are "alt0", "alt1", ...
           if (request.logprobs !== undefined) {
             const top = Array.from({ length: request.logprobs }, (_, k) => ({ token: 100 + k, text: `alt${k}`, logprob: -(k + 1) }));
-            delta.logprobs = [{ token: i + 3, text: script.pieces[i], logprob: -(i + 1) / 10, top }];
+            const logprob = script.logprob ? script.logprob(choice, i) : -(i + 1) / 10;
+            delta.logprobs = [{ token: i + 3, text: script.pieces[i], logprob, top }];
           }
           yield delta;
         }

@@ -235,6 +235,28 @@ describe('POST /v1/completions: validation', () => {
     expect(runtime.requests).toHaveLength(0);
   });
 
+  it('best_of generates more candidates and returns the n with the highest mean logprob', async () => {
+    // Choice 2 is the most likely, then choice 0.
+    const { app, runtime } = setup({ script: { pieces: ['a', 'b'], logprob: (choice) => [-0.5, -0.9, -0.1][choice] } });
+    const body = await (await complete(app, { prompt: 'x', best_of: 3, n: 2 })).json();
+    expect(runtime.requests[0]).toMatchObject({ n: 3, logprobs: 0 });
+    expect(body.choices.map((c: Json) => [c.index, c.logprobs])).toEqual([[0, null], [1, null]]);
+    const withLogprobs = await (await complete(app, { prompt: 'x', best_of: 3, logprobs: 1 })).json();
+    expect(withLogprobs.choices).toHaveLength(1);
+    expect(withLogprobs.choices[0].logprobs.token_logprobs).toEqual([-0.1, -0.1]);
+    expect(withLogprobs.usage.completion_tokens).toBe(6); // every candidate's tokens count
+  });
+
+  it.each([
+    [{ best_of: 1, n: 2 }, 'best_of must be at least n'],
+    [{ best_of: 2, stream: true }, 'cannot be combined with stream'],
+    [{ best_of: 2, num_beams: 2 }, 'cannot be combined with num_beams'],
+  ])('refuses best_of %j', async (extra, message) => {
+    const { app } = setup();
+    const body = await expect400(await complete(app, { prompt: 'x', ...extra }), 'best_of');
+    expect(body.error.message).toContain(message);
+  });
+
   it('returns integer logprobs: tokens, token_logprobs, top_logprobs and text offsets', async () => {
     const { app, runtime } = setup({ script: { pieces: ['Bei', 'jing'] } });
     const body = await (await complete(app, { prompt: 'x', logprobs: 2 })).json();
@@ -252,8 +274,6 @@ describe('POST /v1/completions: validation', () => {
   it.each([
     ['suffix', { suffix: 'the end' }],
     ['echo', { echo: true, logprobs: 1 }],
-    ['best_of', { best_of: 3 }],
-    ['best_of', { best_of: 1, n: 2 }],
   ])("refuses unsupported '%s' with code unsupported_parameter", async (param, extra) => {
     const { app, runtime } = setup();
     const body = await expect400(await complete(app, { prompt: 'x', ...extra }), param, 'unsupported_parameter');

@@ -16,7 +16,7 @@ export const handleCompletions: Handler = async (request, ctx) => {
   checkCompletionRequest(body);
   const requests = toGenerateRequests(body, request.signal);
   const started = await startAll(ctx.runtime, requests);
-  const n = body.n ?? 1;
+  const n = body.best_of ?? body.n ?? 1; // choices generated per prompt
   const base = { id: newId('cmpl'), object: 'text_completion', created: nowSeconds(), model: body.model || ctx.runtime.models()[0].id };
   const echo = (i: number) => (body.echo ? started[i].start.promptText : '');
   const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
@@ -76,5 +76,22 @@ export const handleCompletions: Handler = async (request, ctx) => {
     }
   }
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
-  return jsonResponse({ ...base, choices, usage });
+  const returned = n > (body.n ?? 1) ? pickBest(choices, n, body.n ?? 1, body.logprobs != null) : choices;
+  return jsonResponse({ ...base, choices: returned, usage });
 };
+
+type Choice = { index: number; text: string; logprobs: CompletionLogprobs | null; finish_reason: FinishReason };
+
+/** best_of: of each prompt's `generated` candidates keep the `keep` with the highest mean token logprob. */
+function pickBest(choices: Choice[], generated: number, keep: number, withLogprobs: boolean): Choice[] {
+  const mean = (c: Choice) => {
+    const values = c.logprobs?.token_logprobs ?? [];
+    return values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
+  };
+  const out: Choice[] = [];
+  for (let p = 0; p * generated < choices.length; p++) {
+    const best = choices.slice(p * generated, (p + 1) * generated).sort((a, b) => mean(b) - mean(a)).slice(0, keep);
+    best.forEach((c, k) => out.push({ ...c, index: p * keep + k, logprobs: withLogprobs ? c.logprobs : null }));
+  }
+  return out;
+}

@@ -3,6 +3,7 @@
  * @module
  */
 import { z } from 'zod';
+import { invalidRequest } from '../../errors.js';
 import type { GenerateRequest, SamplingParams } from '../../runtime/types.js';
 import { rejectUnsupported, samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
@@ -14,7 +15,7 @@ export const completionRequestSchema = z.object({
   max_tokens: z.number().int().min(0).nullish(),
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
-  best_of: z.number().int().min(1).nullish(),
+  best_of: z.number().int().min(1).max(16).nullish(),
   logprobs: z.number().int().min(0).max(20).nullish(),
   ...samplingFields,
 });
@@ -25,9 +26,12 @@ export type CompletionRequest = z.output<typeof completionRequestSchema>;
 const DEFAULTS: Partial<SamplingParams> = { temperature: 1, topP: 1 };
 
 export function checkCompletionRequest(body: CompletionRequest): void {
+  const bestOf = body.best_of ?? body.n ?? 1;
+  if (bestOf < (body.n ?? 1)) throw invalidRequest('best_of must be at least n.', 'best_of');
+  if (bestOf > (body.n ?? 1) && body.stream) throw invalidRequest('best_of cannot be combined with stream.', 'best_of');
+  if (bestOf > (body.n ?? 1) && (body.num_beams ?? 1) > 1) throw invalidRequest('best_of cannot be combined with num_beams.', 'best_of');
   rejectUnsupported(body, {
     suffix: (v) => v !== '',
-    best_of: (v) => v !== (body.n ?? 1),
     // Prompt logprobs (echo with logprobs) are not computed.
     echo: (v) => v === true && body.logprobs !== undefined && body.logprobs !== null,
   });
@@ -49,6 +53,8 @@ export function toGenerateRequests(body: CompletionRequest, signal?: AbortSignal
     input,
     template: 'completion',
     maxTokens: body.max_tokens ?? undefined,
-    logprobs: body.logprobs ?? undefined,
+    // best_of candidates are ranked by their tokens' logprobs, so those are computed even when not returned.
+    n: body.best_of ?? body.n ?? 1,
+    logprobs: body.logprobs ?? ((body.best_of ?? 1) > (body.n ?? 1) ? 0 : undefined),
   }));
 }
