@@ -27,11 +27,12 @@ export class BeamJob extends Job {
   }
 
   plan(): ForwardItem[] {
-    if (!this.pending) return [this.prefillItem(this.seqs[0])];
+    if (!this.prefillPlanned) return [this.prefillItem(this.seqs[0])];
     return this.seqs.map((seq, i) => ({ seq, tokens: [this.pending![i]] }));
   }
 
   async advance(logits: Float32Array[]): Promise<void> {
+    if (!this.pending && !this.prefillPlanned) return; // a middle chunk of a long prompt
     const counts = new Map<number, number>();
     this.search.beams.forEach((beam, i) => {
       counts.clear();

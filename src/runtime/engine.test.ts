@@ -808,3 +808,23 @@ describe('logprobs', () => {
     await expect(collect(() => engine.generate(request({ logprobs: 21 })))).rejects.toMatchObject({ status: 400, param: 'logprobs' });
   });
 });
+
+describe('chunked prefill', () => {
+  it('forwards a long prompt in chunks between the decode steps of others, with the same text', async () => {
+    const prompt = 'one two three four five six seven'; // 8 tokens with BOS
+    const plain = makeEngine();
+    const expected = textOf(await collect(() => plain.engine.generate(request({ prompt, maxTokens: 3 }))));
+    const { engine, backend } = makeEngine({ engine: { prefillChunk: 3 } });
+    const running = collect(() => engine.generate(request({ prompt: 'ten', maxTokens: 8 })));
+    await Promise.resolve();
+    const long = await collect(() => engine.generate(request({ prompt, maxTokens: 3 })));
+    await running;
+    expect(textOf(long)).toBe(expected);
+    const longSeq = backend.forwardedItems.find((i) => i.tokens.length === 3 && i.tokens[0] === BOS)!.seq;
+    const chunks = backend.forwards.map((items) => items.find((i) => i.seq === longSeq)?.tokens.length).filter(Boolean);
+    expect(chunks.slice(0, 3)).toEqual([3, 3, 2]);
+    // The other request kept decoding in the steps that carried the chunks.
+    const withChunks = backend.forwards.filter((items) => items.some((i) => i.seq === longSeq && i.tokens.length > 1));
+    expect(withChunks.every((items) => items.length === 2)).toBe(true);
+  });
+});

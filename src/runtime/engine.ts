@@ -36,6 +36,8 @@ export interface EngineOptions {
   /** Context budget of a /generate session, default the model's context length. */
   sessionLength?: number;
   embedding?: { backend: EmbeddingBackend; tokenizer: Tokenizer; name: string; contextLength: number };
+  /** Largest prompt chunk prefilled in one step, so long prompts do not stall other streams (default 512). */
+  prefillChunk?: number;
   /** Byte budget for cached KV of finished requests and idle sessions (default 512 MiB; 0 disables reuse). */
   cacheMaxBytes?: number;
   created?: number;
@@ -213,6 +215,7 @@ class Engine implements InferenceRuntime {
       ignoreEos: request.ignoreEos,
       n: request.n,
       logprobs: request.logprobs,
+      prefillChunk: this.o.prefillChunk ?? 512,
     };
     spec.reuse = this.reusePrefix(promptTokens, request.session);
     const cache = this.cache;

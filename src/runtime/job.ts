@@ -22,6 +22,8 @@ export interface JobSpec {
   n: number;
   /** Top alternatives to report with each token's logprob; undefined = no logprobs. */
   logprobs?: number;
+  /** Largest prefill forwarded in one step; undefined = the whole prompt at once. */
+  prefillChunk?: number;
   /** Start from a sequence whose cache already holds `cached` prompt tokens (`kvLength` >= cached tokens in all). */
   reuse?: { seq: number; cached: number; kvLength: number };
 }
@@ -82,12 +84,28 @@ export abstract class Job {
     return this.spec.reuse?.seq ?? this.ctx.allocSeq();
   }
 
-  /** The prefill: the prompt tokens not already cached, trimming the reused cache to what matches. */
+  /** Prompt tokens already planned for the cache (a reused prefix counts from the start). */
+  private prefilledTo = -1;
+
+  /** Whether the whole prompt has been planned; the logits of the last prefill chunk are the first real ones. */
+  protected get prefillPlanned(): boolean {
+    return this.prefilledTo >= this.spec.promptTokens.length;
+  }
+
+  /**
+   * The next prefill chunk: prompt tokens not yet cached, at most `prefillChunk` of them, so a long
+   * prompt shares the steps with the other sequences' decodes. The first chunk trims a reused
+   * cache to the part that matches.
+   */
   protected prefillItem(seq: number): ForwardItem {
     const reuse = this.spec.reuse;
-    if (!reuse) return { seq, tokens: this.spec.promptTokens };
-    const tokens = this.spec.promptTokens.slice(reuse.cached);
-    return reuse.kvLength > reuse.cached ? { seq, tokens, source: { seq, length: reuse.cached } } : { seq, tokens };
+    const first = this.prefilledTo < 0;
+    if (first) this.prefilledTo = reuse?.cached ?? 0;
+    const from = this.prefilledTo;
+    this.prefilledTo = Math.min(this.spec.promptTokens.length, from + (this.spec.prefillChunk ?? Number.POSITIVE_INFINITY));
+    const item: ForwardItem = { seq, tokens: this.spec.promptTokens.slice(from, this.prefilledTo) };
+    if (first && reuse && reuse.kvLength > reuse.cached) item.source = { seq, length: reuse.cached };
+    return item;
   }
 
   protected newDetokenizer(): IncrementalDetokenizer {

@@ -50,13 +50,14 @@ export class SamplingJob extends Job {
   }
 
   plan(): ForwardItem[] {
-    if (!this.prefilled) return [this.prefillItem(this.choices[0].seq)];
+    if (!this.prefillPlanned) return [this.prefillItem(this.choices[0].seq)];
     return this.active().map((c) => ({ seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]] }));
   }
 
   async advance(logits: Float32Array[]): Promise<void> {
     let rows = logits;
     if (!this.prefilled) {
+      if (!this.prefillPlanned) return; // a middle chunk of a long prompt: its logits are not needed
       this.prefilled = true;
       for (const c of this.choices.slice(1)) await this.ctx.backend.fork(this.choices[0].seq, c.seq);
       rows = this.choices.map((_, i) => (i === 0 ? logits[0] : logits[0].slice()));

@@ -142,3 +142,16 @@ describe.skipIf(!stories)('KV reuse on stories260K (fp32)', () => {
     expect(prefilled[1] * 4).toBeLessThan(prefilled[0]);
   });
 });
+
+describe.skipIf(!stories)('chunked prefill on stories260K (fp32)', () => {
+  it('gives the same tokens as a one-piece prefill', async () => {
+    const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog.';
+    const outputs = [];
+    for (const prefillChunk of [4096, 7]) {
+      const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes: 0, prefillChunk, log: () => {} });
+      outputs.push((await run(runtime, { input: { kind: 'text', text }, maxTokens: 20 })).tokens);
+      await runtime.close();
+    }
+    expect(outputs[1]).toEqual(outputs[0]);
+  });
+});

@@ -35,6 +35,7 @@ Server:
   --instance-num N               concurrent sequences (default 8)
   --max-queue N                  requests waiting beyond those (default 256); more get 429
   --cache-max-bytes N            KV kept for reuse (prefixes, idle sessions), default 536870912; 0 disables
+  --prefill-chunk N              longest prompt piece prefilled per step, so others keep streaming (default 512)
   --session-len N                token budget of a /generate session (default: the model's context)
   --api-keys KEY[,KEY]           require Authorization: Bearer KEY
   --cors ORIGIN[,ORIGIN] | '*'   allowed browser origins (default: no CORS headers)
@@ -65,6 +66,7 @@ const OPTIONS = {
   'max-queue': { type: 'string' },
   'cache-max-bytes': { type: 'string' },
   'session-len': { type: 'string' },
+  'prefill-chunk': { type: 'string' },
   'api-keys': { type: 'string', multiple: true },
   cors: { type: 'string', multiple: true },
   'allow-origins': { type: 'string', multiple: true },
@@ -143,6 +145,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       maxConcurrent: v['instance-num'] === undefined ? undefined : int(v['instance-num'], '--instance-num', 1, 1),
       maxQueue: v['max-queue'] === undefined ? undefined : int(v['max-queue'], '--max-queue', 0),
       cacheMaxBytes: v['cache-max-bytes'] === undefined ? undefined : int(v['cache-max-bytes'], '--cache-max-bytes', 0),
+      prefillChunk: v['prefill-chunk'] === undefined ? undefined : int(v['prefill-chunk'], '--prefill-chunk', 1, 1),
       sessionLength: v['session-len'] === undefined ? undefined : int(v['session-len'], '--session-len', 1, 1),
       threads: v.threads === undefined ? undefined : int(v.threads, '--threads', 1, 1),
     },

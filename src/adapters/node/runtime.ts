@@ -30,6 +30,8 @@ export interface NodeRuntimeOptions {
   maxQueue?: number;
   /** Byte budget for reusable KV caches (prefix cache and idle sessions); 0 disables reuse. */
   cacheMaxBytes?: number;
+  /** Largest prompt chunk prefilled per step (default 512). */
+  prefillChunk?: number;
   /** Context budget of a /generate session (lmdeploy's --session-len), default the model's context. */
   sessionLength?: number;
   threads?: number;
@@ -107,6 +109,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     maxConcurrent: options.maxConcurrent,
     maxQueue: options.maxQueue,
     cacheMaxBytes: options.cacheMaxBytes,
+    prefillChunk: options.prefillChunk,
     sessionLength: options.sessionLength,
     embedding:
       embedding && backend.embedding
