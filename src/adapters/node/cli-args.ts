@@ -28,6 +28,7 @@ Device:
   --only-cpu                     same as --device cpu
   --gpus 0[,1]                   GPU ids; the first is used (one model replica per server for now)
   --threads N                    CPU threads for onnxruntime (default: its choice)
+  --exact-quantized              keep weight-only int8 models batch-invariant (slower; see README)
   --tp N                         tensor parallelism: only 1 is supported
 Server:
   --host, --server-name HOST     (default 0.0.0.0)
@@ -57,6 +58,7 @@ const OPTIONS = {
   'only-cpu': { type: 'boolean' },
   gpus: { type: 'string' },
   threads: { type: 'string' },
+  'exact-quantized': { type: 'boolean' },
   tp: { type: 'string' },
   host: { type: 'string' },
   'server-name': { type: 'string' },
@@ -148,6 +150,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       prefillChunk: v['prefill-chunk'] === undefined ? undefined : int(v['prefill-chunk'], '--prefill-chunk', 1, 1),
       sessionLength: v['session-len'] === undefined ? undefined : int(v['session-len'], '--session-len', 1, 1),
       threads: v.threads === undefined ? undefined : int(v.threads, '--threads', 1, 1),
+      exactQuantized: v['exact-quantized'] ?? false,
     },
   };
 }

@@ -17,6 +17,8 @@ export interface OrtModelOptions {
   path: string;
   executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
   threads?: number;
+  /** Keep weight-only int8 (DequantizeLinear) models batch-invariant by not fusing them into dynamic int8. */
+  exactQuantized?: boolean;
   contextLength: number;
   hiddenSize: number;
 }
@@ -75,7 +77,14 @@ export class OrtCausalLM {
       graphOptimizationLevel: 'all',
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
       // A model created from bytes looks for external data next to the process; point it at the model's folder.
-      extra: { session: { model_external_initializers_file_folder_path: dirname(options.path) } },
+      extra: {
+        session: {
+          model_external_initializers_file_folder_path: dirname(options.path),
+          // onnxruntime fuses DequantizeLinear + MatMul into a kernel that quantizes activations per
+          // tensor: faster, but a request's tokens then depend on its batch. Off = exact, slower.
+          ...(options.exactQuantized ? { disable_quant_qdq: '1' } : {}),
+        },
+      },
     });
     return new OrtCausalLM(session, patch?.outputName, options);
   }

@@ -11,7 +11,12 @@ import type { WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './w
 const init = workerData as WorkerInit;
 const port = parentPort!;
 
-const model = await OrtCausalLM.create({ ...init.model, executionProviders: init.executionProviders, threads: init.threads });
+const model = await OrtCausalLM.create({
+  ...init.model,
+  executionProviders: init.executionProviders,
+  threads: init.threads,
+  exactQuantized: init.exactQuantized,
+});
 const embedder = init.embedding
   ? await OrtEmbedder.create(init.embedding.path, init.executionProviders, init.embedding.dimensions)
   : undefined;

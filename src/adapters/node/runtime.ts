@@ -35,6 +35,8 @@ export interface NodeRuntimeOptions {
   /** Context budget of a /generate session (lmdeploy's --session-len), default the model's context. */
   sessionLength?: number;
   threads?: number;
+  /** Batch-invariant weight-only int8: do not let onnxruntime fuse it into dynamic int8 (slower). */
+  exactQuantized?: boolean;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
 }
@@ -86,6 +88,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         },
         executionProviders: executionProviders(candidate, options.deviceId),
         threads: options.threads,
+        exactQuantized: options.exactQuantized,
       });
       device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
       break;

@@ -10,6 +10,7 @@ export interface WorkerInit {
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
+  exactQuantized?: boolean;
 }
 
 export type WorkerRequest =
