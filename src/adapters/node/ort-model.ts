@@ -42,7 +42,7 @@ export class OrtCausalLM {
   private readonly stored = new Map<number, Stored>();
   private batch: Batch | undefined;
   /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
-  readonly counters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0 };
+  readonly counters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0, runMs: 0 };
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private readonly kvType: 'float32' | 'float16';
@@ -155,7 +155,9 @@ export class OrtCausalLM {
     this.counters.decodeRows += items.length;
     const mask = leftPaddedMask(batch.lengths, batch.padded, 1);
     const feeds = this.feeds(items.map((item) => item.tokens), batch.lengths, batch.padded, batch.past, mask);
+    const started = performance.now();
     const result = await this.session.run(feeds, ['logits', ...this.presentNames]);
+    this.counters.runMs += performance.now() - started;
     batch.past = this.presentNames.map((n) => result[n]);
     batch.lengths = batch.lengths.map((length) => length + 1);
     batch.padded += 1;

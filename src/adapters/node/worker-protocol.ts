@@ -39,4 +39,6 @@ export interface WorkerStats {
   rebuilds: number;
   prefills: number;
   prefillTokens: number;
+  /** Milliseconds spent inside onnxruntime's run() for decode steps. */
+  runMs: number;
 }

@@ -1,0 +1,151 @@
+// Child processes of the benchmark: every one is tracked and killed on exit, on errors and on signals.
+import { fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpu } from './cpu.mjs';
+
+const children = new Set();
+
+function track(child) {
+  children.add(child);
+  cpu.track(child.pid);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Kills one child: SIGTERM, then SIGKILL after `graceMs`. Resolves when it has exited. */
+export function kill(child, graceMs = 3000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  cpu.finalize(child.pid);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try { child.kill('SIGKILL'); } catch {}
+    }, graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try { child.kill('SIGTERM'); } catch { clearTimeout(timer); resolve(); }
+  });
+}
+
+export async function killAll() {
+  await Promise.all([...children].map((c) => kill(c)));
+}
+
+function killAllSync() {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch {}
+  }
+}
+
+let installed = false;
+export function installCleanup() {
+  if (installed) return;
+  installed = true;
+  process.on('exit', killAllSync);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      console.error(`bench: ${sig}, stopping children`);
+      killAllSync();
+      process.exit(130);
+    });
+  }
+}
+
+/** A Node child with IPC; request() sends a message and awaits the reply with the same id. */
+export async function startWorkerChild(script, args, { name, execArgv = [], readyTimeoutMs = 300_000 } = {}) {
+  const child = track(fork(script, args, { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], execArgv }));
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (stderr.length > 20000) stderr = stderr.slice(-10000);
+  });
+  const pending = new Map();
+  let nextId = 1;
+  child.on('message', (msg) => {
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(`${name}: ${msg.error}`));
+    else p.resolve(msg);
+  });
+  child.on('exit', (code, signal) => {
+    for (const p of pending.values()) p.reject(new Error(`${name} exited (${code ?? signal}): ${stderr.slice(-2000)}`));
+    pending.clear();
+  });
+  const ready = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${readyTimeoutMs} ms`)), readyTimeoutMs);
+    child.on('message', (msg) => {
+      if (msg.ready) {
+        clearTimeout(timer);
+        resolve(msg);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code ?? signal}) before it was ready: ${stderr.slice(-2000)}`));
+    });
+  });
+  return {
+    child,
+    pid: child.pid,
+    ready,
+    request(msg) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        child.send({ ...msg, id });
+      });
+    },
+    stop: () => kill(child),
+  };
+}
+
+/**
+ * Starts `edgellm serve` (node <cli> serve <model> ... --host 127.0.0.1 --port 0) and waits for its
+ * "serving ... at http://127.0.0.1:PORT" line on stderr.
+ */
+export async function startServer(cli, model, args, { readyTimeoutMs = 300_000 } = {}) {
+  const argv = [cli, 'serve', model, ...args, '--host', '127.0.0.1', '--port', '0'];
+  const child = track(spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  let stderr = '';
+  const line = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server not ready after ${readyTimeoutMs} ms:\n${stderr}`)), readyTimeoutMs);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const m = /edgellm: serving .* at (http:\/\/127\.0\.0\.1:\d+) .*/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code ?? signal}) before it was ready:\n${stderr}`));
+    });
+  });
+  // keep draining stderr (bounded) so the pipe never fills
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (stderr.length > 50000) stderr = stderr.slice(-20000);
+  });
+  return {
+    child,
+    pid: child.pid,
+    url: line[1],
+    banner: line[0],
+    argv: argv.slice(1),
+    stderr: () => stderr,
+    stop: () => kill(child, 35_000),
+  };
+}
+
+/** Resident memory of a process in bytes (VmRSS from /proc), or NaN where /proc is missing. */
+export function rssBytes(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
