@@ -51,4 +51,11 @@ describe('kv layout', () => {
   it('truncates a row to its first positions, per head', () => {
     expect(Array.from(truncateRow(rowOf(1, heads, 4, dim), heads, 4, dim, 2))).toEqual(Array.from(rowOf(1, heads, 2, dim)));
   });
+
+  it('moves a lone row in and out of a batch of one without copying it', () => {
+    const row = rowOf(1, heads, 4, dim);
+    const { data, padded } = stackRows([row], [4], heads, dim);
+    expect(data).toBe(row);
+    expect(extractRow(data, heads, padded, dim, 0, 4)).toBe(row);
+  });
 });

@@ -7,8 +7,13 @@
 
 export type KvData = Float32Array | Uint16Array;
 
-/** Row `row` of a left-padded [B, H, P, D] buffer, unpadded, as a [1, H, length, D] buffer. */
+/**
+ * Row `row` of a left-padded [B, H, P, D] buffer, unpadded, as a [1, H, length, D] buffer.
+ * A single unpadded row already has that layout and is returned as is: cache buffers are never
+ * written after they are made, so sharing one is safe.
+ */
 export function extractRow(data: KvData, heads: number, padded: number, dim: number, row: number, length: number): KvData {
+  if (length === padded && data.length === heads * length * dim) return data;
   const out = new (data.constructor as new (n: number) => KvData)(heads * length * dim);
   for (let h = 0; h < heads; h++) {
     const from = ((row * heads + h) * padded + (padded - length)) * dim;
@@ -19,6 +24,7 @@ export function extractRow(data: KvData, heads: number, padded: number, dim: num
 
 /** Stacks [1, H, L_i, D] buffers into one [B, H, max L, D] buffer, left-padded with zeros. */
 export function stackRows(rows: KvData[], lengths: number[], heads: number, dim: number): { data: KvData; padded: number } {
+  if (rows.length === 1) return { data: rows[0], padded: lengths[0] }; // same layout: no copy
   const padded = Math.max(0, ...lengths);
   const data = new (rows[0].constructor as new (n: number) => KvData)(rows.length * heads * padded * dim);
   rows.forEach((row, r) => {
