@@ -105,11 +105,11 @@ const modelName = basename(cfg.model);
 const log = (...m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...m);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
- * Runs a timed measurement again (at most `tries` times) while other processes took more than
- * `maxForeign` of the machine's CPU during it: the box is shared, and someone's test suite halves
- * any figure taken beside it. Returns the last result with its noise and how many tries were discarded.
+ * Runs a timed measurement again (up to `tries` times in all) when other processes took more
+ * than `maxForeign` of the machine's CPU during it: the box is shared, and someone's test suite
+ * halves any figure taken beside it. Returns the last result with its noise and how many tries were discarded.
  */
-async function undisturbed(label, fn, { tries = 3, maxForeign = 0.1 } = {}) {
+async function undisturbed(label, fn, { tries = 2, maxForeign = 0.1 } = {}) {
   let out;
   for (let attempt = 1; attempt <= tries; attempt++) {
     const a = cpu.sample();

@@ -186,7 +186,7 @@ function markdown(R) {
 function noiseNote(x) {
   if (!x.remeasured && !x.disturbedKept) return '';
   return ` ${x.remeasured} measurement(s) re-taken because other processes used over 10% of the CPU meanwhile` +
-    (x.disturbedKept ? `; ${x.disturbedKept} still disturbed after 3 tries (left out of the medians when a clean one exists)` : '') + '.';
+    (x.disturbedKept ? `; ${x.disturbedKept} still disturbed after a second try (left out of the medians when a clean one exists)` : '') + '.';
 }
 
 // ------------------------------------------------------------------------------------------------
