@@ -38,7 +38,8 @@ const USAGE = `usage: npm run bench -- [--model DIR] [--dtype fp32|q8|q4|fp16] [
   --identity-model DIR  also run that check on this model (default: <model>-q8dq when --dtype q8 is
                         dynamic q8 and that folder exists); "none" to skip
   --only LIST           run only some parts: a,b,c,d,e (e is always measured for the bound)
-  --server-arg ARG      extra argument for edgellm serve (repeatable), e.g. --server-arg=--cache-max-bytes=0
+  --server-arg ARG      extra argument for edgellm serve (repeatable; the batched == alone servers get it
+                        too), e.g. --server-arg=--cache-max-bytes=0 or --server-arg=--exact-quantized
   --out DIR             results folder (default bench/results)
 `;
 
@@ -450,7 +451,8 @@ async function main() {
       for (const m of idModels) {
         const n = cfg.identityPrompts;
         log(`(b) batched == alone on ${basename(m.dir)} ${m.dtype} (${m.weights.weightFormat}), ${n} prompts, --cache-max-bytes 0 ...`);
-        const s2 = await startServer(snap.cli, m.dir, ['--dtype', m.dtype, '--threads', String(cfg.threads), '--instance-num', String(Math.max(8, n)), '--cache-max-bytes', '0']);
+        // the --server-arg extras too (e.g. --exact-quantized), before the flags this check needs
+        const s2 = await startServer(snap.cli, m.dir, [...cfg.serverArgs, '--dtype', m.dtype, '--threads', String(cfg.threads), '--instance-num', String(Math.max(8, n)), '--cache-max-bytes', '0']);
         children.push(s2);
         const prompts = Array.from({ length: n }, () => pm.exact(cfg.promptTokens, { fresh: false }));
         const alone = [];
@@ -460,6 +462,7 @@ async function main() {
         const same = alone.map((t, i) => t === batched[i]);
         R.identity.push({
           model: basename(m.dir),
+          serverArgs: s2.argv.slice(2), // after "serve <model>"
           dtype: m.dtype,
           weightFormat: m.weights.weightFormat,
           expectedInvariant: m.weights.batchInvariant,

@@ -107,7 +107,7 @@ function markdown(R) {
     }
     for (const id of R.identity ?? []) {
       L.push(
-        `Batched greedy == alone (${id.prompts} prompts × ${id.tokens} tokens, all at once vs one by one, server with \`--cache-max-bytes 0\`), ` +
+        `Batched greedy == alone (${id.prompts} prompts × ${id.tokens} tokens, all at once vs one by one, server with \`${(id.serverArgs ?? ['--cache-max-bytes', '0']).join(' ')}\`), ` +
           `${id.model} ${id.dtype} (${id.weightFormat}): **${id.identical}/${id.prompts} identical**` +
           `${id.expectedInvariant ? '' : ' — dynamic q8 quantizes activations per tensor, so it is not batch-invariant; informational'}.` +
           (id.mismatches.length ? ` The others diverge after about ${id.mismatches.map((x) => x.sameTokensApprox).join(', ')} identical tokens (re-tokenized text; details in the JSON).` : ''),
