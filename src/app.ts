@@ -3,8 +3,7 @@
  * It knows no platform: host it in Node, a Worker, a browser, or mount it in Hono or itty-router.
  * @module
  */
-import { cors } from 'itty-router';
-import { Router, type IRequest } from 'itty-router';
+import { cors, Router, type IRequest } from 'itty-router';
 import { InferenceError, toErrorResponse } from './errors.js';
 import { handleChatCompletions } from './handlers/chat-completions/handler.js';
 import { handleCompletions } from './handlers/completions/handler.js';

@@ -37,7 +37,7 @@ export class BeamJob extends Job {
     this.search.beams.forEach((beam, i) => {
       counts.clear();
       for (const t of beam.tokens) counts.set(t, (counts.get(t) ?? 0) + 1);
-      this.processLogits(logits[i], [...beam.tokens], counts);
+      this.processLogits(logits[i], beam.tokens.length, counts);
     });
     const choices = this.search.step(logits);
     if (this.search.done || choices.length === 0) return this.complete();

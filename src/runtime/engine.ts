@@ -119,9 +119,8 @@ class Engine implements InferenceRuntime {
     const inputs = request.input.map((item, i) => {
       if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, 'input');
       const tokens = typeof item === 'string' ? tokenizer.encode(item, true) : item;
-      const vocab = this.o.backend.info.vocabSize;
-      if (!useEmbeddingModel && tokens.some((t) => !Number.isInteger(t) || t < 0 || t >= vocab)) {
-        throw invalidRequest(`input[${i}] has a token id outside the vocabulary (0..${vocab - 1}).`, 'input');
+      if (!useEmbeddingModel && this.outOfVocabulary(tokens) !== undefined) {
+        throw invalidRequest(`input[${i}] has a token id outside the vocabulary (0..${this.o.backend.info.vocabSize - 1}).`, 'input');
       }
       if (tokens.length > limit) {
         throw invalidRequest(`input[${i}] has ${tokens.length} tokens; this model takes at most ${limit}.`, 'input', 'context_length_exceeded');
@@ -281,9 +280,15 @@ class Engine implements InferenceRuntime {
     return { seq, ...reuse };
   }
 
+  /** The first token id the model has no row for, if any. */
+  private outOfVocabulary(tokens: number[]): number | undefined {
+    const vocab = this.o.backend.info.vocabSize;
+    return tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+  }
+
   private checkVocabulary(tokens: number[], sampling: SamplingParams): void {
     const vocab = this.o.backend.info.vocabSize;
-    const bad = tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    const bad = this.outOfVocabulary(tokens);
     if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, 'prompt');
     for (const key of Object.keys(sampling.logitBias ?? {})) {
       if (Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`logit_bias names token ${key}, outside the vocabulary.`, 'logit_bias');

@@ -117,15 +117,24 @@ export abstract class Job {
     return new StopMatcher(this.spec.stop);
   }
 
-  /** Penalties and biases, in place, in the order Hugging Face and vLLM apply them. */
-  protected processLogits(logits: Float32Array, generated: number[], counts: Map<number, number>): void {
+  private uniquePrompt: number[] | undefined;
+
+  /**
+   * Penalties and biases, in place, in the order Hugging Face and vLLM apply them. `counts` holds
+   * the generated tokens; the prompt's distinct ids are collected once, not on every step.
+   */
+  protected processLogits(logits: Float32Array, generatedCount: number, counts: Map<number, number>): void {
     const s = this.spec.sampling;
-    if (s.repetitionPenalty !== 1) applyRepetitionPenalty(logits, new Set([...this.spec.promptTokens, ...generated]), s.repetitionPenalty);
+    if (s.repetitionPenalty !== 1) {
+      this.uniquePrompt ??= [...new Set(this.spec.promptTokens)];
+      // applyRepetitionPenalty skips ids it has already seen, so the overlap is penalised once.
+      applyRepetitionPenalty(logits, [...this.uniquePrompt, ...counts.keys()], s.repetitionPenalty);
+    }
     if (s.presencePenalty !== 0 || s.frequencyPenalty !== 0) {
       applyPresenceFrequencyPenalty(logits, counts, s.presencePenalty, s.frequencyPenalty);
     }
     if (s.logitBias) applyLogitBias(logits, s.logitBias);
-    if (generated.length < this.spec.minTokens) suppressTokens(logits, [...this.ctx.tokenizer.eosTokenIds, ...this.spec.stopTokenIds]);
+    if (generatedCount < this.spec.minTokens) suppressTokens(logits, [...this.ctx.tokenizer.eosTokenIds, ...this.spec.stopTokenIds]);
   }
 
   /** The chosen token's logprob and the top alternatives, from the unprocessed logits. */

@@ -83,7 +83,7 @@ export class SamplingJob extends Job {
   private step(choice: Choice, logits: Float32Array): void {
     choice.inCache = choice.tokens.length;
     const raw = this.spec.logprobs === undefined ? undefined : logits.slice();
-    this.processLogits(logits, choice.tokens, choice.counts);
+    this.processLogits(logits, choice.tokens.length, choice.counts);
     const token = sampleToken(logits, this.spec.sampling, choice.rng);
     if (this.isStopToken(token)) return this.finish(choice, this.release(choice).text, 'stop', []);
 

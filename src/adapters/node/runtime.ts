@@ -66,6 +66,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const generation = readJson(join(dir, 'generation_config.json'));
   const embedding = options.embeddingModel ? await resolveModelDir(options.embeddingModel, { log }) : undefined;
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
+  const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
 
   let backend: WorkerBackend | undefined;
   let device = '';
@@ -84,7 +85,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
-          dimensions: readJson(join(embedding.dir, 'config.json')).hidden_size ?? 0,
+          dimensions: embeddingConfig.hidden_size ?? 0,
         },
         executionProviders: executionProviders(candidate, options.deviceId),
         threads: options.threads,
@@ -120,7 +121,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
             backend: backend.embedding,
             tokenizer: await loadTokenizer(embedding.dir, []),
             name: basename(embedding.dir) === 'main' ? options.embeddingModel! : basename(embedding.dir),
-            contextLength: readJson(join(embedding.dir, 'config.json')).max_position_embeddings ?? 512,
+            contextLength: embeddingConfig.max_position_embeddings ?? 512,
           }
         : undefined,
     onError: options.onError,
