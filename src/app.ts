@@ -13,6 +13,7 @@ import { handleGenerate } from './handlers/generate/handler.js';
 import { handleHealth, handleRoot } from './handlers/health/handler.js';
 import { handleListModels, handleRetrieveModel } from './handlers/models/handler.js';
 import { checkApiKey } from './internal/api-key.js';
+import { meterRequest, type RequestLog } from './internal/request-log.js';
 import type { InferenceRuntime } from './runtime/types.js';
 
 export interface AppOptions {
@@ -27,6 +28,8 @@ export interface AppOptions {
   basePath?: string;
   /** Unexpected (500) errors are reported here. */
   onError?: (error: unknown) => void;
+  /** Called once per request when its response body has ended (access logs, metrics). */
+  onRequestLog?: (log: RequestLog) => void;
 }
 
 export interface App {
@@ -76,15 +79,22 @@ export function createApp(options: AppOptions): App {
     throw unmatched(request.method, new URL(request.url).pathname.slice(base.length) || '/');
   });
 
+  const respond = async (request: Request, context: HandlerContext): Promise<Response> => {
+    const path = new URL(request.url).pathname;
+    // Outside the mount point nothing exists: always 404 (the route table holds paths relative to the base).
+    if (base && path !== base && !path.startsWith(`${base}/`)) {
+      const response = toErrorResponse(unknownRoute(request.method, path));
+      return options.cors ? corsify(response, request) : response;
+    }
+    return (await router.fetch(request as unknown as IRequest, context)) as Response;
+  };
+
   return {
     fetch: async (request) => {
-      const path = new URL(request.url).pathname;
-      // Outside the mount point nothing exists: always 404 (the route table holds paths relative to the base).
-      if (base && path !== base && !path.startsWith(`${base}/`)) {
-        const response = toErrorResponse(unknownRoute(request.method, path));
-        return options.cors ? corsify(response, request) : response;
-      }
-      return (await router.fetch(request as unknown as IRequest, ctx)) as Response;
+      const onLog = options.onRequestLog;
+      if (!onLog) return respond(request, ctx);
+      const meter = meterRequest(ctx.runtime, request);
+      return meter.finish(await respond(request, { ...ctx, runtime: meter.runtime }), onLog);
     },
   };
 }

@@ -63,4 +63,33 @@ describe('edgellm CLI', () => {
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(await exit).toBe(0);
   });
+
+  it.skipIf(!dir)('logs one JSON line per request with tokens and timings (--log-format json)', async () => {
+    const server = await startCli([dir!, '--log-format', 'json']);
+    try {
+      const response = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 5, stream: true, stream_options: { include_usage: true } }),
+      });
+      const text = await response.text();
+      const usage = JSON.parse(text.split('\n\n').filter(Boolean).at(-2)!.slice('data: '.length)).usage;
+      await fetch(`${server.url}/health`);
+      await fetch(`${server.url}/v1/nope`);
+      await new Promise((r) => setTimeout(r, 200));
+      const lines = server.output().trim().split('\n').map((line) => JSON.parse(line));
+      expect(lines.every((l) => typeof l.time === 'string' && ['info', 'error'].includes(l.level) && typeof l.msg === 'string')).toBe(true);
+      expect(lines.some((l) => /^serving .* \(device cpu/.test(l.msg))).toBe(true);
+      const requests = lines.filter((l) => l.type === 'request');
+      expect(requests.map((r) => [r.method, r.path, r.status])).toEqual([
+        ['POST', '/v1/chat/completions', 200],
+        ['GET', '/v1/nope', 404],
+      ]);
+      expect(requests[0]).toMatchObject({ prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, aborted: false });
+      expect(requests[0].ttft_ms).toBeGreaterThan(0);
+      expect(requests[0].total_ms).toBeGreaterThanOrEqual(requests[0].ttft_ms);
+    } finally {
+      await server.stop();
+    }
+  });
 });

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from '../../runtime/templates.js';
 import { DEVICES, type Device } from './devices.js';
+import { LOG_FORMATS, type LogFormat } from './logger.js';
 import type { Dtype } from './model-files.js';
 import type { NodeRuntimeOptions } from './runtime.js';
 
@@ -41,6 +42,9 @@ Server:
   --api-keys KEY[,KEY]           require Authorization: Bearer KEY
   --cors ORIGIN[,ORIGIN] | '*'   allowed browser origins (default: no CORS headers)
   --max-body-bytes N             largest request body (default 4194304)
+Logs:
+  --log-format text|json         one line per request (method, path, status, tokens, ttft, time) (default text)
+  --log-health-checks            also log successful GET /health (skipped by default)
 Underscores and dashes are interchangeable (--server_port = --server-port).
 `;
 
@@ -73,6 +77,8 @@ const OPTIONS = {
   cors: { type: 'string', multiple: true },
   'allow-origins': { type: 'string', multiple: true },
   'max-body-bytes': { type: 'string' },
+  'log-format': { type: 'string' },
+  'log-health-checks': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -83,6 +89,8 @@ export interface ServeArgs {
   apiKeys?: string[];
   cors?: string[] | '*';
   maxBodyBytes?: number;
+  logFormat: LogFormat;
+  logHealthChecks: boolean;
   runtime: NodeRuntimeOptions;
   warnings: string[];
 }
@@ -96,7 +104,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     throw new UsageError((error as Error).message);
   }
   const v = parsed.values;
-  if (v.help) return { help: true, port: 0, runtime: { model: '' }, warnings: [] };
+  if (v.help) return { help: true, port: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
   const positionals = parsed.positionals[0] === 'api_server' ? parsed.positionals.slice(1) : parsed.positionals;
   if (positionals.length > 1) throw new UsageError(`expected one model, got: ${positionals.join(' ')}`);
   const model = positionals[0] ?? v['base-model'];
@@ -133,6 +141,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     apiKeys: v['api-keys'] ? v['api-keys'].flatMap(splitList) : undefined,
     cors: corsList.includes('*') ? '*' : corsList.length ? corsList : undefined,
     maxBodyBytes: v['max-body-bytes'] === undefined ? undefined : int(v['max-body-bytes'], '--max-body-bytes', 0),
+    logFormat: oneOf(v['log-format'], LOG_FORMATS, '--log-format') ?? 'text',
+    logHealthChecks: v['log-health-checks'] ?? false,
     warnings,
     runtime: {
       model,

@@ -7,10 +7,11 @@
 import { createApp } from '../../app.js';
 import { createDeferredRuntime } from '../../runtime/deferred-runtime.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './cli-args.js';
+import { createLogger } from './logger.js';
 import { createNodeRuntime } from './runtime.js';
 import { serve } from './serve.js';
 
-const log = (line: string) => process.stderr.write(`${line}\n`);
+const printError = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -24,7 +25,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`Usage: edgellm serve [api_server] <model> [options]\n\n${SERVE_HELP}`);
     return 0;
   }
-  for (const warning of args.warnings) log(`edgellm: ${warning}`);
+  const logger = createLogger({ format: args.logFormat, logHealthChecks: args.logHealthChecks });
+  const log = logger.info;
+  for (const warning of args.warnings) log(warning);
 
   const runtime = createDeferredRuntime();
   const app = createApp({
@@ -32,16 +35,17 @@ async function main(argv: string[]): Promise<number> {
     apiKeys: args.apiKeys,
     cors: args.cors,
     maxBodyBytes: args.maxBodyBytes,
-    onError: (error) => log(`edgellm: internal error: ${(error as Error)?.stack ?? String(error)}`),
+    onError: (error) => logger.error(`internal error: ${(error as Error)?.stack ?? String(error)}`),
+    onRequestLog: logger.request,
   });
   const server = await serve(app, { host: args.host, port: args.port });
-  log(`edgellm: listening on ${server.url} (loading ${args.runtime.model}...)`);
+  log(`listening on ${server.url} (loading ${args.runtime.model}...)`);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
-    log(`edgellm: ${signal} received, finishing in-flight requests (Ctrl-C again to force)...`);
+    log(`${signal} received, finishing in-flight requests (Ctrl-C again to force)...`);
     setTimeout(() => process.exit(1), 30_000).unref();
     await server.close();
     await runtime.close();
@@ -50,11 +54,11 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  const loaded = await createNodeRuntime({ ...args.runtime, log, onError: (e) => log(`edgellm: engine error: ${(e as Error)?.stack ?? e}`) });
+  const loaded = await createNodeRuntime({ ...args.runtime, log, onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`) });
   runtime.resolve(loaded);
   const info = loaded.loadInfo;
   log(
-    `edgellm: serving ${info.modelNames.join(', ')} at ${server.url} ` +
+    `serving ${info.modelNames.join(', ')} at ${server.url} ` +
       `(device ${info.device}, dtype ${info.dtype}, loaded in ${(info.loadMs / 1000).toFixed(1)} s from ${info.dir})`,
   );
   return -1; // keep running
@@ -65,7 +69,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error) => {
-    log(error instanceof UsageError ? `edgellm: ${error.message}\nRun 'edgellm serve --help' for the options.` : `edgellm: ${(error as Error).message}`);
+    printError(error instanceof UsageError ? `edgellm: ${error.message}\nRun 'edgellm serve --help' for the options.` : `edgellm: ${(error as Error).message}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   },
 );
