@@ -12,7 +12,17 @@ MapWithGroupBy.groupBy ??= <K, V>(items: Iterable<V>, key: (item: V, index: numb
   return groups;
 };
 
+const src = (path: string) => new URL(`./src/${path}`, import.meta.url).pathname;
+
 export default defineConfig({
+  // The examples import the published names; tests run them against the sources.
+  resolve: {
+    alias: [
+      { find: /^edgellm$/, replacement: src('index.ts') },
+      { find: /^edgellm\/node$/, replacement: src('adapters/node/index.ts') },
+      { find: /^edgellm\/testing$/, replacement: src('testing/index.ts') },
+    ],
+  },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
