@@ -7,18 +7,20 @@ import { cors, Router, type IRequest } from 'itty-router';
 import { InferenceError, toErrorResponse } from './errors.js';
 import { handleChatCompletions } from './handlers/chat-completions/handler.js';
 import { handleCompletions } from './handlers/completions/handler.js';
-import type { Handler, HandlerContext } from './handlers/context.js';
+import type { AssetSource, Handler, HandlerContext } from './handlers/context.js';
+import { handleDocsFile, handleDocsPage, handleOpenApi } from './handlers/docs/handler.js';
 import { handleEmbeddings } from './handlers/embeddings/handler.js';
 import { handleGenerate } from './handlers/generate/handler.js';
 import { handleHealth, handleRoot } from './handlers/health/handler.js';
 import { handleListModels, handleRetrieveModel } from './handlers/models/handler.js';
+import { handleUi } from './handlers/ui/handler.js';
 import { checkApiKey } from './internal/api-key.js';
 import { meterRequest, type RequestLog } from './internal/request-log.js';
 import type { InferenceRuntime } from './runtime/types.js';
 
 export interface AppOptions {
   runtime: InferenceRuntime;
-  /** Bearer keys; when set, every endpoint except `/` and `/health` requires one. */
+  /** Bearer keys; when set, every endpoint except `/`, `/health`, the docs and `/ui` requires one. */
   apiKeys?: string[];
   /** Allowed CORS origins ('*' for any); no CORS headers when unset. */
   cors?: string[] | '*';
@@ -30,6 +32,11 @@ export interface AppOptions {
   onError?: (error: unknown) => void;
   /** Called once per request when its response body has ended (access logs, metrics). */
   onRequestLog?: (log: RequestLog) => void;
+  /**
+   * Swagger UI's static files for `/docs` (`swaggerUiAssets()` from `edgellm/node`, or a Worker's
+   * assets binding). Without it `/docs` says how to enable it; `/openapi.json` works regardless.
+   */
+  docsAssets?: AssetSource;
 }
 
 export interface App {
@@ -40,7 +47,8 @@ type Route = [method: 'GET' | 'POST', path: string, handler: (request: IRequest,
 
 const on = (handler: Handler) => (request: IRequest, ctx: HandlerContext) => handler(request as unknown as Request, ctx);
 
-const ROUTES: Route[] = [
+/** Exported for the OpenAPI tests: every route here must be in the document (or be a browser page). */
+export const ROUTES: Route[] = [
   ['GET', '/', on(handleRoot)],
   ['GET', '/health', on(handleHealth)],
   ['GET', '/v1/models', on(handleListModels)],
@@ -49,13 +57,25 @@ const ROUTES: Route[] = [
   ['POST', '/v1/chat/completions', on(handleChatCompletions)],
   ['POST', '/v1/embeddings', on(handleEmbeddings)],
   ['POST', '/generate', on(handleGenerate)],
+  ['GET', '/openapi.json', on(handleOpenApi)],
+  ['GET', '/docs', on(handleDocsPage)],
+  ['GET', '/docs/:file', (request, ctx) => handleDocsFile(request.params.file, ctx)],
+  ['GET', '/ui', on(handleUi)],
 ];
 
-const PUBLIC_PATHS = new Set(['/', '/health']);
+const PUBLIC_PATHS = new Set(['/', '/health', '/openapi.json', '/docs', '/ui']);
+const isPublic = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith('/docs/');
 
 export function createApp(options: AppOptions): App {
   const base = (options.basePath ?? '').replace(/\/+$/, '');
-  const ctx: HandlerContext = { runtime: options.runtime, maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024, onError: options.onError };
+  const ctx: HandlerContext = {
+    runtime: options.runtime,
+    maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
+    onError: options.onError,
+    basePath: base,
+    authRequired: !!options.apiKeys?.length,
+    docsAssets: options.docsAssets,
+  };
   const { preflight, corsify } = cors({
     origin: options.cors === '*' ? '*' : (options.cors ?? []),
     allowMethods: ['GET', 'POST', 'OPTIONS'],
@@ -68,7 +88,7 @@ export function createApp(options: AppOptions): App {
       ...(options.cors ? [preflight] : []),
       (request) => {
         const path = new URL(request.url).pathname.slice(base.length) || '/';
-        if (options.apiKeys?.length && !PUBLIC_PATHS.has(path)) checkApiKey(request.headers.get('authorization'), options.apiKeys);
+        if (options.apiKeys?.length && !isPublic(path)) checkApiKey(request.headers.get('authorization'), options.apiKeys);
       },
     ],
     catch: (error) => toErrorResponse(error, options.onError),
@@ -116,6 +136,6 @@ function unknownRoute(method: string, path: string): InferenceError {
 }
 
 function matches(pattern: string, path: string): boolean {
-  if (pattern.endsWith(':id+')) return path.startsWith(pattern.slice(0, -4)) && path.length > pattern.length - 4;
-  return pattern === path;
+  const segment = (s: string) => (s.startsWith(':') ? (s.endsWith('+') ? '.+' : '[^/]+') : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${pattern.split('/').map(segment).join('/')}$`).test(path);
 }

@@ -5,6 +5,7 @@
  */
 export { createApp, type App, type AppOptions } from './app.js';
 export { InferenceError, isInferenceError, toErrorResponse, type ErrorType } from './errors.js';
+export type { AssetSource } from './handlers/context.js';
 export type { RequestLog } from './internal/request-log.js';
 export { createEngine, type EngineOptions } from './runtime/engine.js';
 export type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from './runtime/backend.js';

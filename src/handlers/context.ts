@@ -9,7 +9,16 @@ export interface HandlerContext {
   maxBodyBytes: number;
   /** Unexpected errors (500s) are reported here, e.g. to a logger. */
   onError?: (error: unknown) => void;
+  /** Where the app is mounted ('' or e.g. '/llm'), for links in pages and the OpenAPI document. */
+  basePath?: string;
+  /** Whether requests need a bearer key (the OpenAPI document says so). */
+  authRequired?: boolean;
+  /** Static files by name (Swagger UI's), from the host: a package directory, a Worker assets binding. */
+  docsAssets?: AssetSource;
 }
+
+/** A static file by name, or undefined when the host has no such file. */
+export type AssetSource = (name: string) => Promise<Response | undefined> | Response | undefined;
 
 export type Handler = (request: Request, ctx: HandlerContext) => Promise<Response>;
 

@@ -7,19 +7,24 @@
 import { createApp } from '../../app.js';
 import { createDeferredRuntime } from '../../runtime/deferred-runtime.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './cli-args.js';
+import { clientCommand } from './client/client.js';
 import { createLogger } from './logger.js';
 import { createNodeRuntime } from './runtime.js';
 import { serve } from './serve.js';
+import { swaggerUiAssets } from './swagger-assets.js';
 
 const printError = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`Usage: edgellm serve [api_server] <model> [options]\n\n${SERVE_HELP}`);
+    process.stdout.write(
+      `Usage: edgellm serve [api_server] <model> [options]\n       edgellm client [url] [options]   (chat with a server: edgellm client --help)\n\n${SERVE_HELP}`,
+    );
     return command ? 0 : 1;
   }
-  if (command !== 'serve') throw new UsageError(`unknown command '${command}'. Try: edgellm serve <model>`);
+  if (command === 'client') return clientCommand(rest);
+  if (command !== 'serve') throw new UsageError(`unknown command '${command}'. Try: edgellm serve <model>, or edgellm client [url]`);
   const args = parseServeArgs(rest);
   if (args.help) {
     process.stdout.write(`Usage: edgellm serve [api_server] <model> [options]\n\n${SERVE_HELP}`);
@@ -37,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
     maxBodyBytes: args.maxBodyBytes,
     onError: (error) => logger.error(`internal error: ${(error as Error)?.stack ?? String(error)}`),
     onRequestLog: logger.request,
+    docsAssets: swaggerUiAssets(),
   });
   const server = await serve(app, { host: args.host, port: args.port });
   log(`listening on ${server.url} (loading ${args.runtime.model}...)`);

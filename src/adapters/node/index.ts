@@ -10,5 +10,6 @@
 export * from '../../index.js';
 export { createNodeRuntime, type NodeRuntime, type NodeRuntimeOptions } from './runtime.js';
 export { serve, type RunningServer, type ServeOptions } from './serve.js';
+export { swaggerUiAssets, swaggerUiDistDir } from './swagger-assets.js';
 export { DEVICES, type Device } from './devices.js';
 export type { Dtype } from './model-files.js';

@@ -1,8 +1,10 @@
 /**
- * GET /health (200 when ready, 503 while loading or shutting down) and GET / (what this server is).
+ * GET /health (200 when ready, 503 while loading or shutting down) and GET / (what this server is,
+ * or for a browser a redirect to the docs).
  * @module
  */
 import type { Handler } from '../context.js';
+import { prefersHtml } from '../docs/prefers-html.js';
 import { jsonResponse } from '../shared/stream-response.js';
 
 export const handleHealth: Handler = async (_request, ctx) => {
@@ -10,8 +12,11 @@ export const handleHealth: Handler = async (_request, ctx) => {
   return jsonResponse({ status: status === 'ready' ? 'ok' : status }, status === 'ready' ? 200 : 503);
 };
 
-export const handleRoot: Handler = async (_request, ctx) =>
-  jsonResponse({
+export const handleRoot: Handler = async (request, ctx) => {
+  const base = ctx.basePath ?? '';
+  // lmdeploy serves its Swagger UI at /: a browser goes there, curl and API clients get JSON.
+  if (prefersHtml(request.headers.get('accept'))) return new Response(null, { status: 302, headers: { location: `${base}/docs` } });
+  return jsonResponse({
     name: 'edgellm',
     status: ctx.runtime.status(),
     models: ctx.runtime.status() === 'ready' ? ctx.runtime.models().map((m) => m.id) : [],
@@ -22,6 +27,12 @@ export const handleRoot: Handler = async (_request, ctx) =>
       'POST /v1/chat/completions',
       'POST /v1/embeddings',
       'POST /generate',
+      'GET /openapi.json',
+      'GET /docs',
+      'GET /ui',
     ],
-    docs: 'See the README for request examples.',
+    docs: `${base}/docs`,
+    ui: `${base}/ui`,
+    openapi: `${base}/openapi.json`,
   });
+};
