@@ -1,11 +1,16 @@
 /**
- * float16 tensors arrive as Uint16Array in Node 20 (no Float16Array): convert slices to float32.
+ * float16 tensors arrive as Uint16Array where there is no Float16Array (Node 20), and as
+ * Float16Array where there is (workerd, recent browsers): convert slices to float32.
  * @module
  */
-export function toFloat32(data: Float32Array | Uint16Array, offset: number, length: number): Float32Array {
+export type HalfOrFloatArray = Float32Array | Uint16Array | ArrayLike<number>;
+
+export function toFloat32(data: HalfOrFloatArray, offset: number, length: number): Float32Array {
   if (data instanceof Float32Array) return data.slice(offset, offset + length);
   const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) out[i] = halfToFloat(data[offset + i]);
+  // A Uint16Array holds raw half-precision bits; any other array (Float16Array) holds the values.
+  if (data instanceof Uint16Array) for (let i = 0; i < length; i++) out[i] = halfToFloat(data[offset + i]);
+  else for (let i = 0; i < length; i++) out[i] = data[offset + i];
   return out;
 }
 

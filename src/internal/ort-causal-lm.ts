@@ -1,26 +1,40 @@
 /**
- * A causal LM on onnxruntime-node, with the KV cache of every sequence kept here (inside the
- * inference worker). One `forward` call appends tokens to sequences and returns each one's
+ * A causal LM on any onnxruntime flavour (node or web, injected as `ort`), with the KV cache of
+ * every sequence kept here. One `forward` call appends tokens to sequences and returns each one's
  * last-position logits. Also computes mean-pooled hidden states for embeddings, through an
  * extra graph output added at load time.
  * @module
  */
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from '../../internal/kv-layout.js';
-import { addHiddenStateOutput } from '../../internal/onnx-hidden-output.js';
-import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
+import type * as OrtCommon from 'onnxruntime-common';
+import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
 import { toFloat32 } from './float16.js';
+import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
+import { addHiddenStateOutput } from './onnx-hidden-output.js';
+import { meanRows } from './vector.js';
 
-export interface OrtModelOptions {
-  path: string;
-  executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
-  threads?: number;
-  /** Keep weight-only int8 (DequantizeLinear) models batch-invariant by not fusing them into dynamic int8. */
-  exactQuantized?: boolean;
+/** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
+export type Ort = Pick<typeof OrtCommon, 'Tensor' | 'InferenceSession'>;
+type Session = OrtCommon.InferenceSession;
+type Tensor = OrtCommon.Tensor;
+
+export interface OrtCausalLMOptions {
+  /** Names the model in errors (a path or URL). */
+  name: string;
   contextLength: number;
   hiddenSize: number;
+  /** Execution providers, threads, external data: whatever the host's onnxruntime needs. */
+  sessionOptions: OrtCommon.InferenceSession.SessionOptions;
+}
+
+/** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
+export interface OrtCausalLMCounters {
+  decodeCalls: number;
+  decodeRows: number;
+  rebuilds: number;
+  prefills: number;
+  prefillTokens: number;
+  /** Milliseconds inside onnxruntime's run() for decode steps. */
+  runMs: number;
 }
 
 /** A sequence outside the decode batch: its cache per layer as [1, H, length, D] buffers. */
@@ -32,7 +46,7 @@ interface Stored {
 /** The running decode batch: per layer one left-padded [B, H, padded, D] tensor. */
 interface Batch {
   seqs: number[];
-  past: ort.Tensor[];
+  past: Tensor[];
   lengths: number[];
   padded: number;
   released: Set<number>;
@@ -41,8 +55,7 @@ interface Batch {
 export class OrtCausalLM {
   private readonly stored = new Map<number, Stored>();
   private batch: Batch | undefined;
-  /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
-  readonly counters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0, runMs: 0 };
+  readonly counters: OrtCausalLMCounters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0, runMs: 0 };
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private readonly kvType: 'float32' | 'float16';
@@ -50,9 +63,10 @@ export class OrtCausalLM {
   readonly info: BackendModelInfo;
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly ort: Ort,
+    private readonly session: Session,
     private readonly hiddenOutput: string | undefined,
-    options: OrtModelOptions,
+    options: OrtCausalLMOptions,
   ) {
     this.pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
     this.presentNames = this.pastNames.map((n) => n.replace('past_key_values.', 'present.'));
@@ -63,31 +77,17 @@ export class OrtCausalLM {
     const logits = session.outputMetadata.find((m) => m.name === 'logits');
     const vocab = logits && logits.isTensor ? Number(logits.shape[2]) : NaN;
     if (!this.pastNames.length || !Number.isFinite(vocab) || !this.kvDims.every(Number.isFinite)) {
-      throw new Error(`${options.path} is not a decoder with past_key_values inputs and a logits output.`);
+      throw new Error(`${options.name} is not a decoder with past_key_values inputs and a logits output.`);
     }
     const kvBytesPerToken = this.pastNames.length * this.kvDims[0] * this.kvDims[1] * (this.kvType === 'float16' ? 2 : 4);
     this.info = { vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken };
   }
 
-  static async create(options: OrtModelOptions): Promise<OrtCausalLM> {
-    const bytes = new Uint8Array(await readFile(options.path));
-    const patch = addHiddenStateOutput(bytes);
-    const session = await ort.InferenceSession.create(patch?.model ?? bytes, {
-      executionProviders: options.executionProviders,
-      graphOptimizationLevel: 'all',
-      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-      // A model created from bytes looks for external data next to the process; point it at the model's folder.
-      extra: {
-        session: {
-          model_external_initializers_file_folder_path: dirname(options.path),
-          // onnxruntime fuses DequantizeLinear + MatMul into an int8 kernel that quantizes activations:
-          // faster, but it amplifies the tiny float differences that left padding causes, so a
-          // request's tokens can depend on its batch. Off: exact greedy output, about half the speed.
-          ...(options.exactQuantized ? { disable_quant_qdq: '1' } : {}),
-        },
-      },
-    });
-    return new OrtCausalLM(session, patch?.outputName, options);
+  /** `model` is the ONNX file's bytes; the hidden-state output is added to them before loading. */
+  static async create(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
+    const patch = addHiddenStateOutput(model);
+    const session = await ort.InferenceSession.create(patch?.model ?? model, { graphOptimizationLevel: 'all', ...options.sessionOptions });
+    return new OrtCausalLM(ort, session, patch?.outputName, options);
   }
 
   /**
@@ -140,7 +140,7 @@ export class OrtCausalLM {
     if (item.source) this.copyPrefix(item.source.seq, item.source.length, item.seq);
     const state = this.stored.get(item.seq) ?? { past: this.pastNames.map(() => this.emptyKv()), length: 0 };
     const [heads, dim] = this.kvDims;
-    const past = state.past.map((data) => new ort.Tensor(this.kvType, data, [1, heads, state.length, dim]));
+    const past = state.past.map((data) => new this.ort.Tensor(this.kvType, data, [1, heads, state.length, dim]));
     const total = state.length + item.tokens.length;
     const feeds = this.feeds([item.tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n));
     const result = await this.session.run(feeds, ['logits', ...this.presentNames]);
@@ -192,7 +192,7 @@ export class OrtCausalLM {
     const past = this.pastNames.map((_, layer) => {
       const stacked = stackRows(states.map((s) => s.past[layer]), lengths, heads, dim);
       padded = stacked.padded;
-      return new ort.Tensor(this.kvType, stacked.data, [order.length, heads, stacked.padded, dim]);
+      return new this.ort.Tensor(this.kvType, stacked.data, [order.length, heads, stacked.padded, dim]);
     });
     this.batch = { seqs: order, past, lengths, padded, released: new Set() };
   }
@@ -203,17 +203,17 @@ export class OrtCausalLM {
     return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length)), length };
   }
 
-  private lastLogits(logits: ort.Tensor, row: number, tokens: number): Float32Array {
+  private lastLogits(logits: Tensor, row: number, tokens: number): Float32Array {
     const vocab = this.info.vocabSize;
     return toFloat32(logits.data as Float32Array | Uint16Array, (row * tokens + tokens - 1) * vocab, vocab);
   }
 
   async hiddenStates(inputs: number[][]): Promise<Float32Array[]> {
-    if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state; serve an --embedding-model.');
+    if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state; serve an embedding model (--embedding-model).');
     const out: Float32Array[] = [];
     for (const tokens of inputs) {
       const [heads, dim] = this.kvDims;
-      const past = this.pastNames.map(() => new ort.Tensor(this.kvType, this.emptyKv(), [1, heads, 0, dim]));
+      const past = this.pastNames.map(() => new this.ort.Tensor(this.kvType, this.emptyKv(), [1, heads, 0, dim]));
       const feeds = this.feeds([tokens], [0], 0, past, new BigInt64Array(tokens.length).fill(1n));
       const result = await this.session.run(feeds, [this.hiddenOutput]);
       const hidden = result[this.hiddenOutput];
@@ -236,16 +236,16 @@ export class OrtCausalLM {
   }
 
   /** Feeds for rows of equal new-token count; `lengths` are each row's real past length. */
-  private feeds(tokens: number[][], lengths: number[], padded: number, past: ort.Tensor[], mask: BigInt64Array) {
+  private feeds(tokens: number[][], lengths: number[], padded: number, past: Tensor[], mask: BigInt64Array) {
     const rows = tokens.length;
     const width = tokens[0].length;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens.flat(), BigInt), [rows, width]),
-      attention_mask: new ort.Tensor('int64', mask, [rows, padded + width]),
+    const feeds: Record<string, Tensor> = {
+      input_ids: new this.ort.Tensor('int64', BigInt64Array.from(tokens.flat(), BigInt), [rows, width]),
+      attention_mask: new this.ort.Tensor('int64', mask, [rows, padded + width]),
     };
     if (this.session.inputNames.includes('position_ids')) {
       const positions = lengths.flatMap((length) => Array.from({ length: width }, (_, i) => BigInt(length + i)));
-      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(positions), [rows, width]);
+      feeds.position_ids = new this.ort.Tensor('int64', BigInt64Array.from(positions), [rows, width]);
     }
     this.pastNames.forEach((name, i) => (feeds[name] = past[i]));
     return feeds;
@@ -254,11 +254,4 @@ export class OrtCausalLM {
 
 function sameOrder(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-export function meanRows(data: Float32Array, rows: number, size: number): Float32Array {
-  const mean = new Float32Array(size);
-  for (let r = 0; r < rows; r++) for (let k = 0; k < size; k++) mean[k] += data[r * size + k];
-  for (let k = 0; k < size; k++) mean[k] /= rows;
-  return mean;
 }

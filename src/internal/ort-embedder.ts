@@ -1,34 +1,38 @@
 /**
- * A sentence-embedding model (BERT-like or static, e.g. Model2Vec) on onnxruntime-node:
+ * A sentence-embedding model (BERT-like or static, e.g. Model2Vec) on any onnxruntime flavour:
  * mean pooling over tokens, then L2 normalisation.
  * @module
  */
-import { l2Normalize } from '../../internal/vector.js';
-import * as ort from 'onnxruntime-node';
+import type * as OrtCommon from 'onnxruntime-common';
+import type { Ort } from './ort-causal-lm.js';
 import { toFloat32 } from './float16.js';
-import { meanRows } from './ort-model.js';
+import { l2Normalize, meanRows } from './vector.js';
 
 export class OrtEmbedder {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly ort: Ort,
+    private readonly session: OrtCommon.InferenceSession,
     readonly dimensions: number,
   ) {}
 
-  static async create(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {
-    const session = await ort.InferenceSession.create(path, { executionProviders });
-    return new OrtEmbedder(session, dimensions);
+  /** `model` is a path (onnxruntime-node) or the ONNX file's bytes. */
+  static async create(ort: Ort, model: string | Uint8Array, sessionOptions: OrtCommon.InferenceSession.SessionOptions, dimensions: number) {
+    const session = typeof model === 'string'
+      ? await ort.InferenceSession.create(model, sessionOptions)
+      : await ort.InferenceSession.create(model, sessionOptions);
+    return new OrtEmbedder(ort, session, dimensions);
   }
 
   async embed(inputs: number[][]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     for (const tokens of inputs) {
       const shape = [1, tokens.length];
-      const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), shape) };
+      const feeds: Record<string, OrtCommon.Tensor> = { input_ids: new this.ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), shape) };
       if (this.session.inputNames.includes('attention_mask')) {
-        feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(tokens.length).fill(1n), shape);
+        feeds.attention_mask = new this.ort.Tensor('int64', new BigInt64Array(tokens.length).fill(1n), shape);
       }
       if (this.session.inputNames.includes('token_type_ids')) {
-        feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(tokens.length), shape);
+        feeds.token_type_ids = new this.ort.Tensor('int64', new BigInt64Array(tokens.length), shape);
       }
       const name = this.session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : this.session.outputNames[0];
       const result = await this.session.run(feeds, [name]);

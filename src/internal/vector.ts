@@ -1,5 +1,5 @@
 /**
- * Small vector helpers shared by the engine, the embedding handler and the Node embedder.
+ * Small vector helpers shared by the engine, the embedding handler and the ORT models.
  * @module
  */
 
@@ -9,4 +9,12 @@ export function l2Normalize(v: Float32Array): Float32Array {
   for (const x of v) sum += x * x;
   const norm = Math.sqrt(sum) || 1;
   return v.map((x) => x / norm);
+}
+
+/** The mean of `rows` rows of `size` values (row-major), e.g. token embeddings -> one sentence vector. */
+export function meanRows(data: Float32Array, rows: number, size: number): Float32Array {
+  const mean = new Float32Array(size);
+  for (let r = 0; r < rows; r++) for (let k = 0; k < size; k++) mean[k] += data[r * size + k];
+  for (let k = 0; k < size; k++) mean[k] /= rows;
+  return mean;
 }

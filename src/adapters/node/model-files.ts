@@ -7,26 +7,18 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { configDtype as dtypeOfConfig, DTYPE_PICK_ORDER as PICK_ORDER, onnxFileName, type Dtype } from '../../internal/model-config.js';
 import { createProgress } from './progress.js';
 
-export type Dtype = 'fp32' | 'fp16' | 'q8' | 'q4';
+export { onnxFileName, type Dtype } from '../../internal/model-config.js';
 
-const SUFFIX: Record<Dtype, string> = { fp32: '', fp16: '_fp16', q8: '_quantized', q4: '_q4' };
-const PICK_ORDER: Dtype[] = ['fp32', 'q8', 'q4', 'fp16'];
 const DOWNLOAD_ORDER: Dtype[] = ['fp32', 'q8', 'q4'];
 const MARKER = '.complete';
-
-/** fp32 -> model.onnx, fp16 -> model_fp16.onnx, q8 -> model_quantized.onnx, q4 -> model_q4.onnx (transformers.js naming) */
-export function onnxFileName(dtype: Dtype, base = 'model'): string {
-  return `${base}${SUFFIX[dtype]}.onnx`;
-}
 
 /** config.json's `transformers.js_config.dtype` when it is one of ours (a per-module object is ignored). */
 function configDtype(dir: string): Dtype | undefined {
   try {
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    const d = config?.['transformers.js_config']?.dtype;
-    return typeof d === 'string' && d in SUFFIX ? (d as Dtype) : undefined;
+    return dtypeOfConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
   } catch {
     return undefined;
   }

@@ -4,21 +4,20 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { OrtEmbedder } from './ort-embedder.js';
-import { OrtCausalLM } from './ort-model.js';
+import { loadCausalLM, loadEmbedder } from './ort-model.js';
 import type { WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 
-const model = await OrtCausalLM.create({
+const model = await loadCausalLM({
   ...init.model,
   executionProviders: init.executionProviders,
   threads: init.threads,
   exactQuantized: init.exactQuantized,
 });
 const embedder = init.embedding
-  ? await OrtEmbedder.create(init.embedding.path, init.executionProviders, init.embedding.dimensions)
+  ? await loadEmbedder(init.embedding.path, init.executionProviders, init.embedding.dimensions)
   : undefined;
 port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions } satisfies WorkerReady);
 

@@ -7,7 +7,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
-import type { GenerationDefaults, InferenceRuntime } from '../../runtime/types.js';
+import type { InferenceRuntime } from '../../runtime/types.js';
+import { generationDefaults, modelShape } from '../../internal/model-config.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
 import { loadTokenizer } from './tokenizer.js';
@@ -47,23 +48,15 @@ export interface NodeRuntime extends InferenceRuntime {
   backendStats(): Promise<WorkerStats>;
 }
 
-interface ModelConfig {
-  hidden_size?: number;
-  max_position_embeddings?: number;
-  n_positions?: number;
-  eos_token_id?: number | number[];
-}
-
 const readJson = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {});
-const asList = (v: number | number[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();
   const log = options.log ?? ((line: string) => console.error(line));
   const { dir } = await resolveModelDir(options.model, { dtype: options.dtype, log });
   const dtype = pickDtype(dir, options.dtype);
-  const config: ModelConfig = readJson(join(dir, 'config.json'));
   const generation = readJson(join(dir, 'generation_config.json'));
+  const shape = modelShape(readJson(join(dir, 'config.json')), generation);
   const embedding = options.embeddingModel ? await resolveModelDir(options.embeddingModel, { log }) : undefined;
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
   const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
@@ -80,8 +73,8 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
       backend = await WorkerBackend.start(workerUrl(), {
         model: {
           path: join(dir, 'onnx', onnxFileName(dtype)),
-          contextLength: config.max_position_embeddings ?? config.n_positions ?? 2048,
-          hiddenSize: config.hidden_size ?? 0,
+          contextLength: shape.contextLength,
+          hiddenSize: shape.hiddenSize,
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
@@ -101,7 +94,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   }
   if (!backend) throw new Error('No device could load the model.');
 
-  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, [...asList(generation.eos_token_id), ...asList(config.eos_token_id)]);
+  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
   const modelNames = options.modelNames?.length ? options.modelNames : [basename(dir) === 'main' ? options.model : basename(dir)];
   const engine = createEngine({
     backend,
@@ -131,17 +124,6 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames },
     backendStats: () => worker.stats(),
   });
-}
-
-/** generation_config.json sampling fields; `do_sample: false` makes greedy the default. */
-function generationDefaults(g: Record<string, unknown>): GenerationDefaults {
-  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
-  return {
-    temperature: g.do_sample === false ? 0 : num(g.temperature),
-    topK: g.do_sample === false ? undefined : num(g.top_k),
-    topP: g.do_sample === false ? undefined : num(g.top_p),
-    repetitionPenalty: num(g.repetition_penalty),
-  };
 }
 
 /** The worker is a separate bundle (dist/ort-worker.js); from the sources (tests) use the built one. */

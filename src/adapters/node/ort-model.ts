@@ -1,0 +1,47 @@
+/**
+ * onnxruntime-node loading for the inference worker: files from disk, external data next to the
+ * model, CPU threads. The model logic itself is shared with the web adapter (src/internal).
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { OrtCausalLM } from '../../internal/ort-causal-lm.js';
+import { OrtEmbedder } from '../../internal/ort-embedder.js';
+
+export interface OrtModelOptions {
+  path: string;
+  executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
+  threads?: number;
+  /** Keep weight-only int8 (DequantizeLinear) models batch-invariant by not fusing them into dynamic int8. */
+  exactQuantized?: boolean;
+  contextLength: number;
+  hiddenSize: number;
+}
+
+export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
+  const bytes = new Uint8Array(await readFile(options.path));
+  return OrtCausalLM.create(ort, bytes, {
+    name: options.path,
+    contextLength: options.contextLength,
+    hiddenSize: options.hiddenSize,
+    sessionOptions: {
+      executionProviders: options.executionProviders,
+      ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      // A model created from bytes looks for external data next to the process; point it at the model's folder.
+      extra: {
+        session: {
+          model_external_initializers_file_folder_path: dirname(options.path),
+          // onnxruntime fuses DequantizeLinear + MatMul into an int8 kernel that quantizes activations:
+          // faster, but it amplifies the tiny float differences that left padding causes, so a
+          // request's tokens can depend on its batch. Off: exact greedy output, about half the speed.
+          ...(options.exactQuantized ? { disable_quant_qdq: '1' } : {}),
+        },
+      },
+    },
+  });
+}
+
+export function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {
+  return OrtEmbedder.create(ort, path, { executionProviders }, dimensions);
+}

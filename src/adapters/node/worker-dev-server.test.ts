@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseWranglerToml, workerMiniflareOptions } from './worker-dev-server.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+describe('parseWranglerToml', () => {
+  it("reads the repository's wrangler.toml: main, compatibility, vars, assets, the Durable Object", () => {
+    const config = parseWranglerToml(readFileSync(`${ROOT}wrangler.toml`, 'utf8'));
+    expect(config).toEqual({
+      main: 'dist/worker.js',
+      compatibilityDate: expect.stringMatching(/^\d{4}-\d\d-\d\d$/),
+      compatibilityFlags: ['enable_request_signal'],
+      vars: { MODEL: 'karpathy__stories260K', EMBEDDING_MODEL: 'MinishLab__model2vec-test-model-vocab-quantized', MAX_MODEL_BYTES: String(128 * 1024 * 1024) },
+      assets: { directory: '../shared/models', binding: 'ASSETS', runWorkerFirst: true },
+      durableObjects: { EDGELLM: 'EdgellmModel' },
+    });
+  });
+
+  it('takes strings, literals, numbers, booleans, string arrays and comments; refuses the rest with the line', () => {
+    const config = parseWranglerToml(
+      ['# top', 'main = "w.js" # trailing', 'compatibility_flags = ["a", "b"]', '[vars]', 'N = 3', "S = 'lit'", 'B = false'].join('\n'),
+    );
+    expect(config).toMatchObject({ main: 'w.js', compatibilityFlags: ['a', 'b'], vars: { N: '3', S: 'lit', B: 'false' } });
+    expect(() => parseWranglerToml('[vars]\nX = { a = 1 }')).toThrow(/line 2: unsupported value/);
+    expect(() => parseWranglerToml('what is this')).toThrow(/line 1: cannot read/);
+  });
+});
+
+describe('workerMiniflareOptions', () => {
+  it('lists the worker and its wasm as modules, the vars as bindings, the models as assets', () => {
+    const config = { main: 'dist/worker.js', compatibilityDate: '2025-09-01', compatibilityFlags: [], vars: { MODEL: 'a' }, durableObjects: { EDGELLM: 'EdgellmModel' } };
+    let options;
+    try {
+      options = workerMiniflareOptions({ root: ROOT, config, modelsDir: '/models', vars: { MODEL: 'b', X: '1' }, port: 0 });
+    } catch (error) {
+      expect((error as Error).message).toMatch(/run `npm run build` first/);
+      return;
+    }
+    expect((options.modules as Array<{ type: string; path: string }>).map((m) => [m.type, m.path.slice(ROOT.length)])).toEqual([
+      ['ESModule', 'dist/worker.js'],
+      ['CompiledWasm', 'dist/ort-wasm-simd-threaded.wasm'],
+    ]);
+    expect(options.bindings).toEqual({ MODEL: 'b', X: '1' });
+    expect(options.durableObjects).toEqual({ EDGELLM: 'EdgellmModel' });
+    expect(options.assets).toMatchObject({ directory: '/models', binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true } });
+  });
+});

@@ -1,0 +1,13 @@
+/**
+ * What both web entries export besides createWebRuntime / createWebApp (which differ only in
+ * the onnxruntime-web build they load).
+ * @module
+ */
+export * from '../../index.js';
+export { createDeferredRuntime, type DeferredRuntime } from '../../runtime/deferred-runtime.js';
+export { bindingFetch, type FetchLike, type ModelBinding } from './binding-fetch.js';
+export { WEB_DEVICES, type WebDevice } from './devices.js';
+export { DEFAULT_MAX_MODEL_BYTES } from './model-files.js';
+export type { WebRuntime, WebRuntimeOptions } from './runtime.js';
+export { loadError, type WebApp, type WebAppOptions } from './web-app.js';
+export type { Dtype } from '../../internal/model-config.js';

@@ -1,0 +1,108 @@
+/**
+ * Model files through fetch: a directory URL (absolute, or relative to a base URL) whose files
+ * are read with the host's fetch, a user's fetch, or a Workers binding made into one. ONNX files
+ * are read under a memory budget, so a model too large for the host is refused before it is
+ * downloaded whole (Miniflare does not enforce Cloudflare's 128 MB isolate limit; this does).
+ * @module
+ */
+import { InferenceError } from '../../errors.js';
+import type { FetchLike } from './binding-fetch.js';
+
+/** Cloudflare Workers give an isolate 128 MB. */
+export const DEFAULT_MAX_MODEL_BYTES = 128 * 1024 * 1024;
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${bytes} B`;
+}
+
+/** The model directory's URL, with a trailing slash. */
+export function modelDirUrl(model: string, baseUrl?: string | URL): string {
+  const dir = model.endsWith('/') ? model : `${model}/`;
+  if (/^[a-z][a-z\d+.-]*:/i.test(model)) return new URL(dir).href;
+  const base = baseUrl ?? (globalThis as { location?: { href: string } }).location?.href;
+  if (!base) throw new Error(`Model "${model}" is not a URL and there is no base URL to resolve it against: pass baseUrl, or a full URL.`);
+  return new URL(dir, base).href;
+}
+
+/** Counts the bytes of the files read through it against one limit. */
+export class MemoryBudget {
+  used = 0;
+  constructor(readonly limit = DEFAULT_MAX_MODEL_BYTES) {}
+
+  /** Reads a body, refusing it (before reading, when its length is known) if it would exceed the budget. */
+  async read(response: Response, name: string): Promise<Uint8Array> {
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    if (Number.isFinite(declared) && !response.headers.get('content-encoding')) this.check(declared, name, response);
+    const reader = response.body!.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      // Over budget: keep counting, to report the real size, but hold nothing.
+      if (this.used + size > this.limit) chunks.length = 0;
+      else chunks.push(value);
+    }
+    this.check(size, name);
+    this.used += size;
+    if (chunks.length === 1) return chunks[0];
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) bytes.set(chunk, (offset += chunk.byteLength) - chunk.byteLength);
+    return bytes;
+  }
+
+  private check(size: number, name: string, response?: Response): void {
+    if (this.used + size <= this.limit) return;
+    void response?.body?.cancel();
+    const sofar = this.used ? ` (after ${formatBytes(this.used)} of other model files)` : '';
+    throw new InferenceError(
+      503,
+      `${name} is ${formatBytes(size)}${sofar}, more than the memory budget of ${formatBytes(this.limit)} for model files. ` +
+        'A Cloudflare Worker isolate has 128 MB in all: serve a smaller or quantized model (dtype q8 or q4), ' +
+        'or raise maxModelBytes (MAX_MODEL_BYTES) on a host with more memory.',
+      { code: 'model_too_large' },
+    );
+  }
+}
+
+/** One model directory. */
+export class ModelFiles {
+  readonly url: string;
+
+  constructor(
+    readonly name: string,
+    baseUrl: string | URL | undefined,
+    private readonly fetcher: FetchLike = (input, init) => fetch(input, init),
+  ) {
+    this.url = modelDirUrl(name, baseUrl);
+  }
+
+  /** The file's response, or undefined for a 404 when it is optional. */
+  async get(path: string, optional = false): Promise<Response | undefined> {
+    const url = new URL(path, this.url).href;
+    let response: Response;
+    try {
+      response = await this.fetcher(url);
+    } catch (error) {
+      throw new Error(`Could not fetch ${path} of model ${this.name} from ${url}: ${(error as Error).message}`, { cause: error });
+    }
+    if (response.ok) return response;
+    await response.body?.cancel();
+    if (response.status === 404 && optional) return undefined;
+    throw new Error(`Could not fetch ${path} of model ${this.name} from ${url}: HTTP ${response.status}${response.status === 404 ? ' (not found)' : ''}.`);
+  }
+
+  async json(path: string, optional = false): Promise<Record<string, any>> {
+    const response = await this.get(path, optional);
+    if (!response) return {};
+    try {
+      return await response.json();
+    } catch (error) {
+      throw new Error(`${path} of model ${this.name} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}

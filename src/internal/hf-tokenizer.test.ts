@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { MODEL2VEC, sharedModel, STORIES, TINY_RANDOM } from '../../test/helpers/shared-models.js';
+import { loadTokenizer } from '../adapters/node/tokenizer.js';
+import type { ChatMessage } from '../runtime/types.js';
+import { chatTemplateOf, configToken, createHfTokenizer } from './hf-tokenizer.js';
+
+const TEXTS = [
+  'Once upon a time',
+  '  leading and trailing spaces  ',
+  'Line one\nline two\n\n\ttabbed',
+  'Ünïcödé, 中文, emoji 🦙 and <s> special </s> text',
+  'The weather is really nice today',
+  '',
+];
+
+const CONVERSATIONS: ChatMessage[][] = [
+  [{ role: 'user', content: 'Tell me a story' }],
+  [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: 'Hello! How are you?' },
+    { role: 'assistant', content: ' Fine. ' },
+    { role: 'user', content: 'And now?' },
+  ],
+];
+
+const load = (dir: string) => {
+  const json = (name: string) => JSON.parse(readFileSync(`${dir}/${name}`, 'utf8'));
+  return createHfTokenizer(json('tokenizer.json'), json('tokenizer_config.json'), []);
+};
+
+describe.each([STORIES, TINY_RANDOM, MODEL2VEC])('the web tokenizer on %s', (name) => {
+  const dir = sharedModel(name);
+
+  it.skipIf(!dir)('gives the same ids, text and special tokens as the Node (transformers.js) tokenizer', async () => {
+    const web = load(dir!);
+    const node = await loadTokenizer(dir!, []);
+    for (const text of TEXTS) {
+      for (const special of [true, false]) {
+        const ids = web.encode(text, special);
+        expect(ids, `${JSON.stringify(text)} special=${special}`).toEqual(node.encode(text, special));
+        if (ids.length) expect(web.decode(ids)).toBe(node.decode(ids));
+      }
+    }
+    expect(web.bosTokenId).toBe(node.bosTokenId);
+    expect(web.eosTokenIds).toEqual(node.eosTokenIds);
+  });
+
+  it.skipIf(!dir)('renders the chat template exactly as transformers.js does', async () => {
+    const web = load(dir!);
+    const node = await loadTokenizer(dir!, []);
+    expect(Boolean(web.applyChatTemplate)).toBe(Boolean(node.applyChatTemplate));
+    if (!web.applyChatTemplate || !node.applyChatTemplate) return;
+    for (const messages of CONVERSATIONS) expect(web.applyChatTemplate(messages)).toBe(node.applyChatTemplate(messages));
+  });
+});
+
+describe('tokenizer config helpers', () => {
+  it('reads tokens given as strings or AddedToken objects', () => {
+    expect(configToken({ bos_token: '<s>' }, 'bos_token')).toBe('<s>');
+    expect(configToken({ bos_token: { __type: 'AddedToken', content: '<s>' } }, 'bos_token')).toBe('<s>');
+    expect(configToken({ bos_token: null }, 'bos_token')).toBeUndefined();
+  });
+
+  it('takes the default of named chat templates', () => {
+    expect(chatTemplateOf({ chat_template: 'x' })).toBe('x');
+    expect(chatTemplateOf({ chat_template: [{ name: 'tool_use', template: 't' }, { name: 'default', template: 'd' }] })).toBe('d');
+    expect(chatTemplateOf({})).toBeUndefined();
+  });
+
+  it('raises the template exception for a conversation the template refuses', () => {
+    const dir = sharedModel(TINY_RANDOM);
+    if (!dir) return;
+    expect(() => load(dir).applyChatTemplate!([{ role: 'assistant', content: 'first' }])).toThrow(/alternate/);
+  });
+});
