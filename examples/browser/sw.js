@@ -1,0 +1,53 @@
+// The edgellm server inside the browser: a module Service Worker that answers this origin's API
+// paths with edgellm's fetch handlers on onnxruntime-web (WebGPU when there is an adapter, else
+// wasm). Register it with navigator.serviceWorker.register('./sw.js?model=NAME', { type: 'module' }).
+import { createWebApp } from './edgellm/edgellm.sw.js';
+
+const MODEL = new URL(location.href).searchParams.get('model') || 'karpathy__stories260K';
+const API = /^\/(v1\/|generate$|health$|openapi\.json$)/;
+
+// The browser stops an idle Service Worker and starts it again for the next request, so the app
+// (and its model) is made on first use by whichever run of this script is alive.
+let app;
+let state = { state: 'loading', model: MODEL };
+function getApp() {
+  if (!app) {
+    app = createWebApp({ model: MODEL, baseUrl: new URL('/models/', location.href) });
+    app.ready.then(
+      ({ loadInfo }) => (state = { state: 'ready', model: MODEL, device: loadInfo.device, dtype: loadInfo.dtype, loadMs: loadInfo.loadMs }),
+      (error) => (state = { state: 'failed', model: MODEL, error: error.message }),
+    );
+  }
+  return app;
+}
+
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (event) => {
+  getApp(); // start loading the model now
+  event.waitUntil(self.clients.claim()); // control the page that registered us, without a reload
+});
+self.addEventListener('message', (event) => {
+  if (event.data === 'claim') event.waitUntil(self.clients.claim());
+});
+
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  if (url.origin !== location.origin) return;
+  if (url.pathname === '/sw-status') {
+    getApp();
+    event.respondWith(Response.json({ ...state, webgpu: 'gpu' in navigator }));
+  } else if (API.test(url.pathname)) {
+    event.respondWith(answer(event));
+  }
+  // everything else goes to the network
+});
+
+async function answer(event) {
+  const response = await getApp().fetch(event.request);
+  if (!response.body) return response;
+  // Keep this worker alive until the whole body is sent: a long generation outlasts the idle
+  // timeout. Cancelling the reader (the page stops reading) still cancels the generation.
+  const { readable, writable } = new TransformStream();
+  event.waitUntil(response.body.pipeTo(writable).catch(() => {}));
+  return new Response(readable, response);
+}
