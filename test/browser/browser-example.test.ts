@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../examples/browser/serve.mjs';
 import { createNodeRuntime } from '../../src/adapters/node/runtime.js';
 import { createApp } from '../../src/app.js';
-import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { chromiumAvailable, launchChromium, openOffline } from '../helpers/chromium.js';
 import { SHARED_MODELS, sharedModel, STORIES } from '../helpers/shared-models.js';
 
 const DIST_BROWSER = fileURLToPath(new URL('../../dist/browser/', import.meta.url));
@@ -90,8 +90,8 @@ describe.skipIf(!hasChromium || !stories)('examples/browser: edgellm in a Servic
   let server: { url: string; close(): Promise<unknown> };
   let expected: { text: string; chat: string };
   const served: string[] = [];
-  const blocked: string[] = [];
-  const errors: string[] = [];
+  let blocked: string[] = [];
+  let errors: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(join(DIST_BROWSER, 'edgellm.sw.js'))) {
@@ -100,20 +100,11 @@ describe.skipIf(!hasChromium || !stories)('examples/browser: edgellm in a Servic
     expected = await nodeAnswers();
     server = await startServer({ port: 0, models: SHARED_MODELS, dist: DIST_BROWSER, onRequest: (path: string) => served.push(path) });
     browser = await launchChromium();
-    context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    // The context's routes see the Service Worker's requests too (the model files, the wasm).
-    await context.route('**/*', (route) => {
-      const target = route.request().url();
-      if (target.startsWith(`${server.url}/`)) return route.continue();
-      blocked.push(target);
-      return route.abort('internetdisconnected');
-    });
-    page = await context.newPage();
-    page.on('pageerror', (error) => errors.push(error.message));
-    page.on('console', (message) => {
-      // /health answers 503 while the model loads: expected, and the page says so.
-      if (message.type() === 'error' && !message.text().includes('the server responded with a status of 503')) errors.push(message.text());
-    });
+    // /health answers 503 while the model loads: expected, and the page says so.
+    ({ context, page, blocked, errors } = await openOffline(browser, server.url, {
+      viewport: { width: 900, height: 600 },
+      expectedConsole: (text) => text.includes('the server responded with a status of 503'),
+    }));
     expect((await page.goto(`${server.url}/?model=${STORIES}`))!.status()).toBe(200);
   });
 

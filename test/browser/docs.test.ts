@@ -7,47 +7,26 @@
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { swaggerUiAssets } from '../../src/adapters/node/swagger-assets.js';
 import { createApp } from '../../src/app.js';
 import { MockRuntime } from '../../src/testing/mock-runtime.js';
-import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { chromiumAvailable, launchChromium, openOffline, type OfflinePage } from '../helpers/chromium.js';
 import { startCli, type CliServer } from '../helpers/cli-server.js';
 import { sharedModel, STORIES } from '../helpers/shared-models.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 const hasChromium = chromiumAvailable();
 
-interface Opened {
-  context: BrowserContext;
-  page: Page;
-  /** Requests the page tried to make anywhere but the server (all were refused). */
-  blocked: string[];
-  /** Uncaught errors and console errors (a CSP violation is one). */
-  errors: string[];
-}
-
-async function open(browser: Browser, origin: string, path: string): Promise<Opened> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const blocked: string[] = [];
-  const errors: string[] = [];
-  await context.route('**/*', (route) => {
-    const target = route.request().url();
-    if (target.startsWith(`${origin}/`)) return route.continue();
-    blocked.push(target);
-    return route.abort('internetdisconnected');
-  });
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
+async function open(browser: Browser, origin: string, path: string): Promise<OfflinePage> {
+  const opened = await openOffline(browser, origin, { viewport: { width: 1280, height: 900 } });
+  const { page } = opened;
   const response = await page.goto(`${origin}${path}`);
   expect(response!.status()).toBe(200);
   await page.locator('.swagger-ui .info .title', { hasText: 'edgellm' }).waitFor({ timeout: 20_000 });
-  return { context, page, blocked, errors };
+  return opened;
 }
 
 /** Expands an operation, presses "Try it out" then "Execute", and returns its live response row. */

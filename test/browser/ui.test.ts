@@ -4,7 +4,7 @@
  * the real `edgellm serve` CLI on stories260K. Every request that is not to the server is blocked
  * and recorded, which proves the page works offline. Screenshots go to test/.artifacts/ui-*.png.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
@@ -12,7 +12,7 @@ import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { InferenceError } from '../../src/errors.js';
 import type { GenerateRequest, ModelInfo } from '../../src/runtime/types.js';
 import { MockRuntime, type MockScript } from '../../src/testing/mock-runtime.js';
-import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { chromiumAvailable, launchChromium, openOffline, type OfflinePage } from '../helpers/chromium.js';
 import { startCli, type CliServer } from '../helpers/cli-server.js';
 import { rebundledUi } from '../helpers/rebundled-ui.js';
 import { sharedModel, STORIES } from '../helpers/shared-models.js';
@@ -46,36 +46,15 @@ function script(request: GenerateRequest): MockScript {
   return { pieces: SHORT_REPLY, delayMs: 20 };
 }
 
-interface Opened {
-  context: BrowserContext;
-  page: Page;
-  /** Requests the page tried to make anywhere but the server (all were refused). */
-  blocked: string[];
-  /** Uncaught errors and console errors (a CSP violation is one). */
-  errors: string[];
-}
-
 async function open(
   browser: Browser, origin: string, url: string, viewport = { width: 1100, height: 760 }, colorScheme: 'light' | 'dark' = 'light',
-): Promise<Opened> {
-  const context = await browser.newContext({ viewport, colorScheme });
-  const page = await context.newPage();
-  const blocked: string[] = [];
-  const errors: string[] = [];
-  await context.route('**/*', (route) => {
-    const target = route.request().url();
-    if (target.startsWith(`${origin}/`)) return route.continue();
-    blocked.push(target);
-    return route.abort('internetdisconnected');
-  });
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('console', (message) => {
-    // HTTP error statuses (401, 429) are expected here and checked in the chat; anything else is a failure.
-    if (message.type() === 'error' && !message.text().includes('the server responded with a status of')) errors.push(message.text());
-  });
+): Promise<OfflinePage> {
+  // HTTP error statuses (401, 429) are expected here and checked in the chat; any other console error is a failure.
+  const opened = await openOffline(browser, origin, { viewport, colorScheme, expectedConsole: (text) => text.includes('the server responded with a status of') });
+  const { page } = opened;
   const response = await page.goto(url);
   expect(response!.status()).toBe(200);
-  return { context, page, blocked, errors };
+  return opened;
 }
 
 const replyText = (page: Page) => page.locator('.msg.assistant .body').last().innerText();
@@ -90,7 +69,7 @@ const until = async (check: () => boolean, timeoutMs = 10_000) => {
 describe.skipIf(!hasChromium)('web chat UI in Chromium (MockRuntime, basePath /llm, API key)', () => {
   let browser: Browser;
   let server: RunningServer;
-  let opened: Opened;
+  let opened: OfflinePage;
   let page: Page;
   const runtime = new TwoModelRuntime({ script });
 

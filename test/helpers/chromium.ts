@@ -4,7 +4,7 @@
  * where a missing browser is a failure.
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
@@ -21,4 +21,40 @@ export function chromiumAvailable(): boolean {
 export function launchChromium(): Promise<Browser> {
   if (!CHROMIUM_PATH) throw new Error('no Chromium');
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
+export interface OfflinePage {
+  context: BrowserContext;
+  page: Page;
+  /** Requests the page (or its workers) tried to make anywhere but `origin`: all were refused. */
+  blocked: string[];
+  /** Uncaught errors and console errors (a CSP violation is one), minus those `expectedConsole` allows. */
+  errors: string[];
+}
+
+export interface OfflineOptions {
+  viewport?: { width: number; height: number };
+  colorScheme?: 'light' | 'dark';
+  /** Console errors the test expects (e.g. a 503 while loading); others are collected in `errors`. */
+  expectedConsole?: (text: string) => boolean;
+}
+
+/** A fresh context and page that can reach only `origin`, as on a machine with no network. */
+export async function openOffline(browser: Browser, origin: string, options: OfflineOptions = {}): Promise<OfflinePage> {
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1100, height: 760 }, colorScheme: options.colorScheme ?? 'light' });
+  const blocked: string[] = [];
+  const errors: string[] = [];
+  // Context routes see the page's and its Service Workers' requests alike.
+  await context.route('**/*', (route) => {
+    const target = route.request().url();
+    if (target.startsWith(`${origin}/`)) return route.continue();
+    blocked.push(target);
+    return route.abort('internetdisconnected');
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !options.expectedConsole?.(message.text())) errors.push(message.text());
+  });
+  return { context, page, blocked, errors };
 }

@@ -22,6 +22,8 @@ interface TestServer extends FakeEngine {
   finishLoading(): void;
   /** Every POST body, in order. */
   bodies: Array<{ path: string; body: any }>;
+  /** Every request path, in order. */
+  paths: string[];
 }
 
 const servers: RunningServer[] = [];
@@ -36,9 +38,11 @@ async function startServer(options: { apiKeys?: string[]; delayMs?: number; load
   if (!options.loading) deferred.resolve(fake.engine);
   const app = createApp({ runtime: deferred, apiKeys: options.apiKeys, onError: () => {} });
   const bodies: TestServer['bodies'] = [];
+  const paths: string[] = [];
   const server = await serve(
     {
       fetch: async (request) => {
+        paths.push(new URL(request.url).pathname);
         if (request.method === 'POST') bodies.push({ path: new URL(request.url).pathname, body: await request.clone().json() });
         return app.fetch(request);
       },
@@ -46,7 +50,7 @@ async function startServer(options: { apiKeys?: string[]; delayMs?: number; load
     { host: '127.0.0.1', port: 0 },
   );
   servers.push(server);
-  return { ...fake, url: server.url, bodies, finishLoading: () => deferred.resolve(fake.engine) };
+  return { ...fake, url: server.url, bodies, paths, finishLoading: () => deferred.resolve(fake.engine) };
 }
 
 interface Run {
@@ -190,7 +194,9 @@ describe('edgellm client, piped', () => {
   it('waits for a server that is still loading its model', async () => {
     const server = await startServer({ loading: true });
     const run = runClient([server.url, ...GREEDY], 'hello\n');
-    setTimeout(() => server.finishLoading(), 1500);
+    // Finish only after the client has seen the loading server twice (it polls), however slow its start.
+    await expect.poll(() => server.paths.filter((p) => p === '/health').length, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(2);
+    server.finishLoading();
     const { code, stdout, stderr } = await run;
     expect(stderr).toMatch(/^edgellm: the server is still loading its model; waiting\.\.\.$/m);
     expect(code).toBe(0);

@@ -3,7 +3,7 @@
  * honour yet (--lora_model, --tp > 1) fail loudly instead of being ignored.
  * @module
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from '../../runtime/templates.js';
 import { DEVICES, type Device } from './devices.js';
 import { LOG_FORMATS, type LogFormat } from './logger.js';
@@ -95,14 +95,18 @@ export interface ServeArgs {
   warnings: string[];
 }
 
-export function parseServeArgs(argv: string[]): ServeArgs {
-  const normalized = argv.map((a) => (a.startsWith('--') ? a.replace(/^(--[^=]+)/, (flag) => flag.replace(/_/g, '-')) : a));
-  let parsed;
+/** node:util's parseArgs with `_` and `-` interchangeable in flag names; bad flags are UsageErrors. */
+export function parseFlags<const O extends ParseArgsOptionsConfig>(argv: string[], options: O) {
+  const args = argv.map((a) => (a.startsWith('--') ? a.replace(/^(--[^=]+)/, (flag) => flag.replace(/_/g, '-')) : a));
   try {
-    parsed = parseArgs({ args: normalized, options: OPTIONS, allowPositionals: true, strict: true });
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+export function parseServeArgs(argv: string[]): ServeArgs {
+  const parsed = parseFlags(argv, OPTIONS);
   const v = parsed.values;
   if (v.help) return { help: true, port: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
   const positionals = parsed.positionals[0] === 'api_server' ? parsed.positionals.slice(1) : parsed.positionals;

@@ -3,6 +3,7 @@
  * @module
  */
 import type { InferenceSession } from 'onnxruntime-node';
+import type { OrtCausalLMCounters } from '../../internal/ort-causal-lm.js';
 import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 
 export interface WorkerInit {
@@ -32,13 +33,6 @@ export interface WorkerReady {
   embeddingDimensions?: number;
 }
 
-export interface WorkerStats {
+export interface WorkerStats extends OrtCausalLMCounters {
   liveSequences: number;
-  decodeCalls: number;
-  decodeRows: number;
-  rebuilds: number;
-  prefills: number;
-  prefillTokens: number;
-  /** Milliseconds spent inside onnxruntime's run() for decode steps. */
-  runMs: number;
 }

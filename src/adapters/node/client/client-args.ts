@@ -2,8 +2,7 @@
  * Parses `edgellm client [url] [options]`. `_` and `-` are interchangeable, as for `serve`.
  * @module
  */
-import { parseArgs } from 'node:util';
-import { UsageError } from '../cli-args.js';
+import { parseFlags, UsageError } from '../cli-args.js';
 import { applyParams, ParamError, type Params } from './params.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:23333';
@@ -52,13 +51,7 @@ export interface ClientArgs {
 }
 
 export function parseClientArgs(argv: string[], env: Record<string, string | undefined> = {}): ClientArgs {
-  const normalized = argv.map((a) => (a.startsWith('--') ? a.replace(/^(--[^=]+)/, (flag) => flag.replace(/_/g, '-')) : a));
-  let parsed;
-  try {
-    parsed = parseArgs({ args: normalized, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseFlags(argv, OPTIONS);
   const v = parsed.values;
   if (parsed.positionals.length > 1) throw new UsageError(`expected one server URL, got: ${parsed.positionals.join(' ')}`);
   let params: Params = {};
