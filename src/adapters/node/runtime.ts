@@ -1,6 +1,6 @@
 /**
  * createNodeRuntime: a model directory (or Hub id) -> a ready InferenceRuntime, with inference in
- * a worker thread on onnxruntime-node and tokenization on transformers.js in this thread.
+ * a worker thread on onnxruntime-node and tokenization (the shared pure-JS tokenizer) in this thread.
  * @module
  */
 import { readFileSync, existsSync } from 'node:fs';
