@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MODEL2VEC, sharedModel, STORIES, TINY_RANDOM } from '../../test/helpers/shared-models.js';
 import { AutoTokenizer, env } from '@huggingface/transformers';
-import type { Tokenizer } from '../runtime/tokenizer.js';
+import { encodeContinuation, type Tokenizer } from '../runtime/tokenizer.js';
 import type { ChatMessage } from '../runtime/types.js';
 import { chatTemplateOf, configToken, createHfTokenizer } from './hf-tokenizer.js';
 
@@ -69,6 +69,24 @@ describe.each([STORIES, TINY_RANDOM, MODEL2VEC])('the tokenizer on %s', (name) =
     expect(Boolean(web.applyChatTemplate)).toBe(Boolean(node.applyChatTemplate));
     if (!web.applyChatTemplate || !node.applyChatTemplate) return;
     for (const messages of CONVERSATIONS) expect(web.applyChatTemplate(messages)).toBe(node.applyChatTemplate(messages));
+  });
+});
+
+describe('encodeContinuation', () => {
+  const dir = sharedModel(TINY_RANDOM);
+
+  it.skipIf(!dir)('encodes a session turn\'s new text as the whole prompt has it at that point (Llama 2, dummy prefix)', () => {
+    const tok = load(dir!);
+    const head = '<s>[INST] Hello there [/INST] I am fine.';
+    for (const tail of [' </s><s>[INST] And now? [/INST]', '\n\n### Instruction:\nnext\n\n### Response: ', 'more words']) {
+      const whole = tok.encode(head + tail, false);
+      const start = tok.encode(head, false);
+      expect(whole.slice(0, start.length)).toEqual(start);
+      expect(encodeContinuation(tok, tail), JSON.stringify(tail)).toEqual(whole.slice(start.length));
+      // Encoded alone, the first word would get the dummy prefix space.
+      if (tail.startsWith(' ')) expect(tok.encode(tail, false)).not.toEqual(whole.slice(start.length));
+    }
+    expect(encodeContinuation(tok, '')).toEqual([]);
   });
 });
 

@@ -74,7 +74,7 @@ export class BeamJob extends Job {
     const reason = out.stopped ? 'stop' : best.finishReason;
     this.ctx.emit({ type: 'delta', index: 0, text, tokens: best.tokens });
     this.ctx.emit({ type: 'finish', index: 0, reason });
-    this.ctx.onComplete?.(text, reason);
+    this.ctx.onComplete?.(text, reason, out.stopped ? undefined : best.tokens);
     this.finishJob();
   }
 }

@@ -13,9 +13,9 @@ import type { Job, JobContext, JobSpec } from './job.js';
 import { SamplingJob } from './sampling-job.js';
 import { Scheduler } from './scheduler.js';
 import { PrefixCache } from './prefix-cache.js';
-import { SessionStore, type OpenSession } from './sessions.js';
+import { SessionStore, turnSuffix, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
-import type { Tokenizer } from './tokenizer.js';
+import { encodeContinuation, type Tokenizer } from './tokenizer.js';
 import type {
   EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, InferenceRuntime, ModelInfo,
   PromptInput, RuntimeStatus, SamplingParams,
@@ -167,6 +167,19 @@ class Engine implements InferenceRuntime {
     return this.o.tokenizer.encode(rendered.text, rendered.addSpecialTokens);
   }
 
+  /**
+   * A session turn's tokens: the previous turn's context with only this turn's new text appended
+   * (lmdeploy's behaviour), or the whole conversation rendered and tokenized when there is no
+   * context to continue.
+   */
+  private sessionPrompt(session: OpenSession): { text: string; tokens: number[] } {
+    const { text, addSpecialTokens } = renderChat(this.o.chatTemplate ?? 'model', session.messages, this.o.tokenizer);
+    const previous = session.context;
+    const suffix = previous && turnSuffix(previous, text);
+    if (suffix === undefined) return { text, tokens: this.o.tokenizer.encode(text, addSpecialTokens) };
+    return { text, tokens: [...previous!.tokens, ...encodeContinuation(this.o.tokenizer, suffix)] };
+  }
+
   private sampling(request: GenerateRequest): SamplingParams {
     const g = this.o.generationDefaults ?? {};
     const modelDefaults = Object.fromEntries(Object.entries(g).filter(([, v]) => v !== undefined));
@@ -185,7 +198,8 @@ class Engine implements InferenceRuntime {
   }
 
   private createJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, session?: OpenSession): Job {
-    const promptTokens = this.promptTokens(session ? session.input : request.input, request.template);
+    const turn = session && this.sessionPrompt(session);
+    const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template);
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
     if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', 'prompt');
     // A job with no choices would throw in the scheduler loop and wedge every other request.
@@ -226,7 +240,10 @@ class Engine implements InferenceRuntime {
         channel.push(event);
         if (event.type === 'usage') channel.close();
       },
-      onComplete: session ? (text) => session.commit(text) : undefined,
+      onComplete:
+        session && turn
+          ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, reply, tokens: [...promptTokens, ...tokens] })
+          : undefined,
       onRetain:
         cache && !request.session?.end ? (seq, tokens) => (cache.insert(seq, tokens, request.session?.id), true) : undefined,
       // A cancelled or failed job ends its stream too, so no reader waits forever.

@@ -33,8 +33,11 @@ export interface JobContext {
   tokenizer: Tokenizer;
   allocSeq(): number;
   emit(event: GenerationEvent): void;
-  /** Called once with the final text of choice 0 (sessions record it) before `usage`. */
-  onComplete?(text: string, reason: FinishReason): void;
+  /**
+   * Called once with the final text of choice 0 (sessions record it) before `usage`, and its
+   * generated tokens when the text is exactly their decoding (not when a stop string cut it).
+   */
+  onComplete?(text: string, reason: FinishReason, tokens?: number[]): void;
   /** Called once when the job leaves the scheduler, however it ended. */
   onDispose?(): void;
   /**

@@ -21,6 +21,8 @@ interface Choice {
   text: string;
   finished: boolean;
   reason: FinishReason;
+  /** A stop string cut the text, so it is no longer the decoding of `tokens`. */
+  cut: boolean;
   /** How many of `tokens` are in the sequence's KV cache (the last sampled one is not, yet). */
   inCache: number;
 }
@@ -45,6 +47,7 @@ export class SamplingJob extends Job {
       text: '',
       finished: false,
       reason: 'stop',
+      cut: false,
       inCache: 0,
     }));
   }
@@ -65,7 +68,7 @@ export class SamplingJob extends Job {
     this.active().forEach((choice, i) => this.step(choice, rows[i]));
     if (this.active().length === 0) {
       const first = this.choices[0];
-      this.ctx.onComplete?.(first.text, first.reason);
+      this.ctx.onComplete?.(first.text, first.reason, first.cut ? undefined : first.tokens);
       const cached = [...this.spec.promptTokens, ...first.tokens.slice(0, first.inCache)];
       this.retained = this.ctx.onRetain?.(first.seq, cached) ?? false;
       this.finishJob();
@@ -92,6 +95,7 @@ export class SamplingJob extends Job {
     this.completionTokens++;
     const logprobs = raw && [this.logprobOf(raw, token)];
     const out = choice.stopper.push(choice.detokenizer.push([token]));
+    choice.cut = out.stopped;
     if (out.stopped) return this.finish(choice, out.text, 'stop', [token], logprobs);
     if (choice.tokens.length >= this.spec.maxNewTokens) {
       const end = this.release(choice);
@@ -104,6 +108,7 @@ export class SamplingJob extends Job {
   /** The choice ends: release what the detokenizer and the stop matcher still hold back. */
   private release(choice: Choice): { text: string; stopped: boolean } {
     const out = choice.stopper.push(choice.detokenizer.flush());
+    choice.cut = out.stopped;
     return out.stopped ? out : { text: out.text + choice.stopper.flush(), stopped: false };
   }
 

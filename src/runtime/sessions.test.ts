@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
-  attempt, BOS, collect, finishOf, ids, makeEngine, request, settle, textOf, usageOf,
+  attempt, BOS, collect, finishOf, ids, makeEngine, request, settle, textOf, tokensOf, usageOf,
 } from '../../test/fixtures/fake-backend.js';
-import { SessionStore } from './sessions.js';
+import { SessionStore, turnSuffix } from './sessions.js';
+import { renderChat, type ChatTemplate } from './templates.js';
+import type { Tokenizer } from './tokenizer.js';
 import type { GenerateRequest, GenerationEvent, SessionControl } from './types.js';
 
 const types = (events: GenerationEvent[]) => events.map((e) => e.type);
@@ -46,11 +48,27 @@ describe('sessions through the engine', () => {
     expect(prefill()).toEqual([BOS, ...ids('user : seven assistant :')]);
   });
 
-  it('records the reply text, cut at a stop string', async () => {
-    const { engine, backend } = makeEngine();
+  it('turn 2 appends to the context: the history is not tokenized again, only the new turn', async () => {
+    const { engine, backend, tokenizer } = makeEngine();
+    await collect(() => engine.generate(turn('one two', { id: 'a', start: true, end: false })));
+    const generated = tokensOf(await collect(() => engine.generate(turn('five', { id: 'a', start: false, end: false }))));
+    // Turn 1's prompt, its reply's tokens as generated, then only what turn 2 adds.
+    expect(tokenizer.encoded.at(-1)).toEqual({ text: ' user : five assistant :', addSpecialTokens: false });
+    expect(generated).toEqual(ids('one two'));
+    await collect(() => engine.generate(turn('six', { id: 'a', start: false, end: false })));
+    expect(tokenizer.encoded.at(-1)).toEqual({ text: ' user : six assistant :', addSpecialTokens: false });
+    expect(backend.forwardedItems.filter((i) => i.tokens.length > 1).at(-1)!.tokens).toEqual([
+      BOS, ...ids('user : one two assistant : one two user : five assistant : one two user : six assistant :'),
+    ]);
+  });
+
+  it('records the reply text, cut at a stop string; the next turn is rendered in full', async () => {
+    const { engine, backend, tokenizer } = makeEngine();
     const t1 = await collect(() => engine.generate(turn('hello', { id: 's', start: true, end: false }, { stop: ['three'], maxTokens: 10 })));
     expect(textOf(t1)).toBe(' one two ');
     await collect(() => engine.generate(turn('red', { id: 's', start: false, end: false })));
+    const full = '<s> user : hello assistant :  one two  user : red assistant :';
+    expect(tokenizer.encoded.at(-1)).toEqual({ text: full, addSpecialTokens: false });
     expect(backend.forwardedItems.filter((i) => i.tokens.length > 1).at(-1)!.tokens).toEqual([
       BOS, ...ids('user : hello assistant : one two user : red assistant :'),
     ]);
@@ -197,20 +215,38 @@ describe('SessionStore', () => {
   function historyOf(store: SessionStore, id: string): string[] {
     const open = store.open(ctl(id), text('?'));
     open.release();
-    const input = open.input;
-    if (input.kind !== 'messages') throw new Error('expected messages');
-    return input.messages.slice(0, -1).map((m) => `${m.role}:${m.content}`);
+    return open.messages.slice(0, -1).map((m) => `${m.role}:${m.content}`);
   }
 
   it('builds the conversation from the history and this turn', () => {
     const store = new SessionStore();
     const first = finishTurn(store, 'a', 'hi', 'hello');
-    expect(first.input).toEqual({ kind: 'messages', messages: [{ role: 'user', content: 'hi' }] });
+    expect(first.messages).toEqual([{ role: 'user', content: 'hi' }]);
     const second = store.open(ctl('a'), text('again'));
-    expect(second.input).toEqual({
-      kind: 'messages',
-      messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'again' }],
-    });
+    expect(second.messages).toEqual([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'again' }]);
+  });
+
+  it('hands the committed context to the next text turn, not to a message-list turn or after start', () => {
+    const store = new SessionStore();
+    const context = { promptText: 'P', reply: 'R', tokens: [1, 2, 3] };
+    const first = store.open(ctl('a', true), text('hi'));
+    expect(first.context).toBeUndefined();
+    first.commit('R', context);
+    first.release();
+    const next = store.open(ctl('a'), text('more'));
+    expect(next.context).toEqual(context);
+    next.commit('R2'); // no tokens (a stop string cut the reply): the context is gone
+    next.release();
+    const after = store.open(ctl('a'), text('x'));
+    expect(after.context).toBeUndefined();
+    after.commit('R3', context);
+    after.release();
+    const list = store.open(ctl('a'), { kind: 'messages', messages: [{ role: 'user', content: 'q' }] });
+    expect(list.context).toBeUndefined();
+    list.release();
+    const restarted = store.open(ctl('a', true), text('y'));
+    expect(restarted.context).toBeUndefined();
+    restarted.release();
   });
 
   it('a message-list prompt is taken as the whole conversation', () => {
@@ -218,7 +254,7 @@ describe('SessionStore', () => {
     finishTurn(store, 'a', 'hi', 'hello');
     const messages = [{ role: 'system' as const, content: 'sys' }, { role: 'user' as const, content: 'q' }];
     const open = store.open(ctl('a'), { kind: 'messages', messages });
-    expect(open.input).toEqual({ kind: 'messages', messages });
+    expect(open.messages).toEqual(messages);
     open.commit('r');
     open.release();
     expect(historyOf(store, 'a')).toEqual(['system:sys', 'user:q', 'assistant:r']);
@@ -291,5 +327,34 @@ describe('SessionStore', () => {
     finishTurn(store, 'c', 'c', 'rc');
     expect(store.size).toBe(1);
     expect(historyOf(store, 'c')).toEqual(['user:c', 'assistant:rc']);
+  });
+});
+
+describe('turnSuffix', () => {
+  const render = (template: ChatTemplate, ...contents: string[]) =>
+    renderChat(template, contents.map((content, i) => ({ role: i % 2 ? 'assistant' : 'user', content })), {} as Tokenizer).text;
+
+  it.each([
+    ['chatml', '<|im_end|>\n<|im_start|>user\nnext<|im_end|>\n<|im_start|>assistant\n'],
+    ['llama-2', ' </s><s>[INST] next [/INST]'],
+    ['alpaca', '\n\n### Instruction:\nnext\n\n### Response: '],
+    ['raw', '\nnext'],
+  ] as const)('%s: the text after the reply, from the end-of-turn marker to the assistant prefix', (template, suffix) => {
+    const promptText = render(template, 'first');
+    // The model's reply as generated, with the leading space the templates that trim drop.
+    const reply = template === 'llama-2' ? ' hello there ' : 'hello there';
+    const rendered = render(template, 'first', reply, 'next');
+    expect(turnSuffix({ promptText, reply }, rendered)).toBe(suffix);
+  });
+
+  it('an empty reply leaves everything after the previous prompt', () => {
+    expect(turnSuffix({ promptText: 'A:', reply: '' }, 'A: </s>B:')).toBe(' </s>B:');
+  });
+
+  it('is undefined when the template rewrote history or dropped the reply', () => {
+    expect(turnSuffix({ promptText: 'SYS A:', reply: 'r' }, 'SYS2 A: r B:')).toBeUndefined();
+    expect(turnSuffix({ promptText: 'A:', reply: '<think>x</think> r' }, 'A: r B:')).toBeUndefined();
+    // Only whitespace may come between the previous prompt and the reply.
+    expect(turnSuffix({ promptText: 'A:', reply: 'r' }, 'A: [r] B:')).toBeUndefined();
   });
 });

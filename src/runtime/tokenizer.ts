@@ -14,3 +14,20 @@ export interface Tokenizer {
   readonly bosTokenId?: number;
   readonly eosTokenIds: number[];
 }
+
+const PROBE = '\n';
+
+/**
+ * Encodes text that continues a token sequence. SentencePiece tokenizers with a dummy prefix
+ * (Llama 2 and others) read the start of any text as the start of a word, so " </s>" alone would
+ * become "▁▁</s>" where the whole prompt has "▁</s>". Encoding after a probe line break and
+ * dropping the probe's tokens avoids that; when the probe merges with the text (byte-level BPE
+ * joins line breaks), the text is encoded on its own, which is right for those tokenizers.
+ */
+export function encodeContinuation(tokenizer: Tokenizer, text: string): number[] {
+  if (text === '') return [];
+  const probe = tokenizer.encode(PROBE, false);
+  const both = tokenizer.encode(PROBE + text, false);
+  const clean = probe.length > 0 && both.length > probe.length && probe.every((id, i) => both[i] === id);
+  return clean ? both.slice(probe.length) : tokenizer.encode(text, false);
+}

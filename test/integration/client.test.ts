@@ -78,6 +78,8 @@ function runClient(args: string[], input: string, env: Record<string, string> = 
 const sessionFlags = (server: TestServer) =>
   server.bodies.filter((b) => b.path === '/generate').map((b) => [b.body.session_id, b.body.sequence_start, b.body.sequence_end]);
 const prompts = (server: TestServer) => server.tokenizer.encoded.map((e) => e.text);
+/** What the model had read at each prefill, cached part included, as text. */
+const contexts = (server: TestServer) => server.backend.prefilledContexts.map((tokens) => server.tokenizer.decode(tokens));
 const GREEDY = ['--params', 'temperature=0', '--max-tokens', '3'];
 
 beforeAll(() => requireBuild());
@@ -98,8 +100,9 @@ describe('edgellm client, piped', () => {
       [5, false, true], // end of input ends the session
     ]);
     // The server kept the conversation: turn 2 was rendered after turn 1; after /reset it was gone.
-    expect(prompts(server)).toContain('<s> system : sys user : hello assistant :  one two three user : world assistant :');
-    expect(prompts(server)).toContain('<s> system : sys user : red assistant :');
+    // ("sys" is not in the fake vocabulary.)
+    expect(contexts(server)).toContain('system :<unk> user : hello assistant : one two three user : world assistant :');
+    expect(contexts(server)).toContain('system :<unk> user : red assistant :');
     // ...and freed it on the way out.
     expect(server.backend.live.size).toBe(0);
   });
@@ -290,7 +293,7 @@ describe.skipIf(!hasTmux)('edgellm client in a terminal (tmux)', () => {
     expect(text).toMatch(/> hello\none two three\n\[stopped at max_tokens=3\]\n/);
     expect(text).toMatch(/> world\none two three\n/);
     // The second turn continued the server's session.
-    expect(prompts(server)).toContain('<s> user : hello assistant :  one two three user : world assistant :');
+    expect(contexts(server)).toContain('user : hello assistant : one two three user : world assistant :');
 
     await keys(name, '/params top_k=5 max_tokens=19', 'Enter');
     await waitFor(name, (t) => t.includes('[params: temperature=0 top_k=5 max_tokens=19]'), 'the /params answer');
@@ -351,7 +354,7 @@ describe.skipIf(!hasTmux)('edgellm client in a terminal (tmux)', () => {
     await waitFor(name, (t) => t.includes('one two three four five six') && t.trimEnd().endsWith('> red'), 'the typed text at the prompt');
     await keys(name, 'Enter');
     await waitFor(name, (t) => t.split('one two three four five six').length === 3, 'the second reply');
-    expect(prompts(server)).toContain('<s> user : hello assistant :  one two three four five six user : red assistant :');
+    expect(contexts(server)).toContain('user : hello assistant : one two three four five six user : red assistant :');
 
     // Pasted lines arrive in one read; each is a message, in order.
     await tmux('set-buffer', '-b', 'paste', '/params max_tokens=2\nblue\ngreen\n');

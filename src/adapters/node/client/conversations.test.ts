@@ -41,7 +41,8 @@ async function start(setup: Parameters<typeof makeEngine>[0] = {}): Promise<Harn
 }
 
 const greedy = { temperature: 0, max_tokens: 3 };
-const lastPrompt = (h: Harness) => h.tokenizer.encoded[h.tokenizer.encoded.length - 1].text;
+/** What the model had read, in full, at the last prefill. */
+const lastContext = (h: Harness) => h.tokenizer.decode(h.backend.prefilledContexts.at(-1)!);
 
 describe('GenerateSession', () => {
   it('starts a session with the system prompt, then sends only each new message', async () => {
@@ -64,7 +65,8 @@ describe('GenerateSession', () => {
       { prompt: 'world', session_id: 7, sequence_start: false, sequence_end: false, stream: true, temperature: 0, request_output_len: 3 },
     ]);
     // The server kept the history: turn 2 was rendered with turn 1 in it.
-    expect(lastPrompt(h)).toBe('<s> system : be brief user : hello assistant :  one two three user : world assistant :');
+    // (The system prompt's words are not in the fake vocabulary.)
+    expect(lastContext(h)).toBe('system :<unk><unk> user : hello assistant : one two three user : world assistant :');
   });
 
   it('ends the session with sequence_end, and the server frees its KV', async () => {
@@ -81,7 +83,7 @@ describe('GenerateSession', () => {
       method: 'POST',
       body: JSON.stringify({ prompt: 'world', session_id: 9, sequence_start: false, request_output_len: 1 }),
     }).then((r) => r.text());
-    expect(lastPrompt(h)).toBe('<s> user : world assistant :');
+    expect(lastContext(h)).toBe('user : world assistant :');
   });
 
   it('does not end a session that never started', async () => {
@@ -98,7 +100,7 @@ describe('GenerateSession', () => {
     expect(session.systemNote()).toMatch(/next conversation/);
     session.system = 'other';
     await session.send('world', greedy, () => {});
-    expect(lastPrompt(h)).toBe('<s> system : sys user : hello assistant :  one two three user : world assistant :');
+    expect(lastContext(h)).toBe('system :<unk> user : hello assistant : one two three user : world assistant :');
     await session.reset();
     expect(session.label).toBe('/generate session 12');
     await session.send('red', greedy, () => {});
@@ -108,7 +110,8 @@ describe('GenerateSession', () => {
       [11, false, true],
       [12, true, false],
     ]);
-    expect(lastPrompt(h)).toBe('<s> system : other user : red assistant :');
+    // A new session's first turn is rendered in full, with the new system prompt.
+    expect(h.tokenizer.encoded.at(-1)!.text).toBe('<s> system : other user : red assistant :');
   });
 
   it('a reply stopped midway is not kept: the next message starts the session again', async () => {
