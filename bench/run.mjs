@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // edgellm benchmark: `npm run bench -- --model bench/models/smollm2-135m --dtype q8 [--quick]`.
 // See bench/README.md for what each figure means. Every child process (the server, the transformers.js
-// pipeline, the raw onnxruntime step) is killed at the end, on errors and on Ctrl-C.
+// pipeline, the raw onnxruntime loop and step) is killed at the end, on errors and on Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -24,11 +24,12 @@ const USAGE = `usage: npm run bench -- [--model DIR] [--dtype fp32|q8|q4|fp16] [
 
   --model DIR           model directory (transformers.js layout; default bench/models/smollm2-135m)
   --dtype D             ONNX file to compare (default q8)
-  --threads N           onnxruntime intra-op threads for all three engines (default: CPU count)
+  --threads N           onnxruntime intra-op threads for every engine (default: CPU count)
   --quick               smoke run: fewer rounds and tokens, 200 soak requests
   --max-tokens N        new tokens per stream (default 128, quick 48)
   --prompt-tokens N     prompt length, BOS included (default 32)
-  --rounds-a N          interleaved single-stream rounds (default 5, quick 2)
+  --rounds-a N          interleaved single-stream rounds of edgellm, the pipeline and the raw loop
+                        (default 6, quick 2)
   --rounds-b N          rounds of the concurrency sweep (default 2, quick 1)
   --streams LIST        concurrency levels (default 1,2,4,8,16)
   --sessions N          /generate sessions of 10 turns, each with a cold twin (default 3, quick 1)
@@ -127,6 +128,20 @@ async function undisturbed(label, fn, { tries = 2, maxForeign = 0.1 } = {}) {
 function cleanOnly(items) {
   const clean = items.filter((x) => !x.disturbed);
   return clean.length ? clean : items;
+}
+
+/** The engines of (a), in the order of round 1; later rounds rotate it. */
+const ENGINES_A = ['edgellm', 'pipeline', 'rawLoop'];
+
+/** TTFT and decode tok/s of a child that reports each token's time since the call (the pipeline, the raw loop). */
+function fromTokenTimes(x) {
+  const n = x.tokenTimesMs.length;
+  return {
+    ttftMs: x.ttftMs,
+    decodeTokS: ((n - 1) * 1000) / (x.tokenTimesMs[n - 1] - x.tokenTimesMs[0]),
+    tokens: n,
+    promptTokens: x.promptTokens,
+  };
 }
 
 /** Tokens (prompt + generated) of requests finished on the main server: an upper bound on what its prefix cache holds. */
@@ -325,59 +340,69 @@ async function main() {
       children.push(pipe);
       log(`(a) pipeline loaded in ${pipe.ready.loadMs.toFixed(0)} ms`);
       await pipe.request({ prompt: pm.exact(cfg.promptTokens, { fresh: false }), maxNewTokens: 16 });
+      log('(a) starting the raw onnxruntime loop child ...');
+      const loop = await startWorkerChild(join(HERE, 'lib', 'ort-loop-child.mjs'), [onnxPath, String(cfg.threads)], { name: 'ort-loop' });
+      children.push(loop);
+      log(`(a) raw loop loaded in ${loop.ready.loadMs.toFixed(0)} ms`);
+      await loop.request({ ids: pm.tok.encode(pm.exact(cfg.promptTokens, { fresh: false })), maxNewTokens: 16 });
       const rounds = [];
       for (let r = 0; r < cfg.roundsA; r++) {
         const prompt = pm.exact(cfg.promptTokens);
-        const runEdge = async () => {
-          const x = await streamCompletion(base, { prompt, maxTokens: cfg.maxTokens });
-          served.tokens += x.promptTokens + x.tokens;
-          return { ttftMs: x.ttftMs, decodeTokS: x.decodeTokS, tokens: x.tokens, chunks: x.chunks, promptTokens: x.promptTokens };
+        const run = {
+          edgellm: async () => {
+            const x = await streamCompletion(base, { prompt, maxTokens: cfg.maxTokens });
+            served.tokens += x.promptTokens + x.tokens;
+            return { ttftMs: x.ttftMs, decodeTokS: x.decodeTokS, tokens: x.tokens, chunks: x.chunks, promptTokens: x.promptTokens };
+          },
+          pipeline: async () => fromTokenTimes(await pipe.request({ prompt, maxNewTokens: cfg.maxTokens })),
+          // the same token ids the pipeline's tokenizer makes of the prompt
+          rawLoop: async () => fromTokenTimes(await loop.request({ ids: pm.tok.encode(prompt), maxNewTokens: cfg.maxTokens })),
         };
-        const runPipe = async () => {
-          const x = await pipe.request({ prompt, maxNewTokens: cfg.maxTokens });
-          const n = x.tokenTimesMs.length;
-          return {
-            ttftMs: x.ttftMs,
-            decodeTokS: ((n - 1) * 1000) / (x.tokenTimesMs[n - 1] - x.tokenTimesMs[0]),
-            tokens: n,
-            promptTokens: x.promptTokens,
-          };
-        };
-        const order = r % 2 === 0 ? ['edgellm', 'pipeline'] : ['pipeline', 'edgellm'];
+        // ABC, BCA, CAB, ...: each engine goes first in every third round
+        const order = ENGINES_A.map((_, i) => ENGINES_A[(r + i) % ENGINES_A.length]);
         const m = await undisturbed(`(a) round ${r + 1}`, async () => {
           const round = { order };
           for (const who of order) {
-            await sleep(300); // let the other process's GC and thread pool settle
-            round[who] = who === 'edgellm' ? await runEdge() : await runPipe();
+            await sleep(300); // let the other processes' GC and thread pools settle
+            round[who] = await run[who]();
           }
           return round;
         });
         const round = { ...m.result, foreignCpu: m.noise?.foreignShare, discardedTries: m.discarded, disturbed: m.disturbed };
         round.decodeRatio = round.edgellm.decodeTokS / round.pipeline.decodeTokS;
+        round.decodeRatioEdgellmOverRawLoop = round.edgellm.decodeTokS / round.rawLoop.decodeTokS;
+        round.decodeRatioPipelineOverRawLoop = round.pipeline.decodeTokS / round.rawLoop.decodeTokS;
         rounds.push(round);
+        const fmtEngine = (who) => `${who} ${round[who].decodeTokS.toFixed(1)} tok/s, TTFT ${round[who].ttftMs.toFixed(0)} ms`;
         log(
-          `(a) round ${r + 1}/${cfg.roundsA}: edgellm ${round.edgellm.decodeTokS.toFixed(1)} tok/s, TTFT ${round.edgellm.ttftMs.toFixed(0)} ms | ` +
-            `pipeline ${round.pipeline.decodeTokS.toFixed(1)} tok/s, TTFT ${round.pipeline.ttftMs.toFixed(0)} ms | ratio ${round.decodeRatio.toFixed(2)}`,
+          `(a) round ${r + 1}/${cfg.roundsA}: ${ENGINES_A.map(fmtEngine).join(' | ')} | ` +
+            `edgellm/pipeline ${round.decodeRatio.toFixed(2)}, edgellm/raw ${round.decodeRatioEdgellmOverRawLoop.toFixed(2)}, pipeline/raw ${round.decodeRatioPipelineOverRawLoop.toFixed(2)}`,
         );
       }
       const use = cleanOnly(rounds);
-      const e = { ttftMs: summary(use.map((x) => x.edgellm.ttftMs)), decodeTokS: summary(use.map((x) => x.edgellm.decodeTokS)) };
-      const p = { ttftMs: summary(use.map((x) => x.pipeline.ttftMs)), decodeTokS: summary(use.map((x) => x.pipeline.decodeTokS)) };
+      const [e, p, raw] = ENGINES_A.map((who) => ({ ttftMs: summary(use.map((x) => x[who].ttftMs)), decodeTokS: summary(use.map((x) => x[who].decodeTokS)) }));
       R.a = {
         rounds,
         pipelineLoadMs: pipe.ready.loadMs,
+        rawLoopLoadMs: loop.ready.loadMs,
         edgellm: e,
         pipeline: p,
+        rawLoop: raw,
         decodeRatioOfMedians: e.decodeTokS.median / p.decodeTokS.median,
         decodeRatioPaired: summary(use.map((x) => x.decodeRatio)),
+        decodeRatioEdgellmOverRawLoopOfMedians: e.decodeTokS.median / raw.decodeTokS.median,
+        decodeRatioEdgellmOverRawLoopPaired: summary(use.map((x) => x.decodeRatioEdgellmOverRawLoop)),
+        decodeRatioPipelineOverRawLoopOfMedians: p.decodeTokS.median / raw.decodeTokS.median,
+        decodeRatioPipelineOverRawLoopPaired: summary(use.map((x) => x.decodeRatioPipelineOverRawLoop)),
         remeasured: rounds.reduce((n, x) => n + x.discardedTries, 0),
         disturbedKept: rounds.filter((x) => x.disturbed).length,
         usedRounds: use.length,
         ttftRatioOfMedians: p.ttftMs.median / e.ttftMs.median,
-        promptTokens: { edgellm: rounds[0]?.edgellm.promptTokens, pipeline: rounds[0]?.pipeline.promptTokens },
+        promptTokens: Object.fromEntries(ENGINES_A.map((who) => [who, rounds[0]?.[who].promptTokens])),
         chunksPerToken: median(rounds.map((x) => x.edgellm.chunks / x.edgellm.tokens)),
       };
       await pipe.stop();
+      await loop.stop();
       phaseDone('a');
     }
 

@@ -80,13 +80,26 @@ function markdown(R) {
     L.push('|---|---|---|');
     L.push(`| edgellm over HTTP (\`/v1/completions\`, streamed) | ${fmtRange(a.edgellm.ttftMs)} | ${fmtRange(a.edgellm.decodeTokS)} |`);
     L.push(`| transformers.js \`pipeline('text-generation')\`, in-process | ${fmtRange(a.pipeline.ttftMs)} | ${fmtRange(a.pipeline.decodeTokS)} |`);
+    if (a.rawLoop) L.push(`| raw onnxruntime greedy loop, in-process (ceiling of any JS engine on this file) | ${fmtRange(a.rawLoop.ttftMs)} | ${fmtRange(a.rawLoop.decodeTokS)} |`);
     L.push('');
     L.push(
       `Decode ratio edgellm / pipeline: **${fmt(a.decodeRatioOfMedians, 2)}x** (of the medians); per round ${fmtRange(a.decodeRatioPaired, 2)}. ` +
-        `TTFT pipeline / edgellm: ${fmt(a.ttftRatioOfMedians, 2)}x. Prompt tokens: edgellm ${a.promptTokens.edgellm}, pipeline ${a.promptTokens.pipeline}. ` +
+        `TTFT pipeline / edgellm: ${fmt(a.ttftRatioOfMedians, 2)}x. ` +
+        `Prompt tokens: ${Object.entries(a.promptTokens).map(([k, v]) => `${k === 'rawLoop' ? 'raw loop' : k} ${v}`).join(', ')}. ` +
         `Pipeline load ${fmt(a.pipelineLoadMs, 0)} ms. Stream chunks per token: ${fmt(a.chunksPerToken, 2)}.` +
         noiseNote(a),
     );
+    if (a.rawLoop) {
+      L.push('');
+      L.push(
+        `Against the raw loop (decode, of the medians; median and range of the per-round ratios in brackets): ` +
+          `edgellm / raw loop **${fmt(a.decodeRatioEdgellmOverRawLoopOfMedians, 2)}x** (${fmtRatios(a.decodeRatioEdgellmOverRawLoopPaired)}), ` +
+          `pipeline / raw loop **${fmt(a.decodeRatioPipelineOverRawLoopOfMedians, 2)}x** (${fmtRatios(a.decodeRatioPipelineOverRawLoopPaired)}). ` +
+          `The raw loop is \`session.run\`, a JS argmax and \`present.*\` fed back, nothing else, so read edgellm / pipeline against ` +
+          `raw loop / pipeline = ${fmt(1 / a.decodeRatioPipelineOverRawLoopOfMedians, 2)}x: about the most any JS engine gains over the pipeline on this file. ` +
+          `The three engines take turns going first, round by round.`,
+      );
+    }
     L.push('');
   }
   if (R.b) {
@@ -183,6 +196,12 @@ function markdown(R) {
   return L.join('\n');
 }
 
+/** "median [min–max]" of per-round ratios, all of them with an x. */
+function fmtRatios(s) {
+  if (!s?.n) return 'n/a';
+  return s.n === 1 ? `${fmt(s.median, 2)}x` : `${fmt(s.median, 2)}x [${fmt(s.min, 2)}–${fmt(s.max, 2)}x]`;
+}
+
 function noiseNote(x) {
   if (!x.remeasured && !x.disturbedKept) return '';
   return ` ${x.remeasured} measurement(s) re-taken because other processes used over 10% of the CPU meanwhile` +
@@ -191,7 +210,7 @@ function noiseNote(x) {
 
 // ------------------------------------------------------------------------------------------------
 
-const COLORS = { edgellm: '#2563eb', pipeline: '#f59e0b', ceiling: '#94a3b8', e2e: '#1e3a8a', bound: '#dc2626' };
+const COLORS = { edgellm: '#2563eb', pipeline: '#f59e0b', rawLoop: '#16a34a', ceiling: '#94a3b8', e2e: '#1e3a8a', bound: '#dc2626' };
 
 function esc(s) {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -253,10 +272,10 @@ function panel({ x, y, w, h, title, yLabel, groups, lines = [] }) {
   return out.join('\n');
 }
 
-function legend(x, y, items) {
+function legend(x, y, items, step = 210) {
   return items
     .map((it, i) => {
-      const lx = x + i * 210;
+      const lx = x + i * step;
       const sw =
         it.kind === 'dot'
           ? `<circle cx="${lx + 7}" cy="${y - 4}" r="4" fill="${it.color}"/>`
@@ -278,35 +297,41 @@ function chart(R) {
   if (R.a) {
     const a = R.a;
     const bound = R.e?.boundTokSN;
-    const maxA = Math.max(a.edgellm.decodeTokS.max, a.pipeline.decodeTokS.max);
+    // one bar per engine; JSON from before the raw loop has no rawLoop
+    const engines = [
+      ['edgellm', 'edgellm'],
+      ['pipeline', 'pipeline'],
+      ['rawLoop', 'raw loop'],
+    ].filter(([k]) => a[k]);
+    const bars = (key) => engines.map(([k, label]) => ({ label, bars: [{ ...range(a[k][key]), color: COLORS[k] }] }));
+    const maxA = Math.max(...engines.map(([k]) => a[k].decodeTokS.max));
     parts.push(
       panel({
-        x: 80, y: 110, w: 230, h: 300,
+        x: 80, y: 110, w: 270, h: 300,
         title: '(a) single-stream decode', yLabel: 'tok/s',
-        groups: [
-          { label: 'edgellm', bars: [{ ...range(a.edgellm.decodeTokS), color: COLORS.edgellm }] },
-          { label: 'transformers.js', bars: [{ ...range(a.pipeline.decodeTokS), color: COLORS.pipeline }] },
-        ],
+        groups: bars('decodeTokS'),
         lines: bound && bound < maxA * 2.5 ? [{ value: bound, color: COLORS.bound, label: `bandwidth bound ${bound.toFixed(0)}` }] : [],
       }),
     );
-    if (bound && !(bound < maxA * 2.5)) parts.push(`<text x="195" y="452" text-anchor="middle" font-size="11" fill="${COLORS.bound}">bandwidth bound: ${bound.toFixed(0)} tok/s</text>`);
-    parts.push(`<text x="195" y="470" text-anchor="middle" font-size="12">ratio ${a.decodeRatioOfMedians.toFixed(2)}x</text>`);
+    if (bound && !(bound < maxA * 2.5)) parts.push(`<text x="215" y="448" text-anchor="middle" font-size="11" fill="${COLORS.bound}">bandwidth bound: ${bound.toFixed(0)} tok/s</text>`);
+    parts.push(`<text x="215" y="464" text-anchor="middle" font-size="12">edgellm / pipeline ${a.decodeRatioOfMedians.toFixed(2)}x</text>`);
+    if (a.rawLoop) {
+      parts.push(
+        `<text x="215" y="479" text-anchor="middle" font-size="11">/ raw loop: edgellm ${a.decodeRatioEdgellmOverRawLoopOfMedians.toFixed(2)}x, pipeline ${a.decodeRatioPipelineOverRawLoopOfMedians.toFixed(2)}x</text>`,
+      );
+    }
     parts.push(
       panel({
-        x: 390, y: 110, w: 180, h: 300,
+        x: 420, y: 110, w: 210, h: 300,
         title: '(a) time to first token', yLabel: 'ms',
-        groups: [
-          { label: 'edgellm', bars: [{ ...range(a.edgellm.ttftMs), color: COLORS.edgellm }] },
-          { label: 'transformers.js', bars: [{ ...range(a.pipeline.ttftMs), color: COLORS.pipeline }] },
-        ],
+        groups: bars('ttftMs'),
       }),
     );
   }
   if (R.b) {
     parts.push(
       panel({
-        x: 660, y: 110, w: 500, h: 300,
+        x: 710, y: 110, w: 450, h: 300,
         title: '(b) aggregate throughput vs concurrent streams', yLabel: 'tok/s',
         groups: R.b.byStreams.map((s) => ({
           label: `${s.streams}`,
@@ -317,17 +342,17 @@ function chart(R) {
         })),
       }),
     );
-    parts.push(`<text x="910" y="450" text-anchor="middle" font-size="12">concurrent streams (ceiling: raw onnxruntime step at batch B, past ${R.b.past})</text>`);
+    parts.push(`<text x="935" y="450" text-anchor="middle" font-size="12">concurrent streams (ceiling: raw onnxruntime step at batch B, past ${R.b.past})</text>`);
   }
-  parts.push(
-    legend(130, 500, [
-      { label: 'edgellm (steady)', color: COLORS.edgellm },
-      { label: 'transformers.js pipeline', color: COLORS.pipeline },
-      { label: 'raw onnxruntime ceiling', color: COLORS.ceiling, outline: true },
-      { label: 'edgellm end-to-end', color: COLORS.e2e, kind: 'dot' },
-      { label: 'bandwidth bound', color: COLORS.bound, kind: 'dash' },
-    ]),
-  );
+  const items = [
+    { label: 'edgellm (steady)', color: COLORS.edgellm },
+    { label: 'transformers.js pipeline', color: COLORS.pipeline },
+    ...(R.a?.rawLoop ? [{ label: 'raw onnxruntime loop', color: COLORS.rawLoop }] : []),
+    { label: 'raw onnxruntime ceiling', color: COLORS.ceiling, outline: true },
+    { label: 'edgellm end-to-end', color: COLORS.e2e, kind: 'dot' },
+    { label: 'bandwidth bound', color: COLORS.bound, kind: 'dash' },
+  ];
+  parts.push(legend(items.length > 5 ? 50 : 130, 505, items, items.length > 5 ? 188 : 210));
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif">
 <rect width="${W}" height="${H}" fill="white"/>
 ${parts.join('\n')}
