@@ -102,11 +102,14 @@ export async function startWorkerChild(script, args, { name, execArgv = [], read
 }
 
 /**
- * Starts `edgellm serve` (node <cli> serve <model> ... --host 127.0.0.1 --port 0) and waits for its
+ * Starts `edgellm serve` (node --single-threaded-gc <cli> serve <model> ... --host 127.0.0.1 --port 0) and waits for its
  * "serving ... at http://127.0.0.1:PORT" line on stderr.
  */
 export async function startServer(cli, model, args, { readyTimeoutMs = 300_000 } = {}) {
-  const argv = [cli, 'serve', model, ...args, '--host', '127.0.0.1', '--port', '0'];
+  // As bin/edgellm.js starts `serve` (V8's single-threaded GC), minus the launcher process, so the
+  // PID (and RSS) measured is the server's own. EDGELLM_SINGLE_THREADED_GC=0 measures without it.
+  const gc = process.env.EDGELLM_SINGLE_THREADED_GC === '0' ? [] : ['--single-threaded-gc'];
+  const argv = [...gc, cli, 'serve', model, ...args, '--host', '127.0.0.1', '--port', '0'];
   const child = track(spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   const line = await new Promise((resolve, reject) => {

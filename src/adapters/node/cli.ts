@@ -59,6 +59,9 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGHUP', () => void stop('SIGHUP'));
+  // Started by bin/edgellm.js: if the launcher dies without forwarding a signal, stop too.
+  if (process.send) process.on('disconnect', () => void stop('launcher gone'));
 
   const loaded = await createNodeRuntime({ ...args.runtime, log, onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`) });
   runtime.resolve(loaded);
