@@ -8,6 +8,7 @@
 // forwards signals and exits with the child's status. EDGELLM_SINGLE_THREADED_GC=0 keeps Node's
 // default (so does `node dist/cli.js serve`).
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -17,7 +18,8 @@ const relaunch =
   process.argv[2] === 'serve' &&
   process.platform !== 'win32' &&
   !process.execArgv.includes(GC_FLAG) &&
-  process.env.EDGELLM_SINGLE_THREADED_GC !== '0';
+  process.env.EDGELLM_SINGLE_THREADED_GC !== '0' &&
+  existsSync(fileURLToPath(cli)); // unbuilt: the import below says so
 
 if (relaunch) {
   const child = spawn(process.execPath, [...process.execArgv, GC_FLAG, fileURLToPath(cli), ...process.argv.slice(2)], {
