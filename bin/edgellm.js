@@ -6,7 +6,7 @@
 // tokens per second with it (interleaved, 12 runs each), and onnxruntime's step got shorter. Node
 // takes that flag only on its own command line, so the launcher starts the CLI again with it,
 // forwards signals and exits with the child's status. EDGELLM_SINGLE_THREADED_GC=0 keeps Node's
-// default (so does `node dist/cli.js serve`).
+// default (so do `node dist/cli.js serve` and `node --inspect bin/edgellm.js serve`).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -18,6 +18,7 @@ const relaunch =
   process.argv[2] === 'serve' &&
   process.platform !== 'win32' &&
   !process.execArgv.includes(GC_FLAG) &&
+  !process.execArgv.some((flag) => flag.startsWith('--inspect')) && // a debugger attaches to this process
   process.env.EDGELLM_SINGLE_THREADED_GC !== '0' &&
   existsSync(fileURLToPath(cli)); // unbuilt: the import below says so
 
