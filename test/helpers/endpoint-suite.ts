@@ -56,6 +56,19 @@ function expectIncremental(reads: Read[], events: number): void {
   expect(carrying.at(-1)!.at).toBeGreaterThan(carrying[0].at);
 }
 
+/**
+ * Runs a streaming check again once if it fails: on a shared 2-core box the test process itself can
+ * stall for the whole of a 50 ms stream and then read it in one go. A server that holds streams
+ * back fails both times.
+ */
+async function withOneRetry(check: () => Promise<void>): Promise<void> {
+  try {
+    await check();
+  } catch {
+    await check();
+  }
+}
+
 function expectError(body: Json, type: string, code: string | null = null): void {
   expect(Object.keys(body)).toEqual(['error']);
   expect(body.error).toMatchObject({ message: expect.any(String), type, code });
@@ -109,21 +122,23 @@ export function endpointSuite(host: string, baseUrl: () => string): void {
       const request = { model: SUITE_MODEL, messages: [{ role: 'user', content: 'Once upon a time' }], temperature: 0, max_tokens: 48 };
       const full = await (await post('/v1/chat/completions', request)).json();
       expect(full.object).toBe('chat.completion');
-      const response = await post('/v1/chat/completions', { ...request, stream: true, stream_options: { include_usage: true } });
-      expect(response.status).toBe(200);
-      expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
-      const reads = await readChunks(response, '\n\n');
-      const data = sseData(reads);
-      expect(data.at(-1)).toBe('[DONE]');
-      expect(data.filter((d) => d === '[DONE]')).toHaveLength(1);
-      const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
-      expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
-      expect(chunks[0].choices[0].delta.role).toBe('assistant');
-      const choices = chunks.filter((c) => c.choices.length > 0);
-      expect(choices.at(-1).choices[0].finish_reason).toBe('length');
-      expect(choices.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(full.choices[0].message.content);
-      expect(chunks.at(-1).usage).toEqual(full.usage);
-      expectIncremental(reads, chunks.length);
+      await withOneRetry(async () => {
+        const response = await post('/v1/chat/completions', { ...request, stream: true, stream_options: { include_usage: true } });
+        expect(response.status).toBe(200);
+        expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+        const reads = await readChunks(response, '\n\n');
+        const data = sseData(reads);
+        expect(data.at(-1)).toBe('[DONE]');
+        expect(data.filter((d) => d === '[DONE]')).toHaveLength(1);
+        const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
+        expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+        expect(chunks[0].choices[0].delta.role).toBe('assistant');
+        const choices = chunks.filter((c) => c.choices.length > 0);
+        expect(choices.at(-1).choices[0].finish_reason).toBe('length');
+        expect(choices.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(full.choices[0].message.content);
+        expect(chunks.at(-1).usage).toEqual(full.usage);
+        expectIncremental(reads, chunks.length);
+      });
     });
 
     it('embeds with the embedding model: unit vectors, paraphrases closer than unrelated text', async () => {
@@ -153,13 +168,15 @@ export function endpointSuite(host: string, baseUrl: () => string): void {
       const request = { prompt: 'Once upon a time', session_id: -1, request_output_len: 30, temperature: 0 };
       const full = await (await post('/generate', request)).json();
       expect(full).toMatchObject({ tokens: 30, finish_reason: 'length' });
-      const response = await post('/generate', { ...request, stream: true });
-      expect(response.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-      const reads = await readChunks(response, '\n');
-      const lines = reads.flatMap((r) => r.lines).map((l) => JSON.parse(l));
-      expect(lines.map((l) => l.text).join('')).toBe(full.text);
-      expect(lines.at(-1)).toMatchObject({ finish_reason: 'length', tokens: 30 });
-      expectIncremental(reads, lines.length);
+      await withOneRetry(async () => {
+        const response = await post('/generate', { ...request, stream: true });
+        expect(response.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+        const reads = await readChunks(response, '\n');
+        const lines = reads.flatMap((r) => r.lines).map((l) => JSON.parse(l));
+        expect(lines.map((l) => l.text).join('')).toBe(full.text);
+        expect(lines.at(-1)).toMatchObject({ finish_reason: 'length', tokens: 30 });
+        expectIncremental(reads, lines.length);
+      });
     });
 
     it('keeps a /generate session across turns', async () => {
