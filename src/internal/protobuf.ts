@@ -2,6 +2,7 @@
  * Minimal protobuf wire-format reader and writer (platform-neutral, no dependencies).
  * Enough to walk ONNX ModelProto fields without decoding initializers, and to write small graphs.
  */
+import { concatBytes } from './bytes.js';
 
 export const WireType = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
 
@@ -151,13 +152,6 @@ export class ProtoWriter {
 
   finish(): Uint8Array {
     this.flushScratch();
-    if (this.chunks.length === 1) return this.chunks[0];
-    const out = new Uint8Array(this.length);
-    let offset = 0;
-    for (const c of this.chunks) {
-      out.set(c, offset);
-      offset += c.length;
-    }
-    return out;
+    return concatBytes(this.chunks, this.length);
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { InferenceError } from '../../errors.js';
+import { concatBytes } from '../../internal/bytes.js';
 import type { FetchLike } from './binding-fetch.js';
 
 /** Cloudflare Workers give an isolate 128 MB. */
@@ -48,11 +49,7 @@ export class MemoryBudget {
     }
     this.check(size, name);
     this.used += size;
-    if (chunks.length === 1) return chunks[0];
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) bytes.set(chunk, (offset += chunk.byteLength) - chunk.byteLength);
-    return bytes;
+    return concatBytes(chunks, size);
   }
 
   private check(size: number, name: string, response?: Response): void {

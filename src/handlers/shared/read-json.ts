@@ -3,6 +3,7 @@
  * @module
  */
 import { InferenceError, invalidRequest } from '../../errors.js';
+import { concatBytes } from '../../internal/bytes.js';
 
 export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
   const declared = Number(request.headers.get('content-length') ?? NaN);
@@ -22,13 +23,7 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
+  const text = new TextDecoder().decode(concatBytes(chunks, size));
   if (text.trim() === '') throw invalidRequest('The request body is empty; send a JSON object.');
   try {
     return JSON.parse(text);
