@@ -176,8 +176,8 @@ class Engine implements InferenceRuntime {
     const { text, addSpecialTokens } = renderChat(this.o.chatTemplate ?? 'model', session.messages, this.o.tokenizer);
     const previous = session.context;
     const suffix = previous && turnSuffix(previous, text);
-    if (suffix === undefined) return { text, tokens: this.o.tokenizer.encode(text, addSpecialTokens) };
-    return { text, tokens: [...previous!.tokens, ...encodeContinuation(this.o.tokenizer, suffix)] };
+    if (previous && suffix !== undefined) return { text, tokens: [...previous.tokens, ...encodeContinuation(this.o.tokenizer, suffix)] };
+    return { text, tokens: this.o.tokenizer.encode(text, addSpecialTokens) };
   }
 
   private sampling(request: GenerateRequest): SamplingParams {
@@ -242,7 +242,7 @@ class Engine implements InferenceRuntime {
       },
       onComplete:
         session && turn
-          ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, reply, tokens: [...promptTokens, ...tokens] })
+          ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, tokens: [...promptTokens, ...tokens] })
           : undefined,
       onRetain:
         cache && !request.session?.end ? (seq, tokens) => (cache.insert(seq, tokens, request.session?.id), true) : undefined,

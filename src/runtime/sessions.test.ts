@@ -228,18 +228,18 @@ describe('SessionStore', () => {
 
   it('hands the committed context to the next text turn, not to a message-list turn or after start', () => {
     const store = new SessionStore();
-    const context = { promptText: 'P', reply: 'R', tokens: [1, 2, 3] };
+    const turn = { promptText: 'P', tokens: [1, 2, 3] };
     const first = store.open(ctl('a', true), text('hi'));
     expect(first.context).toBeUndefined();
-    first.commit('R', context);
+    first.commit('R', turn);
     first.release();
     const next = store.open(ctl('a'), text('more'));
-    expect(next.context).toEqual(context);
+    expect(next.context).toEqual({ promptText: 'P', reply: 'R', tokens: [1, 2, 3] });
     next.commit('R2'); // no tokens (a stop string cut the reply): the context is gone
     next.release();
     const after = store.open(ctl('a'), text('x'));
     expect(after.context).toBeUndefined();
-    after.commit('R3', context);
+    after.commit('R3', turn);
     after.release();
     const list = store.open(ctl('a'), { kind: 'messages', messages: [{ role: 'user', content: 'q' }] });
     expect(list.context).toBeUndefined();

@@ -33,8 +33,8 @@ export interface OpenSession {
   readonly messages: ChatMessage[];
   /** The context after the previous turn, when this turn may append to it. */
   readonly context?: SessionContext;
-  /** Records the assistant's reply of this turn, and the context, when its tokens are known. */
-  commit(reply: string, context?: SessionContext): void;
+  /** Records the assistant's reply of this turn, and the context it leaves when its tokens are known. */
+  commit(reply: string, turn?: Omit<SessionContext, 'reply'>): void;
   /** Ends this call; forgets the session when the call said `end`. */
   release(): void;
 }
@@ -69,9 +69,9 @@ export class SessionStore {
     return {
       messages,
       context,
-      commit: (reply, next) => {
+      commit: (reply, turn) => {
         state.history = [...messages, { role: 'assistant', content: reply }];
-        state.context = next;
+        state.context = turn && { ...turn, reply };
       },
       release: () => {
         if (released) return;
