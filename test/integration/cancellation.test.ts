@@ -8,16 +8,9 @@ import { createNodeRuntime, type NodeRuntime } from '../../src/adapters/node/run
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { requireBuild } from '../helpers/cli-server.js';
 import { sharedModel, STORIES } from '../helpers/shared-models.js';
+import { until } from '../helpers/until.js';
 
 const dir = sharedModel(STORIES);
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe.skipIf(!dir)('client disconnects free their sequences', () => {
   let runtime: NodeRuntime;

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli-server.js';
 import { sharedModel, STORIES } from '../helpers/shared-models.js';
+import { until } from '../helpers/until.js';
 
 const dir = sharedModel(STORIES);
 
@@ -25,15 +26,6 @@ function children(pid: number): Array<{ pid: number; argv: string[] }> {
     });
 }
 
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
-
 describe.skipIf(!dir || process.platform !== 'linux')('the edgellm launcher (bin/edgellm.js)', () => {
   it('serves from a child node with --single-threaded-gc; SIGTERM to the launcher stops it gracefully', async () => {
     const server = await startCli([dir!]);
@@ -51,7 +43,7 @@ describe.skipIf(!dir || process.platform !== 'linux')('the edgellm launcher (bin
     const server = await startCli([dir!]);
     const [child] = children(server.proc.pid!);
     server.proc.kill('SIGKILL');
-    expect(await until(() => !existsSync(`/proc/${child.pid}`), 15_000)).toBe(true);
+    await until(() => !existsSync(`/proc/${child.pid}`), 15_000);
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
   });
 });
