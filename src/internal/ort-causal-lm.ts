@@ -7,6 +7,7 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
+import { argmax } from '../runtime/sampling/sample.js';
 import { toFloat32 } from './float16.js';
 import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
@@ -24,6 +25,12 @@ export interface OrtCausalLMOptions {
   hiddenSize: number;
   /** Execution providers, threads, external data: whatever the host's onnxruntime needs. */
   sessionOptions: OrtCommon.InferenceSession.SessionOptions;
+  /**
+   * Start the next greedy decode step as soon as a step's logits are out, when every row is
+   * hinted `greedyNext` (see `lookahead` below). Only where `session.run()` leaves the caller's
+   * thread free to deliver the logits first: the Node inference worker.
+   */
+  lookahead?: boolean;
 }
 
 /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
@@ -35,6 +42,9 @@ export interface OrtCausalLMCounters {
   prefillTokens: number;
   /** Milliseconds inside onnxruntime's run() for decode steps. */
   runMs: number;
+  /** Decode steps started ahead that the next call used, and those it did not (undone). */
+  lookaheadHits: number;
+  lookaheadMisses: number;
 }
 
 /** A sequence outside the decode batch: its cache per layer as [1, H, length, D] buffers. */
@@ -52,10 +62,21 @@ interface Batch {
   released: Set<number>;
 }
 
+/** A decode step started before it was asked for, on `batch` with each row's argmax token. */
+interface Lookahead {
+  batch: Batch;
+  tokens: number[];
+  /** The outputs and the milliseconds inside run(); undefined when the run failed. */
+  result: Promise<{ output: OrtCommon.InferenceSession.ReturnType; ms: number } | undefined>;
+}
+
 export class OrtCausalLM {
   private readonly stored = new Map<number, Stored>();
   private batch: Batch | undefined;
-  readonly counters: OrtCausalLMCounters = { decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0, runMs: 0 };
+  readonly counters: OrtCausalLMCounters = {
+    decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0, runMs: 0, lookaheadHits: 0, lookaheadMisses: 0,
+  };
+  private lookahead: Lookahead | undefined;
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private readonly kvType: 'float32' | 'float16';
@@ -66,7 +87,7 @@ export class OrtCausalLM {
     private readonly ort: Ort,
     private readonly session: Session,
     private readonly hiddenOutput: string | undefined,
-    options: OrtCausalLMOptions,
+    private readonly options: OrtCausalLMOptions,
   ) {
     this.pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
     this.presentNames = this.pastNames.map((n) => n.replace('past_key_values.', 'present.'));
@@ -95,20 +116,30 @@ export class OrtCausalLM {
    * run as one batched call on the decode batch, which is rebuilt only when its members change.
    */
   async forward(items: ForwardItem[]): Promise<Float32Array[]> {
+    // The batch's rows of a step started early, when `items` asked for exactly that step.
+    const early = await this.settleLookahead(items);
     const results: Float32Array[] = new Array(items.length);
     const decodes: number[] = [];
     for (const [i, item] of items.entries()) {
-      if (item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
+      const row = early?.get(item.seq);
+      if (row) results[i] = row;
+      else if (!early && item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
       else results[i] = await this.prefill(item);
     }
     if (decodes.length > 0) {
       const rows = await this.decode(decodes.map((i) => items[i]));
       decodes.forEach((i, k) => (results[i] = rows[k]));
     }
+    // Only when the whole call was one decode step: after a prefill the next step has a new member.
+    const stepped = early ? early.size : decodes.length;
+    if (this.options.lookahead && stepped === items.length && items.every((item) => item.greedyNext)) {
+      this.startLookahead(items.map((item) => item.seq), results.map(argmax));
+    }
     return results;
   }
 
-  fork(src: number, dst: number): void {
+  async fork(src: number, dst: number): Promise<void> {
+    await this.settleLookahead();
     this.release(dst);
     const row = this.batch && !this.batch.released.has(src) ? this.batch.seqs.indexOf(src) : -1;
     if (row >= 0) return void this.stored.set(dst, this.extract(this.batch!, row));
@@ -149,20 +180,80 @@ export class OrtCausalLM {
   }
 
   private async decode(items: ForwardItem[]): Promise<Float32Array[]> {
-    const order = items.map((item) => item.seq);
-    if (!this.batch || this.batch.released.size > 0 || !sameOrder(this.batch.seqs, order)) this.rebuild(order);
-    const batch = this.batch!;
-    this.counters.decodeCalls++;
-    this.counters.decodeRows += items.length;
-    const mask = leftPaddedMask(batch.lengths, batch.padded, 1);
-    const feeds = this.feeds(items.map((item) => item.tokens), batch.lengths, batch.padded, batch.past, mask);
+    const batch = this.decodeBatch(items.map((item) => item.seq));
     const started = performance.now();
-    const result = await this.session.run(feeds, ['logits', ...this.presentNames]);
-    this.counters.runMs += performance.now() - started;
+    const result = await this.session.run(this.decodeFeeds(batch, items.map((item) => item.tokens[0])), ['logits', ...this.presentNames]);
+    return this.applyDecode(batch, result, performance.now() - started);
+  }
+
+  /** The decode batch holding exactly `order`, rebuilt when its members changed. */
+  private decodeBatch(order: number[]): Batch {
+    if (!this.batch || this.batch.released.size > 0 || !sameOrder(this.batch.seqs, order)) this.rebuild(order);
+    return this.batch!;
+  }
+
+  private decodeFeeds(batch: Batch, tokens: number[]) {
+    const mask = leftPaddedMask(batch.lengths, batch.padded, 1);
+    return this.feeds(tokens.map((t) => [t]), batch.lengths, batch.padded, batch.past, mask);
+  }
+
+  /** Appends a decode step's output to the batch; returns every row's logits. */
+  private applyDecode(batch: Batch, result: OrtCommon.InferenceSession.ReturnType, ms: number): Float32Array[] {
+    this.counters.runMs += ms;
+    this.counters.decodeCalls++;
+    this.counters.decodeRows += batch.seqs.length - batch.released.size;
     batch.past = this.presentNames.map((n) => result[n]);
     batch.lengths = batch.lengths.map((length) => length + 1);
     batch.padded += 1;
-    return items.map((_, row) => this.lastLogits(result.logits, row, 1));
+    return batch.seqs.map((_, row) => this.lastLogits(result.logits, row, 1));
+  }
+
+  /**
+   * Lookahead: while the caller samples from a step's logits (another thread, on Node), the next
+   * step already runs with each row's argmax, which is what a greedy caller will send. The batch
+   * is left as it was until the next call shows what it wants: that step's rows (used), or
+   * anything else (the early step is dropped, as if it had never run). This removes the
+   * round trip between two decode steps from a greedy stream's time per token.
+   */
+  private startLookahead(order: number[], tokens: number[]): void {
+    const batch = this.decodeBatch(order);
+    const feeds = this.decodeFeeds(batch, tokens);
+    const started = performance.now();
+    const result = this.session.run(feeds, ['logits', ...this.presentNames]).then(
+      (output) => ({ output, ms: performance.now() - started }),
+      () => undefined, // dropped; the step asked for then runs again and reports the error
+    );
+    this.lookahead = { batch, tokens, result };
+  }
+
+  /**
+   * Waits for the step started ahead, if any. When `items` are exactly that step (the batch's
+   * live sequences in order, each with its predicted token, and nothing that touches the batch
+   * otherwise), applies it and returns the logits of those sequences by id; otherwise drops it.
+   */
+  private async settleLookahead(items?: ForwardItem[]): Promise<Map<number, Float32Array> | undefined> {
+    const ahead = this.lookahead;
+    if (!ahead) return undefined;
+    this.lookahead = undefined;
+    const result = await ahead.result;
+    const batch = ahead.batch;
+    const live = batch.seqs.flatMap((seq, row) => (batch.released.has(seq) ? [] : [row]));
+    const inBatch = (seq: number | undefined) => seq !== undefined && batch.seqs.includes(seq);
+    const decodes = items?.filter((item) => inBatch(item.seq) || inBatch(item.source?.seq)) ?? [];
+    const used =
+      result !== undefined &&
+      this.batch === batch &&
+      decodes.length === live.length &&
+      decodes.every(
+        (item, k) => !item.source && item.tokens.length === 1 && item.seq === batch.seqs[live[k]] && item.tokens[0] === ahead.tokens[live[k]],
+      );
+    if (!used) {
+      this.counters.lookaheadMisses++;
+      return undefined;
+    }
+    this.counters.lookaheadHits++;
+    const rows = this.applyDecode(batch, result.output, result.ms);
+    return new Map(live.map((row) => [batch.seqs[row], rows[row]]));
   }
 
   /** `dst` becomes the first `length` tokens of `src` (both outside the batch). */
@@ -226,6 +317,7 @@ export class OrtCausalLM {
   }
 
   async dispose(): Promise<void> {
+    await this.settleLookahead();
     this.stored.clear();
     this.batch = undefined;
     await this.session.release();

@@ -23,6 +23,12 @@ export interface ForwardItem {
    * truncation in place when it is `seq` itself). This is how cached prefixes are reused.
    */
   source?: { seq: number; length: number };
+  /**
+   * A promise about the next call: unless the caller stops this sequence, the token it sends next
+   * is the argmax of the logits returned for this item. A backend may start that step early; it
+   * must give exactly the results it would give without the hint.
+   */
+  greedyNext?: boolean;
 }
 
 export interface Backend {

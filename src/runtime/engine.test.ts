@@ -719,6 +719,38 @@ describe('edge cases of starting', () => {
   });
 });
 
+describe('greedyNext hints (the backend may start the next step early)', () => {
+  const hintsOf = async (r: Parameters<typeof request>[0]) => {
+    const { engine, backend } = makeEngine();
+    await collect(() => engine.generate(request({ prompt: 'one', ...r })));
+    return backend.hints;
+  };
+
+  it('promises the argmax on every greedy decode step but the last', async () => {
+    const { engine, backend } = makeEngine();
+    const events = await collect(() => engine.generate(request({ prompt: 'one', maxTokens: 4 })));
+    expect(backend.hints).toEqual([[false], [true], [true], [false]]);
+    // The promise held: each hinted step was followed by the token the model ranked first.
+    expect(backend.forwards.slice(2).map((items) => items[0].tokens)).toEqual([[w('three')], [w('four')]]);
+    expect(tokensOf(events)).toEqual(ids('two three four five'));
+  });
+
+  it('makes no promise when the next token may differ from the argmax', async () => {
+    const none = [[false], [false], [false], [false]];
+    expect(await hintsOf({ maxTokens: 4, sampling: { temperature: 0.8, seed: 1 } })).toEqual(none);
+    expect(await hintsOf({ maxTokens: 4, sampling: { temperature: 0, repetitionPenalty: 1.1 } })).toEqual(none);
+    expect(await hintsOf({ maxTokens: 4, sampling: { temperature: 0, presencePenalty: 0.5 } })).toEqual(none);
+    expect(await hintsOf({ maxTokens: 4, sampling: { temperature: 0, frequencyPenalty: 0.5 } })).toEqual(none);
+    expect(await hintsOf({ maxTokens: 4, sampling: { temperature: 0, logitBias: { [w('four')]: 5 } } })).toEqual(none);
+    expect((await hintsOf({ maxTokens: 4, sampling: { numBeams: 2 } })).flat()).not.toContain(true);
+  });
+
+  it('waits for min_tokens (EOS is suppressed until then) and covers every choice of n', async () => {
+    expect(await hintsOf({ maxTokens: 5, minTokens: 3 })).toEqual([[false], [false], [false], [true], [false]]);
+    expect(await hintsOf({ maxTokens: 3, n: 2 })).toEqual([[false], [true, true], [false, false]]);
+  });
+});
+
 describe('KV reuse (prefix cache and sessions)', () => {
   const cached = () => makeEngine({ backend: { kvBytesPerToken: 8 }, engine: { cacheMaxBytes: 8 * 1000 } });
 

@@ -54,7 +54,22 @@ export class SamplingJob extends Job {
 
   plan(): ForwardItem[] {
     if (!this.prefillPlanned) return [this.prefillItem(this.choices[0].seq)];
-    return this.active().map((c) => ({ seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]] }));
+    return this.active().map((c) => ({ seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]], greedyNext: this.greedyNext(c) }));
+  }
+
+  /** Whether the token after this step will be the logits' argmax, and this step not the last. */
+  private greedyNext(choice: Choice): boolean {
+    const s = this.spec.sampling;
+    const generated = choice.tokens.length;
+    return (
+      !(s.temperature > 0) &&
+      s.repetitionPenalty === 1 &&
+      s.presencePenalty === 0 &&
+      s.frequencyPenalty === 0 &&
+      Object.keys(s.logitBias ?? {}).length === 0 &&
+      generated >= this.spec.minTokens &&
+      generated + 1 < this.spec.maxNewTokens
+    );
   }
 
   async advance(logits: Float32Array[]): Promise<void> {

@@ -15,6 +15,8 @@ export interface OrtModelOptions {
   threads?: number;
   /** Keep weight-only int8 (DequantizeLinear) models batch-invariant by not fusing them into dynamic int8. */
   exactQuantized?: boolean;
+  /** Start each greedy decode step before the engine asks for it (see OrtCausalLM). */
+  lookahead?: boolean;
   contextLength: number;
   hiddenSize: number;
 }
@@ -25,6 +27,7 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
     name: options.path,
     contextLength: options.contextLength,
     hiddenSize: options.hiddenSize,
+    lookahead: options.lookahead,
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),

@@ -15,6 +15,7 @@ const model = await loadCausalLM({
   executionProviders: init.executionProviders,
   threads: init.threads,
   exactQuantized: init.exactQuantized,
+  lookahead: init.lookahead,
 });
 const embedder = init.embedding
   ? await loadEmbedder(init.embedding.path, init.executionProviders, init.embedding.dimensions)

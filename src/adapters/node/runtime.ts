@@ -38,6 +38,11 @@ export interface NodeRuntimeOptions {
   threads?: number;
   /** Batch-invariant weight-only int8: do not let onnxruntime fuse it into dynamic int8 (slower). */
   exactQuantized?: boolean;
+  /**
+   * Run each greedy decode step while the engine still handles the previous one (default on;
+   * EDGELLM_LOOKAHEAD=0 turns it off). Outputs are identical either way.
+   */
+  lookahead?: boolean;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
 }
@@ -83,6 +88,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         executionProviders: executionProviders(candidate, options.deviceId),
         threads: options.threads,
         exactQuantized: options.exactQuantized,
+        lookahead: options.lookahead ?? process.env.EDGELLM_LOOKAHEAD !== '0',
       });
       device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
       break;

@@ -12,6 +12,7 @@ export interface WorkerInit {
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
   exactQuantized?: boolean;
+  lookahead?: boolean;
 }
 
 export type WorkerRequest =
