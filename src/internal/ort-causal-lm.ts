@@ -205,7 +205,11 @@ export class OrtCausalLM {
     batch.past = this.presentNames.map((n) => result[n]);
     batch.lengths = batch.lengths.map((length) => length + 1);
     batch.padded += 1;
-    return batch.seqs.map((_, row) => this.lastLogits(result.logits, row, 1));
+    const logits = result.logits;
+    const vocab = this.info.vocabSize;
+    // Views, not copies: a decode step's logits are small, and callers may only use them until the next call.
+    if (logits.data instanceof Float32Array) return batch.seqs.map((_, row) => (logits.data as Float32Array).subarray(row * vocab, (row + 1) * vocab));
+    return batch.seqs.map((_, row) => this.lastLogits(logits, row, 1));
   }
 
   /**

@@ -35,7 +35,9 @@ export interface Backend {
   readonly info: BackendModelInfo;
   /**
    * Appends each item's tokens to its sequence and returns the logits of each item's last
-   * position (one Float32Array of length vocabSize per item, in order).
+   * position (one Float32Array of length vocabSize per item, in order). The arrays may be views
+   * of memory the backend reuses: they are valid until the next `forward` call, and a caller
+   * copies what it keeps longer. They may be modified in place.
    */
   forward(items: ForwardItem[]): Promise<Float32Array[]>;
   /** Makes `dst` a copy of `src` (its KV cache), for beams and n > 1. Replaces any `dst`. */

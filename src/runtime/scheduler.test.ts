@@ -26,7 +26,7 @@ class StubJob extends Job {
   }
 
   async advance(logits: Float32Array[]): Promise<void> {
-    this.received.push(logits);
+    this.received.push(logits.map((row) => row.slice())); // copies: rows are only valid until the next forward
     if (++this.stepsDone >= this.steps) this.done = true;
   }
 

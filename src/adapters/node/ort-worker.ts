@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadCausalLM, loadEmbedder } from './ort-model.js';
-import type { WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
+import type { ForwardReply, WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -22,10 +22,23 @@ const embedder = init.embedding
   : undefined;
 port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions } satisfies WorkerReady);
 
+let shared = new SharedArrayBuffer(0);
+
+/** Copies logits rows into the shared buffer, growing it (and sending it along) when they do not fit. */
+function share(rows: Float32Array[]): ForwardReply {
+  const vocab = model.info.vocabSize;
+  const bytes = rows.length * vocab * Float32Array.BYTES_PER_ELEMENT;
+  const grown = bytes > shared.byteLength;
+  if (grown) shared = new SharedArrayBuffer(Math.max(bytes, 2 * shared.byteLength));
+  const view = new Float32Array(shared);
+  rows.forEach((row, i) => view.set(row, i * vocab));
+  return grown ? { rows: rows.length, shared } : { rows: rows.length };
+}
+
 async function handle(message: WorkerRequest): Promise<unknown> {
   switch (message.op) {
     case 'forward':
-      return model.forward(message.items);
+      return share(await model.forward(message.items));
     case 'fork':
       return model.fork(message.src, message.dst);
     case 'release':

@@ -1,12 +1,13 @@
 /**
  * The main-thread side of the inference worker: a Backend (and EmbeddingBackend) whose calls
- * are messages. Logits come back as transferred buffers, not copies.
+ * are messages. Logits come back in one SharedArrayBuffer that every step reuses: no copy, and
+ * no new memory per step for the main thread's garbage collector to account for.
  * @module
  */
 import { Worker } from 'node:worker_threads';
 import { InferenceError } from '../../errors.js';
 import type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from '../../runtime/backend.js';
-import type { WorkerInit, WorkerReady, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.js';
+import type { ForwardReply, WorkerInit, WorkerReady, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.js';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 type Op = WorkerRequest extends infer R ? (R extends { op: infer O } ? O : never) : never;
@@ -15,6 +16,7 @@ export class WorkerBackend implements Backend {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private failure: Error | undefined;
+  private logits: Float32Array = new Float32Array(0);
   readonly embedding: EmbeddingBackend | undefined;
 
   private constructor(
@@ -47,8 +49,11 @@ export class WorkerBackend implements Backend {
     });
   }
 
-  forward(items: ForwardItem[]): Promise<Float32Array[]> {
-    return this.call('forward', { items }) as Promise<Float32Array[]>;
+  async forward(items: ForwardItem[]): Promise<Float32Array[]> {
+    const reply = (await this.call('forward', { items })) as ForwardReply;
+    if (reply.shared) this.logits = new Float32Array(reply.shared);
+    const vocab = this.info.vocabSize;
+    return Array.from({ length: reply.rows }, (_, i) => this.logits.subarray(i * vocab, (i + 1) * vocab));
   }
 
   async fork(src: number, dst: number): Promise<void> {

@@ -24,6 +24,17 @@ export type WorkerRequest =
   | { id: number; op: 'stats' }
   | { id: number; op: 'dispose' };
 
+/**
+ * The reply to `forward`: `rows` logits rows of vocabSize floats at the start of the shared
+ * logits buffer, which every forward reply overwrites. `shared` comes only when the buffer was
+ * (re)allocated; a new SharedArrayBuffer object per message would count its size as new
+ * external memory on the main thread each time, and trigger its garbage collections.
+ */
+export interface ForwardReply {
+  rows: number;
+  shared?: SharedArrayBuffer;
+}
+
 export type WorkerResponse =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: { message: string; stack?: string } };
