@@ -29,7 +29,7 @@ const USAGE = `usage: npm run bench -- [--model DIR] [--dtype fp32|q8|q4|fp16] [
   --max-tokens N        new tokens per stream (default 128, quick 48)
   --prompt-tokens N     prompt length, BOS included (default 32)
   --rounds-a N          interleaved single-stream rounds of edgellm, the pipeline and the raw loop
-                        (default 6, quick 2)
+                        (default 10, quick 2)
   --rounds-b N          rounds of the concurrency sweep (default 2, quick 1)
   --streams LIST        concurrency levels (default 1,2,4,8,16)
   --sessions N          /generate sessions of 10 turns, each with a cold twin (default 3, quick 1)
@@ -80,7 +80,7 @@ const cfg = {
   quick,
   maxTokens: num(args['max-tokens'], quick ? 48 : 128),
   promptTokens: num(args['prompt-tokens'], 32),
-  roundsA: num(args['rounds-a'], quick ? 2 : 6),
+  roundsA: num(args["rounds-a"], quick ? 2 : 10),
   roundsB: num(args['rounds-b'], quick ? 1 : 2),
   streams: (args.streams ?? '1,2,4,8,16').split(',').map(Number),
   sessions: num(args.sessions, quick ? 1 : 3),
