@@ -1,6 +1,7 @@
 /**
  * createNodeRuntime in-process on the shared models: golden token ids on the tiny random Llama
- * (fp32 and fp16 must agree), its Llama-2 chat template, and the q4 file.
+ * (fp32 and fp16 must agree), its Llama-2 chat template, the q4 file, batching, KV reuse and
+ * decode lookahead on stories260K.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime, type NodeRuntime } from '../../src/adapters/node/runtime.js';
@@ -153,5 +154,32 @@ describe.skipIf(!stories)('chunked prefill on stories260K (fp32)', () => {
       await runtime.close();
     }
     expect(outputs[1]).toEqual(outputs[0]);
+  });
+});
+
+describe.skipIf(!stories)('decode lookahead through the worker on stories260K (fp32)', () => {
+  it('starts greedy steps early (on by default), gives the same tokens as without, and leaves sampling alone', async () => {
+    const prompts = ['Once upon a time', 'Lily and Ben', 'The sun was'];
+    const results = [];
+    // First with the default (on unless EDGELLM_LOOKAHEAD=0), then turned off.
+    for (const lookahead of [undefined, false]) {
+      const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes: 0, lookahead, log: () => {} });
+      try {
+        const greedy = await Promise.all(prompts.map((text) => run(runtime, { input: { kind: 'text', text }, maxTokens: 24 })));
+        const afterGreedy = await runtime.backendStats();
+        await run(runtime, { input: { kind: 'text', text: 'One day' }, maxTokens: 24, sampling: { temperature: 0.8, seed: 7 } });
+        const afterSampled = await runtime.backendStats();
+        results.push({ tokens: greedy.map((r) => r.tokens), afterGreedy, afterSampled });
+      } finally {
+        await runtime.close();
+      }
+    }
+    const [on, off] = results;
+    expect(on.tokens).toEqual(off.tokens);
+    // Three streams of 24 tokens: nearly every batched step after the first was started early.
+    expect(on.afterGreedy.lookaheadHits).toBeGreaterThan(15);
+    expect(off.afterGreedy.lookaheadHits + off.afterGreedy.lookaheadMisses).toBe(0);
+    // A sampled request makes no promise, so nothing is started early for it.
+    expect(on.afterSampled.lookaheadHits + on.afterSampled.lookaheadMisses).toBe(on.afterGreedy.lookaheadHits + on.afterGreedy.lookaheadMisses);
   });
 });
