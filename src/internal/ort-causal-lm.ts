@@ -205,11 +205,8 @@ export class OrtCausalLM {
     batch.past = this.presentNames.map((n) => result[n]);
     batch.lengths = batch.lengths.map((length) => length + 1);
     batch.padded += 1;
-    const logits = result.logits;
-    const vocab = this.info.vocabSize;
     // Views, not copies: a decode step's logits are small, and callers may only use them until the next call.
-    if (logits.data instanceof Float32Array) return batch.seqs.map((_, row) => (logits.data as Float32Array).subarray(row * vocab, (row + 1) * vocab));
-    return batch.seqs.map((_, row) => this.lastLogits(logits, row, 1));
+    return batch.seqs.map((_, row) => this.lastLogits(result.logits, row, 1, true));
   }
 
   /**
@@ -298,9 +295,12 @@ export class OrtCausalLM {
     return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length)), length };
   }
 
-  private lastLogits(logits: Tensor, row: number, tokens: number): Float32Array {
+  /** A row's last-position logits: a copy, or with `view` a view of float32 output (fp16 is always converted). */
+  private lastLogits(logits: Tensor, row: number, tokens: number, view = false): Float32Array {
     const vocab = this.info.vocabSize;
-    return toFloat32(logits.data as Float32Array | Uint16Array, (row * tokens + tokens - 1) * vocab, vocab);
+    const start = (row * tokens + tokens - 1) * vocab;
+    if (view && logits.data instanceof Float32Array) return logits.data.subarray(start, start + vocab);
+    return toFloat32(logits.data as Float32Array | Uint16Array, start, vocab);
   }
 
   async hiddenStates(inputs: number[][]): Promise<Float32Array[]> {

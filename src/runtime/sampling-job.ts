@@ -31,9 +31,18 @@ export class SamplingJob extends Job {
   private readonly choices: Choice[];
   private prefilled = false;
   private retained = false;
+  /** Greedy with nothing that changes the logits before the argmax (min_tokens aside). */
+  private readonly pureGreedy: boolean;
 
   constructor(spec: JobSpec, ctx: JobContext) {
     super(spec, ctx);
+    const s = spec.sampling;
+    this.pureGreedy =
+      !(s.temperature > 0) &&
+      s.repetitionPenalty === 1 &&
+      s.presencePenalty === 0 &&
+      s.frequencyPenalty === 0 &&
+      Object.keys(s.logitBias ?? {}).length === 0;
     const seed = spec.sampling.seed;
     this.choices = Array.from({ length: spec.n }, (_, index) => ({
       index,
@@ -59,17 +68,8 @@ export class SamplingJob extends Job {
 
   /** Whether the token after this step will be the logits' argmax, and this step not the last. */
   private greedyNext(choice: Choice): boolean {
-    const s = this.spec.sampling;
     const generated = choice.tokens.length;
-    return (
-      !(s.temperature > 0) &&
-      s.repetitionPenalty === 1 &&
-      s.presencePenalty === 0 &&
-      s.frequencyPenalty === 0 &&
-      Object.keys(s.logitBias ?? {}).length === 0 &&
-      generated >= this.spec.minTokens &&
-      generated + 1 < this.spec.maxNewTokens
-    );
+    return this.pureGreedy && generated >= this.spec.minTokens && generated + 1 < this.spec.maxNewTokens;
   }
 
   async advance(logits: Float32Array[]): Promise<void> {
