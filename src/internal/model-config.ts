@@ -5,6 +5,7 @@
  * @module
  */
 import type { GenerationDefaults } from '../runtime/types.js';
+import type { AttentionShape } from './onnx-attention-fusion.js';
 
 export type Dtype = 'fp32' | 'fp16' | 'q8' | 'q4';
 
@@ -28,6 +29,8 @@ export function configDtype(config: Record<string, any>): Dtype | undefined {
 export interface ModelShape {
   contextLength: number;
   hiddenSize: number;
+  /** For the GroupQueryAttention rewrite, or why it does not apply. */
+  attention: AttentionShape | string;
   /** EOS ids from generation_config.json, then config.json. */
   eosTokenIds: number[];
 }
@@ -35,11 +38,35 @@ export interface ModelShape {
 const asList = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'number') : typeof v === 'number' ? [v] : []);
 
 export function modelShape(config: Record<string, any>, generation: Record<string, any> = {}): ModelShape {
+  const contextLength = config.max_position_embeddings ?? config.n_positions ?? 2048;
   return {
-    contextLength: config.max_position_embeddings ?? config.n_positions ?? 2048,
+    contextLength,
     hiddenSize: config.hidden_size ?? 0,
+    attention: attentionShape(config, contextLength),
     eosTokenIds: [...asList(generation.eos_token_id), ...asList(config.eos_token_id)],
   };
+}
+
+/** Architectures whose attention is plain: scale 1/sqrt(head size), full rotate-half rotary, no soft-capping. */
+const PLAIN_ATTENTION = new Set(['llama', 'mistral', 'qwen2']);
+
+/**
+ * What the GroupQueryAttention rewrite needs from config.json, or why the model does not qualify.
+ * Rotary scaling (llama3, yarn, linear, dynamic), partial rotary, sliding windows and
+ * architectures with other attention math are left to the exported graph.
+ */
+export function attentionShape(config: Record<string, any>, contextLength: number): AttentionShape | string {
+  const type = config.model_type;
+  if (!PLAIN_ATTENTION.has(type)) return `model_type ${type ?? '(none)'} is not one of ${[...PLAIN_ATTENTION].join(', ')}`;
+  const scaling = config.rope_scaling;
+  if (scaling && (scaling.rope_type ?? scaling.type ?? 'default') !== 'default') return 'rotary scaling';
+  if ((config.partial_rotary_factor ?? 1) !== 1) return 'partial rotary';
+  if (config.sliding_window && (type === 'mistral' || config.use_sliding_window) && config.sliding_window < contextLength) return 'sliding-window attention';
+  const heads = config.num_attention_heads;
+  const kvHeads = config.num_key_value_heads ?? heads;
+  const headDim = config.head_dim ?? config.hidden_size / heads;
+  if (![heads, kvHeads, headDim].every((n) => Number.isInteger(n) && n > 0)) return 'no head counts in config.json';
+  return { heads, kvHeads, headDim, ropeTheta: config.rope_theta ?? 10000, maxPositions: contextLength };
 }
 
 /** generation_config.json sampling fields; `do_sample: false` makes greedy the default. */

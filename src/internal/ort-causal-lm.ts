@@ -10,6 +10,7 @@ import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
 import { argmax } from '../runtime/sampling/sample.js';
 import { toFloat32 } from './float16.js';
 import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
+import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { meanRows } from './vector.js';
 
@@ -31,6 +32,12 @@ export interface OrtCausalLMOptions {
    * thread free to deliver the logits first: the Node inference worker.
    */
   lookahead?: boolean;
+  /**
+   * Rewrite the exported attention into GroupQueryAttention at load (onnxruntime's CPU kernel;
+   * see onnx-attention-fusion.ts). The rewritten graph is used only when its logits match the
+   * original's on a probe; otherwise the original is loaded.
+   */
+  attention?: AttentionShape;
 }
 
 /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
@@ -104,11 +111,23 @@ export class OrtCausalLM {
     this.info = { vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken };
   }
 
-  /** `model` is the ONNX file's bytes; the hidden-state output is added to them before loading. */
+  /** Which attention runs: "GroupQueryAttention (...)" or "exported graph (why)". */
+  attention = 'exported graph';
+
+  /**
+   * `model` is the ONNX file's bytes. With `options.attention`, the attention is fused first
+   * (checked against the original, see `verifiedFusion`); the hidden-state output is added last.
+   */
   static async create(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
-    const patch = addHiddenStateOutput(model);
-    const session = await ort.InferenceSession.create(patch?.model ?? model, { graphOptimizationLevel: 'all', ...options.sessionOptions });
-    return new OrtCausalLM(ort, session, patch?.outputName, options);
+    const load = async (bytes: Uint8Array) => {
+      const patch = addHiddenStateOutput(bytes);
+      const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...options.sessionOptions });
+      return new OrtCausalLM(ort, session, patch?.outputName, options);
+    };
+    if (!options.attention) return load(model);
+    const fused = fuseAttention(model, options.attention);
+    if ('reason' in fused) return Object.assign(await load(model), { attention: `exported graph (${fused.reason})` });
+    return verifiedFusion(load, model, fused.model, fused.layers);
   }
 
   /**
@@ -320,6 +339,33 @@ export class OrtCausalLM {
     return out;
   }
 
+  /**
+   * Logits of a fixed sequence of calls that covers every way `forward` runs the graph; with
+   * `floor`, also how far the last step is from the same tokens prefilled in one call.
+   */
+  async probe(floor: boolean): Promise<{ rows: Float32Array[]; floor: { max: number; mean: number } }> {
+    const vocab = this.info.vocabSize;
+    const ids = (n: number, salt: number) => Array.from({ length: n }, (_, i) => (1 + i * 7 + salt * 13) % vocab);
+    const calls: ForwardItem[][] = [
+      [{ seq: 1, tokens: ids(6, 0) }],
+      [{ seq: 2, tokens: ids(3, 1) }],
+      [{ seq: 1, tokens: ids(2, 2) }],
+      [{ seq: 1, tokens: ids(1, 3) }, { seq: 2, tokens: ids(1, 4) }],
+      [{ seq: 1, tokens: ids(1, 5) }, { seq: 2, tokens: ids(1, 6) }],
+    ];
+    const rows: Float32Array[] = [];
+    for (const items of calls) rows.push(...(await this.forward(items)).map((row) => row.slice()));
+    const noise = { max: 0, mean: 0 };
+    if (floor) {
+      const all = calls.flatMap((items) => items.filter((item) => item.seq === 1).flatMap((item) => item.tokens));
+      const [whole] = await this.forward([{ seq: 3, tokens: all }]);
+      noise.max = maxAbsDiff(rows[rows.length - 2], whole);
+      noise.mean = meanAbsDiff(rows[rows.length - 2], whole);
+    }
+    for (const seq of [1, 2, 3]) this.release(seq);
+    return { rows, floor: noise };
+  }
+
   async dispose(): Promise<void> {
     await this.settleLookahead();
     this.stored.clear();
@@ -346,6 +392,65 @@ export class OrtCausalLM {
     this.pastNames.forEach((name, i) => (feeds[name] = past[i]));
     return feeds;
   }
+}
+
+/**
+ * Loads the fused model only if it computes what the original does. Both run the same probe
+ * through `forward` (a prefill, a second sequence, a continuation prefill on a cache, two batched
+ * decode steps over left padding), one after the other so that only one is in memory. Their
+ * logits may differ by rounding, as much as the original differs from itself when the same
+ * tokens are split into calls differently (its last step against one prefill of them all): zero
+ * for float models, a lot for dynamic int8, whose activation scales span whole tensors. Both the
+ * largest and the mean difference must stay within that, and within 0.2% / 0.02% of the largest
+ * logit.
+ */
+async function verifiedFusion(
+  load: (bytes: Uint8Array) => Promise<OrtCausalLM>,
+  original: Uint8Array,
+  fused: Uint8Array,
+  layers: number,
+): Promise<OrtCausalLM> {
+  const reference = await load(original);
+  const expected = await reference.probe(true);
+  await reference.dispose();
+  let candidate: OrtCausalLM | undefined;
+  let failure: string;
+  try {
+    candidate = await load(fused);
+    const got = await candidate.probe(false);
+    const diff = Math.max(...expected.rows.map((row, i) => maxAbsDiff(row, got.rows[i])));
+    const mean = Math.max(...expected.rows.map((row, i) => meanAbsDiff(row, got.rows[i])));
+    const scale = Math.max(...expected.rows.map((row) => maxAbs(row)));
+    const tolerance = Math.max(expected.floor.max, 2e-3 * scale);
+    const meanTolerance = Math.max(expected.floor.mean, 2e-4 * scale);
+    if (diff <= tolerance && mean <= meanTolerance) {
+      candidate.attention = `GroupQueryAttention (${layers} layers; probe logits within ${diff.toPrecision(2)} of the exported graph's, allowed ${tolerance.toPrecision(2)})`;
+      return candidate;
+    }
+    failure = `its logits differ by up to ${diff.toPrecision(2)} (allowed ${tolerance.toPrecision(2)}), ${mean.toPrecision(2)} on average (allowed ${meanTolerance.toPrecision(2)})`;
+  } catch (error) {
+    failure = `it failed: ${(error as Error).message.split('\n')[0]}`;
+  }
+  await candidate?.dispose();
+  return Object.assign(await load(original), { attention: `exported graph (the GroupQueryAttention rewrite was rejected: ${failure})` });
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return Number.isNaN(max) || a.length !== b.length ? Infinity : max;
+}
+
+function meanAbsDiff(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+  return Number.isNaN(sum) || a.length !== b.length ? Infinity : sum / a.length;
+}
+
+function maxAbs(a: Float32Array): number {
+  let max = 0;
+  for (const x of a) max = Math.max(max, Math.abs(x));
+  return max;
 }
 
 function sameOrder(a: number[], b: number[]): boolean {

@@ -143,6 +143,14 @@ export class ProtoWriter {
     return this.bytes(field, inner.finish());
   }
 
+  /** Already-encoded fields (tag and payload), copied as they are. */
+  raw(data: Uint8Array): this {
+    this.flushScratch();
+    this.chunks.push(data);
+    this.length += data.length;
+    return this;
+  }
+
   /** Packed repeated int64 field. */
   packedVarints(field: number, values: readonly (number | bigint)[]): this {
     const inner = new ProtoWriter();

@@ -70,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
     `serving ${info.modelNames.join(', ')} at ${server.url} ` +
       `(device ${info.device}, dtype ${info.dtype}, loaded in ${(info.loadMs / 1000).toFixed(1)} s from ${info.dir})`,
   );
+  log(`attention: ${info.attention}`);
   return -1; // keep running
 }
 

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type { AttentionShape } from '../../internal/onnx-attention-fusion.js';
 import { OrtCausalLM } from '../../internal/ort-causal-lm.js';
 import { OrtEmbedder } from '../../internal/ort-embedder.js';
 
@@ -19,6 +20,7 @@ export interface OrtModelOptions {
   lookahead?: boolean;
   contextLength: number;
   hiddenSize: number;
+  attention?: AttentionShape;
 }
 
 export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
@@ -28,6 +30,7 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
     contextLength: options.contextLength,
     hiddenSize: options.hiddenSize,
     lookahead: options.lookahead,
+    attention: options.attention,
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
 import type { InferenceRuntime } from '../../runtime/types.js';
-import { generationDefaults, modelShape } from '../../internal/model-config.js';
+import { generationDefaults, modelShape, type ModelShape } from '../../internal/model-config.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
 import { loadTokenizer } from './tokenizer.js';
@@ -43,12 +43,18 @@ export interface NodeRuntimeOptions {
    * EDGELLM_LOOKAHEAD=0 turns it off). Outputs are identical either way.
    */
   lookahead?: boolean;
+  /**
+   * On the CPU, rewrite the model's attention into onnxruntime's GroupQueryAttention kernel at
+   * load, when the model qualifies and the rewrite's logits match the original's (default on;
+   * EDGELLM_FUSE_ATTENTION=0 turns it off). See ARCHITECTURE.md.
+   */
+  fuseAttention?: boolean;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
 }
 
 export interface NodeRuntime extends InferenceRuntime {
-  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[] };
+  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string };
   /** The inference worker's counters: live sequences, batched decode calls and rows, prefills. */
   backendStats(): Promise<WorkerStats>;
 }
@@ -66,6 +72,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
   const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
 
+  const fuse = options.fuseAttention ?? process.env.EDGELLM_FUSE_ATTENTION !== '0';
   let backend: WorkerBackend | undefined;
   let device = '';
   const requested = options.device ?? 'auto';
@@ -80,6 +87,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           path: join(dir, 'onnx', onnxFileName(dtype)),
           contextLength: shape.contextLength,
           hiddenSize: shape.hiddenSize,
+          attention: candidate === 'cpu' && fuse && typeof shape.attention !== 'string' ? shape.attention : undefined,
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
@@ -127,7 +135,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   });
   const worker = backend;
   return Object.assign(engine, {
-    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames },
+    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention: describeAttention(backend.attention, shape.attention, fuse, device) },
     backendStats: () => worker.stats(),
   });
 }
@@ -136,4 +144,12 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
 function workerUrl(): URL {
   const here = import.meta.url;
   return here.includes('/src/adapters/node/') ? new URL('../../../dist/ort-worker.js', here) : new URL('./ort-worker.js', here);
+}
+
+/** The attention line of the load log: the worker's verdict, or why the rewrite was not tried. */
+function describeAttention(worker: string, shape: ModelShape['attention'], fuse: boolean, device: string): string {
+  if (!fuse) return 'exported graph (EDGELLM_FUSE_ATTENTION=0)';
+  if (typeof shape === 'string') return `exported graph (${shape})`;
+  if (device !== 'cpu') return `exported graph (the GroupQueryAttention rewrite is for the CPU; device ${device})`;
+  return worker;
 }

@@ -23,6 +23,8 @@ export class WorkerBackend implements Backend {
     private readonly worker: Worker,
     readonly info: BackendModelInfo,
     embeddingDimensions: number | undefined,
+    /** Which attention the model runs: GroupQueryAttention, or the exported graph and why. */
+    readonly attention: string,
   ) {
     worker.on('message', (message: WorkerResponse) => this.settle(message));
     worker.on('error', (error) => this.fail(error));
@@ -44,7 +46,7 @@ export class WorkerBackend implements Backend {
       worker.once('message', (ready: WorkerReady) => {
         worker.off('error', onError);
         worker.off('exit', onExit);
-        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions));
+        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention));
       });
     });
   }

@@ -3,11 +3,13 @@
  * @module
  */
 import type { InferenceSession } from 'onnxruntime-node';
+import type { AttentionShape } from '../../internal/onnx-attention-fusion.js';
 import type { OrtCausalLMCounters } from '../../internal/ort-causal-lm.js';
 import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 
 export interface WorkerInit {
-  model: { path: string; contextLength: number; hiddenSize: number };
+  /** `attention`: rewrite it into GroupQueryAttention (CPU only); absent: run the exported graph. */
+  model: { path: string; contextLength: number; hiddenSize: number; attention?: AttentionShape };
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
@@ -43,6 +45,8 @@ export interface WorkerReady {
   ready: true;
   info: BackendModelInfo;
   embeddingDimensions?: number;
+  /** Which attention the model runs (see OrtCausalLM.attention). */
+  attention: string;
 }
 
 export interface WorkerStats extends OrtCausalLMCounters {
