@@ -317,6 +317,8 @@ async function main() {
 
     // warm-up: a couple of requests so that lazy allocations and JIT are not in round 1
     for (let i = 0; i < 2; i++) await streamCompletion(base, { prompt: pm.exact(cfg.promptTokens), maxTokens: 16 });
+    R.meta.server.attention = /edgellm: attention: (.*)/.exec(server.stderr())?.[1];
+    log(`edgellm attention: ${R.meta.server.attention ?? '(not reported)'}`);
     served.tokens += 2 * (cfg.promptTokens + 16);
 
     R.noise = {};
