@@ -15,7 +15,12 @@
  * logits with the original's before using it (OrtCausalLM does).
  * @module
  */
-import { ProtoReader, ProtoWriter, WireType, decodeString } from './protobuf.js';
+import {
+  ATTR_I, ATTR_INTS, ATTR_NAME, ATTR_TYPE, ATTR_TYPE_INT, ATTR_TYPE_INTS, BOOL, FLOAT, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE,
+  GRAPH_OUTPUT, GRAPH_VALUE_INFO, INT32, INT64, MODEL_GRAPH, MODEL_OPSET, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_INPUT, NODE_NAME,
+  NODE_OP_TYPE, NODE_OUTPUT, OPSET_DOMAIN, TENSOR_NAME, VALUE_INFO_NAME, elemType, nameOf, parseNode, type OnnxNode,
+} from './onnx-proto.js';
+import { ProtoReader, ProtoWriter } from './protobuf.js';
 
 /** What the rewrite needs from config.json. */
 export interface AttentionShape {
@@ -29,55 +34,18 @@ export interface AttentionShape {
 
 export type FusionResult = { model: Uint8Array; layers: number } | { reason: string };
 
-/** ONNX field numbers (onnx.proto). */
-const MODEL_GRAPH = 7;
-const MODEL_OPSET = 8;
-const OPSET_DOMAIN = 1;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const GRAPH_VALUE_INFO = 13;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_NAME = 3;
-const NODE_OP_TYPE = 4;
-const NODE_ATTRIBUTE = 5;
-const NODE_DOMAIN = 7;
-const ATTR_NAME = 1;
-const ATTR_I = 3;
-const ATTR_INTS = 8;
-const ATTR_TYPE = 20;
-const ATTR_TYPE_INT = 2;
-const ATTR_TYPE_INTS = 7;
-const TENSOR_NAME = 8;
-const VALUE_INFO_NAME = 1;
-const FLOAT = 1;
-const INT32 = 6;
-const INT64 = 7;
-const BOOL = 9;
-
 /** The GroupQueryAttention CPU kernel rejects other head sizes at run time. */
 export const GQA_HEAD_DIM_MULTIPLE = 16;
 /** Added to the scores of padding positions. Finite, so a row with nothing to attend to stays finite. */
 const MASKED = -1e9;
 const PREFIX = 'edgellm_gqa/';
 
-interface Node {
-  raw: Uint8Array;
-  inputs: string[];
-  outputs: string[];
-  opType: string;
-  domain: string;
-  ints: Map<string, number[]>;
-}
-
 interface Graph {
   /** Graph fields other than nodes, in order, raw. */
   rest: { field: number; raw: Uint8Array; name?: string }[];
-  nodes: Node[];
-  producer: Map<string, Node>;
-  consumers: Map<string, Node[]>;
+  nodes: OnnxNode[];
+  producer: Map<string, OnnxNode>;
+  consumers: Map<string, OnnxNode[]>;
   /** Initializers and graph inputs: tensors no node computes. */
   sources: Set<string>;
   inputs: Set<string>;
@@ -86,78 +54,10 @@ interface Graph {
   outputs: Set<string>;
 }
 
-/** Reads a varint that encodes a signed 64-bit integer (attributes like `axis: -1`). */
-function readInt64(reader: ProtoReader): number {
-  let value = 0n;
-  for (let shift = 0n; shift < 70n; shift += 7n) {
-    const b = reader.buf[reader.pos++];
-    value |= BigInt(b & 0x7f) << shift;
-    if (b < 0x80) return Number(BigInt.asIntN(64, value));
-  }
-  throw new Error('protobuf: varint too long');
-}
-
-function parseAttribute(bytes: Uint8Array): [string, number[]] {
-  let name = '';
-  const ints: number[] = [];
-  const reader = new ProtoReader(bytes);
-  while (!reader.eof()) {
-    const tag = reader.varint();
-    const field = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (wire === WireType.VARINT) {
-      const value = readInt64(reader);
-      if (field === ATTR_I || field === ATTR_INTS) ints.push(value);
-    } else if (wire === WireType.LEN) {
-      const end = reader.varint() + reader.pos;
-      if (field === ATTR_NAME) name = decodeString(bytes.subarray(reader.pos, end));
-      else if (field === ATTR_INTS) {
-        const packed = new ProtoReader(bytes, reader.pos, end);
-        while (!packed.eof()) ints.push(readInt64(packed));
-      }
-      reader.pos = end;
-    } else if (wire === WireType.I64) reader.pos += 8;
-    else if (wire === WireType.I32) reader.pos += 4;
-    else throw new Error(`protobuf: unsupported wire type ${wire} in an attribute`);
-  }
-  return [name, ints];
-}
-
-function parseNode(raw: Uint8Array): Node {
-  const node: Node = { raw, inputs: [], outputs: [], opType: '', domain: '', ints: new Map() };
-  for (const f of new ProtoReader(raw).fields()) {
-    if (!f.bytes) continue;
-    if (f.field === NODE_INPUT) node.inputs.push(decodeString(f.bytes));
-    else if (f.field === NODE_OUTPUT) node.outputs.push(decodeString(f.bytes));
-    else if (f.field === NODE_OP_TYPE) node.opType = decodeString(f.bytes);
-    else if (f.field === NODE_DOMAIN) node.domain = decodeString(f.bytes);
-    else if (f.field === NODE_ATTRIBUTE) {
-      const [name, ints] = parseAttribute(f.bytes);
-      node.ints.set(name, ints);
-    }
-  }
-  return node;
-}
-
-function nameOf(bytes: Uint8Array, field: number): string {
-  for (const f of new ProtoReader(bytes).fields()) if (f.field === field && f.bytes) return decodeString(f.bytes);
-  return '';
-}
-
-/** ValueInfoProto.type.tensor_type.elem_type, or 0. */
-function elemType(valueInfo: Uint8Array): number {
-  for (const f of new ProtoReader(valueInfo).fields()) {
-    if (f.field !== 2 || !f.bytes) continue;
-    for (const t of new ProtoReader(f.bytes).fields()) {
-      if (t.field !== 1 || !t.bytes) continue;
-      for (const e of new ProtoReader(t.bytes).fields()) if (e.field === 1 && e.value !== undefined) return e.value;
-    }
-  }
-  return 0;
-}
-
 function parseGraph(bytes: Uint8Array): Graph {
-  const g: Graph = { rest: [], nodes: [], producer: new Map(), consumers: new Map(), sources: new Set(), inputs: new Set(), inputTypes: new Map(), outputs: new Set() };
+  const g: Graph = {
+    rest: [], nodes: [], producer: new Map(), consumers: new Map(), sources: new Set(), inputs: new Set(), inputTypes: new Map(), outputs: new Set(),
+  };
   const reader = new ProtoReader(bytes);
   while (!reader.eof()) {
     const f = reader.next();
@@ -187,7 +87,7 @@ function parseGraph(bytes: Uint8Array): Graph {
   return g;
 }
 
-const isPerm = (node: Node, perm: number[]) =>
+const isPerm = (node: OnnxNode, perm: number[]) =>
   node.opType === 'Transpose' && (node.ints.get('perm') ?? []).join() === perm.join();
 
 /**
@@ -218,8 +118,8 @@ function projectionBehind(g: Graph, tensor: string): string | undefined {
 
 /** Follows `tensor` forward through layout ops to the one MatMul that takes it as its second input. */
 const LAYOUT_OPS = new Set(['Unsqueeze', 'Expand', 'Reshape', 'Transpose', 'Identity', 'Tile', 'Squeeze']);
-function matmulAhead(g: Graph, tensor: string): Node | undefined {
-  const found = new Set<Node>();
+function matmulAhead(g: Graph, tensor: string): OnnxNode | undefined {
+  const found = new Set<OnnxNode>();
   const queue = [tensor];
   const seen = new Set<string>();
   while (queue.length && seen.size < 16) {
@@ -261,7 +161,7 @@ interface LayerMatch {
   presentValue: string;
   /** The [B, S, heads * D] attention output that o_proj reads, and the Reshape that makes it. */
   out: string;
-  replaced: Node[];
+  replaced: OnnxNode[];
 }
 
 function matchLayer(g: Graph, layer: number): LayerMatch | string {
@@ -291,7 +191,7 @@ function matchLayer(g: Graph, layer: number): LayerMatch | string {
   if (!reachesBack(g, mixed.inputs[0], scores.outputs[0])) return `layer ${layer}: ·V does not read softmax(QKᵀ)`;
   // Back to [B, S, heads * D]: Transpose/Reshape only, each the single consumer of the previous.
   let out = mixed.outputs[0];
-  let last: Node | undefined;
+  let last: OnnxNode | undefined;
   let transposed = false;
   for (;;) {
     const next = g.consumers.get(out);
@@ -382,11 +282,11 @@ function prologue(shape: AttentionShape): { nodes: Uint8Array[]; initializers: U
   return { nodes, initializers };
 }
 
-/** Node indices still needed for the graph outputs. */
-function liveNodes(nodes: Node[], outputs: Set<string>): Set<Node> {
-  const producer = new Map<string, Node>();
+/** The nodes still needed for the graph outputs. */
+function liveNodes(nodes: OnnxNode[], outputs: Set<string>): Set<OnnxNode> {
+  const producer = new Map<string, OnnxNode>();
   for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
-  const live = new Set<Node>();
+  const live = new Set<OnnxNode>();
   const stack = [...outputs];
   while (stack.length) {
     const node = producer.get(stack.pop()!);
@@ -399,7 +299,7 @@ function liveNodes(nodes: Node[], outputs: Set<string>): Set<Node> {
 
 /**
  * Rewrites every layer's attention into GroupQueryAttention, or returns why not. `model` is not
- * modified; the result shares no bytes with it that either side writes.
+ * modified (the result copies the bytes it keeps).
  */
 export function fuseAttention(model: Uint8Array, shape: AttentionShape): FusionResult {
   if (shape.headDim % GQA_HEAD_DIM_MULTIPLE !== 0) return { reason: `head size ${shape.headDim} is not a multiple of ${GQA_HEAD_DIM_MULTIPLE}` };
@@ -431,8 +331,8 @@ export function fuseAttention(model: Uint8Array, shape: AttentionShape): FusionR
   // Reshape it replaces was (after q/k/v, before o_proj), the replaced nodes dropped, then
   // everything no output needs any more (the old rotary, mask and repeat_kv subgraphs).
   const pro = prologue(shape);
-  const gqaAt = new Map<Node, Node>();
-  const replaced = new Set<Node>();
+  const gqaAt = new Map<OnnxNode, OnnxNode>();
+  const replaced = new Set<OnnxNode>();
   for (const m of matches) {
     for (const n of m.replaced) replaced.add(n);
     const inputs = [m.q, m.k, m.v, m.pastKey, m.pastValue, `${PREFIX}seqlens_k`, `${PREFIX}total`, `${PREFIX}cos`, `${PREFIX}sin`, 'position_ids', `${PREFIX}bias`];
@@ -440,7 +340,7 @@ export function fuseAttention(model: Uint8Array, shape: AttentionShape): FusionR
     gqaAt.set(m.replaced[2], parseNode(raw));
   }
   const proNodes = pro.nodes.map(parseNode);
-  const ordered: Node[] = [...proNodes];
+  const ordered: OnnxNode[] = [...proNodes];
   for (const n of g.nodes) {
     const gqa = gqaAt.get(n);
     if (gqa) ordered.push(gqa);

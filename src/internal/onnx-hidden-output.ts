@@ -3,34 +3,16 @@
  * without decoding or re-serialising the model: protobuf merges a repeated singular message field, so appending
  * `ModelProto.graph { output: ValueInfoProto }` to the original bytes adds one output to the existing graph.
  */
-import { ProtoReader, ProtoWriter, WireType, decodeString } from './protobuf.js';
+import {
+  GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, GRAPH_VALUE_INFO, MODEL_GRAPH, TENSOR_NAME, TENSOR_TYPE_ELEM, TYPE_TENSOR,
+  VALUE_INFO_NAME, VALUE_INFO_TYPE, elemType, nameOf, parseNode, type OnnxNode,
+} from './onnx-proto.js';
+import { ProtoReader, ProtoWriter, WireType } from './protobuf.js';
 
 export interface HiddenOutputPatch {
   model: Uint8Array;
   outputName: string;
 }
-
-interface NodeInfo {
-  inputs: string[];
-  outputs: string[];
-  opType: string;
-}
-
-/** ONNX field numbers used here. */
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const GRAPH_VALUE_INFO = 13;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_OP_TYPE = 4;
-const TENSOR_NAME = 8;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TENSOR_TYPE_ELEM = 1;
 
 /** Ops whose first input is the hidden state and whose output is the (pre-)logits. */
 const MATMUL_OPS = new Set(['MatMul', 'Gemm', 'MatMulNBits', 'FusedMatMul', 'MatMulInteger', 'MatMulIntegerToFloat']);
@@ -39,40 +21,8 @@ const WRAPPER_OPS = new Set(['Cast', 'Identity', 'Add', 'Mul', 'Div', 'Tanh', 'R
 /** Ops that may sit between the hidden state and the lm_head input (activation quantisation, casts). */
 const INPUT_WRAPPER_OPS = new Set(['DynamicQuantizeLinear', 'QuantizeLinear', 'Cast']);
 
-function parseNode(bytes: Uint8Array): NodeInfo {
-  const node: NodeInfo = { inputs: [], outputs: [], opType: '' };
-  for (const f of new ProtoReader(bytes).fields()) {
-    if (!f.bytes) continue;
-    if (f.field === NODE_INPUT) node.inputs.push(decodeString(f.bytes));
-    else if (f.field === NODE_OUTPUT) node.outputs.push(decodeString(f.bytes));
-    else if (f.field === NODE_OP_TYPE) node.opType = decodeString(f.bytes);
-  }
-  return node;
-}
-
-/** Returns [name, elem_type] of a ValueInfoProto (elem_type 0 when absent). */
-function parseValueInfo(bytes: Uint8Array): [string, number] {
-  let name = '';
-  let elemType = 0;
-  for (const f of new ProtoReader(bytes).fields()) {
-    if (f.field === VALUE_INFO_NAME && f.bytes) name = decodeString(f.bytes);
-    else if (f.field === VALUE_INFO_TYPE && f.bytes) {
-      for (const t of new ProtoReader(f.bytes).fields()) {
-        if (t.field !== TYPE_TENSOR || !t.bytes) continue;
-        for (const e of new ProtoReader(t.bytes).fields()) if (e.field === TENSOR_TYPE_ELEM) elemType = e.value ?? 0;
-      }
-    }
-  }
-  return [name, elemType];
-}
-
-function initializerName(bytes: Uint8Array): string {
-  for (const f of new ProtoReader(bytes).fields()) if (f.field === TENSOR_NAME && f.bytes) return decodeString(f.bytes);
-  return '';
-}
-
 interface GraphSummary {
-  producers: Map<string, NodeInfo>;
+  producers: Map<string, OnnxNode>;
   types: Map<string, number>;
   constants: Set<string>;
   outputs: Set<string>;
@@ -88,10 +38,11 @@ function summarise(model: Uint8Array): GraphSummary {
         const node = parseNode(f.bytes);
         for (const out of node.outputs) g.producers.set(out, node);
       } else if (f.field === GRAPH_INITIALIZER) {
-        g.constants.add(initializerName(f.bytes));
+        g.constants.add(nameOf(f.bytes, TENSOR_NAME));
       } else if (f.field === GRAPH_OUTPUT || f.field === GRAPH_VALUE_INFO || f.field === GRAPH_INPUT) {
-        const [name, elemType] = parseValueInfo(f.bytes);
-        if (elemType) g.types.set(name, elemType);
+        const name = nameOf(f.bytes, VALUE_INFO_NAME);
+        const type = elemType(f.bytes);
+        if (type) g.types.set(name, type);
         if (f.field === GRAPH_OUTPUT) g.outputs.add(name);
       }
     }
