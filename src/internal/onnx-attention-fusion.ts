@@ -35,7 +35,7 @@ export interface AttentionShape {
 export type FusionResult = { model: Uint8Array; layers: number } | { reason: string };
 
 /** The GroupQueryAttention CPU kernel rejects other head sizes at run time. */
-export const GQA_HEAD_DIM_MULTIPLE = 16;
+const GQA_HEAD_DIM_MULTIPLE = 16;
 /** Added to the scores of padding positions. Finite, so a row with nothing to attend to stays finite. */
 const MASKED = -1e9;
 const PREFIX = 'edgellm_gqa/';

@@ -43,7 +43,6 @@ export interface OnnxNode {
   inputs: string[];
   outputs: string[];
   opType: string;
-  domain: string;
   ints: Map<string, number[]>;
 }
 
@@ -85,13 +84,12 @@ function parseAttribute(bytes: Uint8Array): [string, number[]] {
 }
 
 export function parseNode(raw: Uint8Array): OnnxNode {
-  const node: OnnxNode = { raw, inputs: [], outputs: [], opType: '', domain: '', ints: new Map() };
+  const node: OnnxNode = { raw, inputs: [], outputs: [], opType: '', ints: new Map() };
   for (const f of new ProtoReader(raw).fields()) {
     if (!f.bytes) continue;
     if (f.field === NODE_INPUT) node.inputs.push(decodeString(f.bytes));
     else if (f.field === NODE_OUTPUT) node.outputs.push(decodeString(f.bytes));
     else if (f.field === NODE_OP_TYPE) node.opType = decodeString(f.bytes);
-    else if (f.field === NODE_DOMAIN) node.domain = decodeString(f.bytes);
     else if (f.field === NODE_ATTRIBUTE) {
       const [name, ints] = parseAttribute(f.bytes);
       node.ints.set(name, ints);

@@ -8,7 +8,8 @@ import { basename, join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
 import type { InferenceRuntime } from '../../runtime/types.js';
-import { generationDefaults, modelShape, type ModelShape } from '../../internal/model-config.js';
+import { generationDefaults, modelShape } from '../../internal/model-config.js';
+import type { AttentionShape } from '../../internal/onnx-attention-fusion.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
 import { loadTokenizer } from './tokenizer.js';
@@ -72,7 +73,14 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
   const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
 
+  // What the worker on a device rewrites the attention with, or why it keeps the exported graph.
   const fuse = options.fuseAttention ?? process.env.EDGELLM_FUSE_ATTENTION !== '0';
+  const attentionOn = (candidate: Exclude<Device, 'auto'>): AttentionShape | string => {
+    if (!fuse) return 'EDGELLM_FUSE_ATTENTION=0';
+    if (typeof shape.attention !== 'string' && candidate !== 'cpu') return `the GroupQueryAttention rewrite is for the CPU; device ${candidate}`;
+    return shape.attention;
+  };
+  let attention = '';
   let backend: WorkerBackend | undefined;
   let device = '';
   const requested = options.device ?? 'auto';
@@ -81,13 +89,14 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
       log('edgellm: the CUDA provider of onnxruntime-node is not installed; using the CPU.');
       continue;
     }
+    const plan = attentionOn(candidate);
     try {
       backend = await WorkerBackend.start(workerUrl(), {
         model: {
           path: join(dir, 'onnx', onnxFileName(dtype)),
           contextLength: shape.contextLength,
           hiddenSize: shape.hiddenSize,
-          attention: candidate === 'cpu' && fuse && typeof shape.attention !== 'string' ? shape.attention : undefined,
+          attention: typeof plan === 'string' ? undefined : plan,
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
@@ -99,6 +108,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         lookahead: options.lookahead ?? process.env.EDGELLM_LOOKAHEAD !== '0',
       });
       device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
+      attention = typeof plan === 'string' ? `exported graph (${plan})` : backend.attention;
       break;
     } catch (error) {
       const message = `could not start on ${candidate}: ${(error as Error).message.split('\n')[0]}`;
@@ -135,7 +145,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   });
   const worker = backend;
   return Object.assign(engine, {
-    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention: describeAttention(backend.attention, shape.attention, fuse, device) },
+    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention },
     backendStats: () => worker.stats(),
   });
 }
@@ -146,10 +156,3 @@ function workerUrl(): URL {
   return here.includes('/src/adapters/node/') ? new URL('../../../dist/ort-worker.js', here) : new URL('./ort-worker.js', here);
 }
 
-/** The attention line of the load log: the worker's verdict, or why the rewrite was not tried. */
-function describeAttention(worker: string, shape: ModelShape['attention'], fuse: boolean, device: string): string {
-  if (!fuse) return 'exported graph (EDGELLM_FUSE_ATTENTION=0)';
-  if (typeof shape === 'string') return `exported graph (${shape})`;
-  if (device !== 'cpu') return `exported graph (the GroupQueryAttention rewrite is for the CPU; device ${device})`;
-  return worker;
-}
