@@ -10,11 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
 import { createNodeRuntime } from '../../src/adapters/node/runtime.js';
 import type { AttentionShape } from '../../src/internal/onnx-attention-fusion.js';
-import type { OrtCausalLM } from '../../src/internal/ort-causal-lm.js';
 import type { ForwardItem } from '../../src/runtime/backend.js';
-import { argmax } from '../../src/runtime/sampling/sample.js';
 import type { GenerateRequest } from '../../src/runtime/types.js';
 import { requireBuild } from '../helpers/cli-server.js';
+import { Pair } from '../helpers/ort-pair.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/synthetic-llama-hd16', import.meta.url));
 const GROUPED = fileURLToPath(new URL('../fixtures/synthetic-llama-hd16-grouped', import.meta.url));
@@ -23,42 +22,27 @@ const SHAPE: AttentionShape = { heads: 4, kvHeads: 2, headDim: 16, ropeTheta: 10
 const load = (dir: string, file: string, attention?: AttentionShape) =>
   loadCausalLM({ path: `${dir}/onnx/${file}`, executionProviders: ['cpu'], threads: 1, contextLength: 2048, hiddenSize: 64, attention });
 
-/** Runs the same calls on both models; every row must agree within `tolerance` and on its argmax. */
-async function same(plain: OrtCausalLM, fused: OrtCausalLM, items: ForwardItem[], tolerance: number): Promise<number[]> {
-  const expected = (await plain.forward(items)).map((row) => Array.from(row));
-  const actual = (await fused.forward(items)).map((row) => Array.from(row));
-  expect(actual.length).toBe(expected.length);
-  actual.forEach((row, r) => {
-    const worst = Math.max(...row.map((x, i) => Math.abs(x - expected[r][i])));
-    expect(worst, `row ${r} of ${JSON.stringify(items.map((i) => i.seq))}`).toBeLessThan(tolerance);
-  });
-  expect(actual.map(argmax)).toEqual(expected.map(argmax));
-  return expected.map(argmax);
-}
-
 describe.each([
   ['expanded K/V heads, fp32', FIXTURE, 'model.onnx', 1e-4],
   ['expanded K/V heads, dynamic q8', FIXTURE, 'model_quantized.onnx', 1e-3],
   ['grouped query heads, fp32', GROUPED, 'model.onnx', 1e-4],
 ])('GroupQueryAttention rewrite (%s)', (_, dir, file, tolerance) => {
-  let plain: OrtCausalLM;
-  let fused: OrtCausalLM;
+  // The exported graph (`pair.plain`) and the rewritten one (`pair.other`), within `tolerance`.
+  let pair: Pair;
   beforeAll(async () => {
-    plain = await load(dir, file);
-    fused = await load(dir, file, SHAPE);
+    pair = new Pair(await load(dir, file), await load(dir, file, SHAPE), tolerance);
   });
   afterAll(async () => {
-    await plain?.dispose();
-    await fused?.dispose();
+    await pair?.dispose();
   });
 
   it('is used, after its probe matched the exported graph', () => {
-    expect(plain.attention).toBe('exported graph');
-    expect(fused.attention).toMatch(/^GroupQueryAttention \(2 layers; probe logits within \S+ of the exported graph's, allowed \S+\)$/);
+    expect(pair.plain.attention).toBe('exported graph');
+    expect(pair.other.attention).toMatch(/^GroupQueryAttention \(2 layers; probe logits within \S+ of the exported graph's, allowed \S+\)$/);
   });
 
   it('gives the exported graph\'s logits through prefills, left-padded batches, forks and prefix reuse', async () => {
-    const run = (items: ForwardItem[]) => same(plain, fused, items, tolerance);
+    const run = (items: ForwardItem[]) => pair.forward(items);
     const next = new Map<number, number>();
     next.set(1, (await run([{ seq: 1, tokens: [1, 40, 41, 42, 43, 44, 45] }]))[0]);
     next.set(2, (await run([{ seq: 2, tokens: [1, 90, 91] }]))[0]);
@@ -73,13 +57,11 @@ describe.each([
     // Three rows of lengths 7, 6 and 1: left padding of 1 and 6 positions.
     for (let i = 0; i < 5; i++) await step();
     // n > 1 and beams fork a row out of the batch.
-    await plain.fork(1, 4);
-    await fused.fork(1, 4);
+    await pair.fork(1, 4);
     next.set(4, next.get(1)!);
     for (let i = 0; i < 3; i++) await step();
     // A row leaves; the others go on in a rebuilt batch.
-    plain.release(2);
-    fused.release(2);
+    pair.release(2);
     next.delete(2);
     for (let i = 0; i < 3; i++) await step();
     // Prefix reuse: a new sequence starts from the first 5 tokens of sequence 1's cache.
@@ -88,10 +70,7 @@ describe.each([
   });
 
   it('keeps the hidden-state output for embeddings', async () => {
-    const [a] = await plain.hiddenStates([[1, 5, 6, 7]]);
-    const [b] = await fused.hiddenStates([[1, 5, 6, 7]]);
-    expect(b.length).toBe(64);
-    b.forEach((x, i) => expect(Math.abs(x - a[i])).toBeLessThan(tolerance));
+    expect((await pair.hidden([1, 5, 6, 7])).length).toBe(64);
   });
 });
 

@@ -5,47 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
-import type { OrtCausalLM } from '../../src/internal/ort-causal-lm.js';
 import type { ForwardItem } from '../../src/runtime/backend.js';
-import { argmax } from '../../src/runtime/sampling/sample.js';
+import { Pair } from '../helpers/ort-pair.js';
 import { sharedModel, STORIES } from '../helpers/shared-models.js';
 
 const stories = sharedModel(STORIES);
-
-/** The same calls on a model without lookahead and one with it; every result must match exactly. */
-class Pair {
-  readonly log: string[] = [];
-  constructor(
-    readonly plain: OrtCausalLM,
-    readonly ahead: OrtCausalLM,
-  ) {}
-
-  /** `tolerance` 0: bit-identical. Otherwise for calls the two models may batch differently. */
-  async forward(items: ForwardItem[], tolerance = 0): Promise<number[]> {
-    const expected = (await this.plain.forward(items)).map((row) => Array.from(row));
-    const actual = (await this.ahead.forward(items)).map((row) => Array.from(row));
-    if (tolerance === 0) expect(actual).toEqual(expected);
-    else actual.forEach((row, r) => row.forEach((x, i) => expect(Math.abs(x - expected[r][i])).toBeLessThan(tolerance)));
-    expect(actual.map(argmax)).toEqual(expected.map(argmax));
-    return expected.map(argmax);
-  }
-
-  async fork(src: number, dst: number): Promise<void> {
-    await this.plain.fork(src, dst);
-    await this.ahead.fork(src, dst);
-  }
-
-  release(seq: number): void {
-    this.plain.release(seq);
-    this.ahead.release(seq);
-  }
-
-  async hidden(tokens: number[]): Promise<void> {
-    const [a] = await this.plain.hiddenStates([tokens]);
-    const [b] = await this.ahead.hiddenStates([tokens]);
-    expect(Array.from(b)).toEqual(Array.from(a));
-  }
-}
 
 const decode = (next: Map<number, number>, greedyNext = true): ForwardItem[] =>
   [...next].map(([seq, token]) => ({ seq, tokens: [token], greedyNext }));
@@ -63,15 +27,15 @@ describe.skipIf(!stories)('decode lookahead on stories260K (fp32)', () => {
   beforeAll(async () => {
     const load = (lookahead: boolean) =>
       loadCausalLM({ path: `${stories}/onnx/model.onnx`, executionProviders: ['cpu'], threads: 1, contextLength: 512, hiddenSize: 64, lookahead });
+    // Without lookahead, and with it (`pair.other`); every result must match exactly.
     pair = new Pair(await load(false), await load(true));
   });
   afterAll(async () => {
-    await pair?.plain.dispose();
-    await pair?.ahead.dispose();
+    await pair?.dispose();
   });
 
   it('gives identical logits when the early step is used and when it is dropped', async () => {
-    const { counters } = pair.ahead;
+    const { counters } = pair.other;
     const next = new Map<number, number>();
     next.set(1, (await pair.forward([{ seq: 1, tokens: [1, 403, 407, 261, 378] }]))[0]);
     next.set(2, (await pair.forward([{ seq: 2, tokens: [1, 365, 274] }]))[0]);
@@ -130,6 +94,6 @@ describe.skipIf(!stories)('decode lookahead on stories260K (fp32)', () => {
     await pair.forward(decode(next, false));
     await pair.forward(decode(next, false));
     expect(counters).toMatchObject({ lookaheadHits: 15, lookaheadMisses: 4 });
-    expect(pair.ahead.liveSequences).toBe(pair.plain.liveSequences);
+    expect(pair.other.liveSequences).toBe(pair.plain.liveSequences);
   });
 });
