@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseWranglerToml } from '../../src/adapters/node/worker-dev-server.js';
+import { assetsFolder, parseWranglerToml } from '../../src/adapters/node/worker-dev-server.js';
 import { requireBuild } from '../helpers/cli-server.js';
 import { SHARED_MODELS, sharedModel, STORIES } from '../helpers/shared-models.js';
 
@@ -48,7 +48,7 @@ describe.skipIf(!sharedModel(STORIES))('examples/worker in workerd', () => {
       bindings: config.vars,
       durableObjects: config.durableObjects,
       assets: {
-        directory: SHARED_MODELS,
+        directory: assetsFolder(SHARED_MODELS, () => {}),
         binding: config.assets?.binding,
         routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: config.assets?.runWorkerFirst ?? true },
       },

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseWranglerToml, workerMiniflareOptions } from './worker-dev-server.js';
+import { assetsFolder, MAX_ASSET_BYTES, parseWranglerToml, workerMiniflareOptions } from './worker-dev-server.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -45,5 +47,33 @@ describe('workerMiniflareOptions', () => {
     expect(options.bindings).toEqual({ MODEL: 'b', X: '1' });
     expect(options.durableObjects).toEqual({ EDGELLM: 'EdgellmModel' });
     expect(options.assets).toMatchObject({ directory: '/models', binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true } });
+  });
+});
+
+describe('assetsFolder', () => {
+  it('is the folder itself when every file fits the 25 MiB asset limit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgellm-assets-test-'));
+    writeFileSync(join(dir, 'a.json'), '{}');
+    expect(assetsFolder(dir)).toBe(dir);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('mirrors the others as links when a file is larger, and says which it left out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgellm-assets-test-'));
+    mkdirSync(join(dir, 'm/onnx'), { recursive: true });
+    writeFileSync(join(dir, 'm/config.json'), '{}');
+    writeFileSync(join(dir, 'm/onnx/model.onnx'), 'x');
+    writeFileSync(join(dir, 'm/big.gguf'), '');
+    truncateSync(join(dir, 'm/big.gguf'), MAX_ASSET_BYTES + 1); // sparse: no disk used
+    const skipped: string[][] = [];
+    const mirror = assetsFolder(dir, (files) => skipped.push(files));
+    expect(mirror).not.toBe(dir);
+    expect(skipped).toEqual([[join(dir, 'm/big.gguf')]]);
+    expect(readlinkSync(join(mirror, 'm/onnx/model.onnx'))).toBe(join(dir, 'm/onnx/model.onnx'));
+    expect(readFileSync(join(mirror, 'm/config.json'), 'utf8')).toBe('{}');
+    expect(() => readlinkSync(join(mirror, 'm/big.gguf'))).toThrow();
+    expect(assetsFolder(dir, () => {})).toBe(mirror); // reused
+    rmSync(dir, { recursive: true });
+    rmSync(mirror, { recursive: true });
   });
 });

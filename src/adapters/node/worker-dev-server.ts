@@ -4,8 +4,10 @@
  * where wrangler does not run (it needs Node >= 22). The workerd test suites start it too.
  * @module
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { Miniflare, type MiniflareOptions } from 'miniflare';
 
 export interface WranglerConfig {
@@ -76,12 +78,52 @@ export interface WorkerDevOptions {
   config?: WranglerConfig;
   /** Overrides [assets] directory: the folder of model directories. */
   modelsDir?: string;
+  /** Hears the model files left out of the static assets for their size (default: a warning). */
+  onSkippedAssets?: (files: string[]) => void;
   /** Added to (and overriding) [vars]. */
   vars?: Record<string, string>;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
 }
+
+/** Workers static assets take files up to 25 MiB; Miniflare refuses a whole folder that holds a larger one. */
+export const MAX_ASSET_BYTES = 25 * 1024 * 1024;
+
+/**
+ * The folder to give Miniflare as static assets: `dir` itself, or, when it holds files over the
+ * 25 MiB asset limit (a GGUF beside the ONNX models, say), a mirror of symbolic links to the
+ * others in the temp folder (Miniflare follows links). `onSkip` hears the files left out.
+ */
+export function assetsFolder(dir: string, onSkip: (files: string[]) => void = () => {}): string {
+  if (!existsSync(dir)) return dir; // Miniflare says what is missing
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(join(dir, f)).isFile());
+  const tooLarge = new Set(files.filter((f) => statSync(join(dir, f)).size > MAX_ASSET_BYTES));
+  if (tooLarge.size === 0) return dir;
+  onSkip([...tooLarge].map((f) => join(dir, f)));
+  // Named after the folder and its listing, built aside and renamed into place: concurrent test
+  // files reuse one mirror, and a changed folder gets a new one.
+  const listing = files.map((f) => `${f}\t${statSync(join(dir, f)).size}`).join('\n');
+  const key = createHash('sha256').update(`${resolve(dir)}\n${listing}`).digest('hex').slice(0, 16);
+  const mirror = join(tmpdir(), `edgellm-assets-${key}`);
+  if (existsSync(mirror)) return mirror;
+  const staging = `${mirror}.${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  for (const file of files) {
+    if (tooLarge.has(file)) continue;
+    mkdirSync(dirname(join(staging, file)), { recursive: true });
+    symlinkSync(resolve(dir, file), join(staging, file));
+  }
+  try {
+    renameSync(staging, mirror);
+  } catch {
+    rmSync(staging, { recursive: true, force: true }); // another process put it in place first
+  }
+  return mirror;
+}
+
+const warnSkipped = (files: string[]) =>
+  console.warn(`edgellm: left out of the Worker's static assets (over 25 MiB; serve large models from R2): ${files.map((f) => relative(process.cwd(), f)).join(', ')}`);
 
 /** Miniflare options equivalent to `wrangler dev` on this wrangler.toml, with explicit modules. */
 export function workerMiniflareOptions(options: WorkerDevOptions): MiniflareOptions {
@@ -90,7 +132,8 @@ export function workerMiniflareOptions(options: WorkerDevOptions): MiniflareOpti
   const main = resolve(options.root, config.main);
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first.`);
   const wasm = join(dirname(main), 'ort-wasm-simd-threaded.wasm');
-  const assetsDir = options.modelsDir ?? (config.assets ? resolve(options.root, config.assets.directory) : undefined);
+  const modelsDir = options.modelsDir ?? (config.assets ? resolve(options.root, config.assets.directory) : undefined);
+  const assetsDir = modelsDir && assetsFolder(modelsDir, options.onSkippedAssets ?? warnSkipped);
   return {
     // Miniflare cannot discover onnxruntime-web's modules from a script path: list them.
     modules: [
