@@ -39,8 +39,8 @@ export default defineConfig([
   {
     // The CLI and the inference worker: ESM only, loaded by bin/edgellm.js and by worker_threads.
     entry: {
-      cli: 'src/adapters/node/cli.ts',
-      'ort-worker': 'src/adapters/node/ort-worker.ts',
+      cli: 'src/cli/cli.ts',
+      'inference-thread': 'src/adapters/node/inference-thread.ts',
     },
     format: ['esm'],
     sourcemap: true,
@@ -76,8 +76,10 @@ export default defineConfig([
     onSuccess: copyOrtWasm('dist', ['ort-wasm-simd-threaded.wasm']),
   },
   {
-    // `npm run dev:worker`: the worker in workerd through Miniflare (a dev dependency, not bundled).
-    entry: { 'worker-dev': 'src/adapters/node/worker-dev-cli.ts' },
+    // `npm run dev:worker`: the Cloudflare Worker in workerd through Miniflare (a dev dependency, not bundled).
+    entry: { 'workerd-dev': 'tools/workerd-dev/cli.ts' },
+    // A dev tool: built beside dist/, not into the published package.
+    outDir: 'dist-dev',
     format: ['esm'],
     sourcemap: true,
     target: 'node20',

@@ -24,7 +24,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'tools/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Integration suites start servers and ORT workers: keep files in one pool of 2 on a 2-core box.

@@ -3,11 +3,11 @@
  * This entry is platform-neutral; `edgellm/node` adds the onnxruntime-node runtime and a server.
  * @module
  */
-export { createApp, type App, type AppOptions } from './app.js';
+export { createApp, type App, type AppOptions } from './app/create-app.js';
 export { InferenceError, isInferenceError, toErrorResponse, type ErrorType } from './errors.js';
 export type { AssetSource } from './handlers/context.js';
-export type { RequestLog } from './internal/request-log.js';
-export type { OrtCausalLMCounters } from './internal/ort-causal-lm.js';
+export type { RequestLog } from './app/request-log.js';
+export type { OrtCausalLMCounters } from './onnx/ort-causal-lm.js';
 export { createEngine, type EngineOptions } from './runtime/engine.js';
 export type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from './runtime/backend.js';
 export type { Tokenizer } from './runtime/tokenizer.js';

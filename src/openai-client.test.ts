@@ -4,7 +4,7 @@
  */
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { createApp } from './app.js';
+import { createApp } from './app/create-app.js';
 import { MockRuntime } from './testing/mock-runtime.js';
 
 function client(runtime: MockRuntime, apiKeys?: string[], apiKey = 'x') {

@@ -1,5 +1,5 @@
 /**
- * What the engine needs from a tokenizer. Both adapters use src/internal/hf-tokenizer.ts (the tokenizer transformers.js is built on).
+ * What the engine needs from a tokenizer. Both adapters use src/model/hf-tokenizer.ts (the tokenizer transformers.js is built on).
  * @module
  */
 import type { ChatMessage } from './types.js';

@@ -14,7 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../examples/browser/serve.mjs';
 import { createNodeRuntime } from '../../src/adapters/node/runtime.js';
-import { createApp } from '../../src/app.js';
+import { createApp } from '../../src/app/create-app.js';
 import { chromiumAvailable, launchChromium, openOffline } from '../helpers/chromium.js';
 import { SHARED_MODELS, sharedModel, STORIES } from '../helpers/shared-models.js';
 

@@ -11,7 +11,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { swaggerUiAssets } from '../../src/adapters/node/swagger-assets.js';
-import { createApp } from '../../src/app.js';
+import { createApp } from '../../src/app/create-app.js';
 import { MockRuntime } from '../../src/testing/mock-runtime.js';
 import { chromiumAvailable, launchChromium, openOffline, type OfflinePage } from '../helpers/chromium.js';
 import { startCli, type CliServer } from '../helpers/cli-server.js';

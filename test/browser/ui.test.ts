@@ -7,7 +7,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
+import { createApp } from '../../src/app/create-app.js';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { InferenceError } from '../../src/errors.js';
 import type { GenerateRequest, ModelInfo } from '../../src/runtime/types.js';

@@ -76,7 +76,7 @@ describe('the web and Worker bundles', () => {
 
   it('flags the Node inference worker, so a Node import in the web graph would not go unseen', () => {
     requireBuild();
-    const flagged = [...moduleGraph(join(DIST, 'ort-worker.js')).values()].flat().filter(forbidden);
+    const flagged = [...moduleGraph(join(DIST, 'inference-thread.js')).values()].flat().filter(forbidden);
     expect(flagged).toEqual(expect.arrayContaining(['onnxruntime-node', 'worker_threads']));
   });
 

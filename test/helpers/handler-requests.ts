@@ -2,7 +2,7 @@
  * Shared helpers for handler tests that call `app.fetch` in-process.
  */
 import { expect } from 'vitest';
-import type { App } from '../../src/app.js';
+import type { App } from '../../src/app/create-app.js';
 
 export type Json = any;
 

@@ -3,7 +3,7 @@
  * attention rewritten, ...): every call goes to both, and their results are compared.
  */
 import { expect } from 'vitest';
-import type { OrtCausalLM } from '../../src/internal/ort-causal-lm.js';
+import type { OrtCausalLM } from '../../src/onnx/ort-causal-lm.js';
 import type { ForwardItem } from '../../src/runtime/backend.js';
 import { argmax } from '../../src/runtime/sampling/sample.js';
 

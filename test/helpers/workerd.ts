@@ -3,7 +3,7 @@
  * wrangler.toml like `npm run dev:worker`, with the model files from the shared models folder.
  */
 import { fileURLToPath } from 'node:url';
-import { startWorkerDevServer, type WorkerDevServer } from '../../src/adapters/node/worker-dev-server.js';
+import { startWorkerDevServer, type WorkerDevServer } from '../../tools/workerd-dev/server.js';
 import { requireBuild } from './cli-server.js';
 import { SHARED_MODELS } from './shared-models.js';
 

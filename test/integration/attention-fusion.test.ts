@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
 import { createNodeRuntime } from '../../src/adapters/node/runtime.js';
-import type { AttentionShape } from '../../src/internal/onnx-attention-fusion.js';
+import type { AttentionShape } from '../../src/onnx/onnx-attention-fusion.js';
 import type { ForwardItem } from '../../src/runtime/backend.js';
 import type { GenerateRequest } from '../../src/runtime/types.js';
 import { requireBuild } from '../helpers/cli-server.js';

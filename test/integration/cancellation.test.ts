@@ -3,7 +3,7 @@
  * streaming and not. The sequence must leave the batch and its KV cache must be freed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
+import { createApp } from '../../src/app/create-app.js';
 import { createNodeRuntime, type NodeRuntime } from '../../src/adapters/node/runtime.js';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { requireBuild } from '../helpers/cli-server.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
+import { createApp } from '../../src/app/create-app.js';
 import { createDeferredRuntime } from '../../src/runtime/deferred-runtime.js';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { makeEngine, wordId, type FakeEngine } from '../fixtures/fake-backend.js';

@@ -3,7 +3,7 @@
  * with wrangler.toml's configuration, model files through the static-assets binding.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
-import type { WorkerDevServer } from '../../src/adapters/node/worker-dev-server.js';
+import type { WorkerDevServer } from '../../tools/workerd-dev/server.js';
 import { endpointSuite, SUITE_EMBEDDING_MODEL, SUITE_MODEL } from '../helpers/endpoint-suite.js';
 import { sharedModel } from '../helpers/shared-models.js';
 import { startWorkerd } from '../helpers/workerd.js';

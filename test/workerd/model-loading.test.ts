@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../src/adapters/node/tokenizer.js';
-import { workerMiniflareOptions } from '../../src/adapters/node/worker-dev-server.js';
+import { workerMiniflareOptions } from '../../tools/workerd-dev/server.js';
 import { requireBuild } from '../helpers/cli-server.js';
 import { MODEL2VEC, SHARED_MODELS, sharedModel, STORIES, TINY_RANDOM } from '../helpers/shared-models.js';
 import { startWorkerd } from '../helpers/workerd.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assetsFolder, parseWranglerToml } from '../../src/adapters/node/worker-dev-server.js';
+import { assetsFolder, parseWranglerToml } from '../../tools/workerd-dev/server.js';
 import { requireBuild } from '../helpers/cli-server.js';
 import { SHARED_MODELS, sharedModel, STORIES } from '../helpers/shared-models.js';
 

@@ -7,10 +7,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { configDtype as dtypeOfConfig, DTYPE_PICK_ORDER as PICK_ORDER, onnxFileName, type Dtype } from '../../internal/model-config.js';
+import { configDtype as dtypeOfConfig, DTYPE_PICK_ORDER as PICK_ORDER, onnxFileName, type Dtype } from '../../model/model-config.js';
 import { createProgress } from './progress.js';
 
-export { onnxFileName, type Dtype } from '../../internal/model-config.js';
+export { onnxFileName, type Dtype } from '../../model/model-config.js';
 
 const DOWNLOAD_ORDER: Dtype[] = ['fp32', 'q8', 'q4'];
 const MARKER = '.complete';

@@ -6,9 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { AttentionShape } from '../../internal/onnx-attention-fusion.js';
-import { OrtCausalLM } from '../../internal/ort-causal-lm.js';
-import { OrtEmbedder } from '../../internal/ort-embedder.js';
+import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
+import { OrtCausalLM } from '../../onnx/ort-causal-lm.js';
+import { OrtEmbedder } from '../../onnx/ort-embedder.js';
 
 export interface OrtModelOptions {
   path: string;

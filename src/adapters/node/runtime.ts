@@ -8,13 +8,13 @@ import { basename, join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
 import type { InferenceRuntime } from '../../runtime/types.js';
-import { generationDefaults, modelShape } from '../../internal/model-config.js';
-import type { AttentionShape } from '../../internal/onnx-attention-fusion.js';
+import { generationDefaults, modelShape } from '../../model/model-config.js';
+import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
 import { loadTokenizer } from './tokenizer.js';
-import { WorkerBackend } from './worker-backend.js';
-import type { WorkerStats } from './worker-protocol.js';
+import { WorkerBackend } from './thread-backend.js';
+import type { WorkerStats } from './thread-protocol.js';
 
 export interface NodeRuntimeOptions {
   /** A model directory in the transformers.js layout, or a Hub id. */
@@ -150,9 +150,9 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   });
 }
 
-/** The worker is a separate bundle (dist/ort-worker.js); from the sources (tests) use the built one. */
+/** The inference thread is a separate bundle (dist/inference-thread.js); from the sources (tests) use the built one. */
 function workerUrl(): URL {
   const here = import.meta.url;
-  return here.includes('/src/adapters/node/') ? new URL('../../../dist/ort-worker.js', here) : new URL('./ort-worker.js', here);
+  return here.includes('/src/adapters/node/') ? new URL('../../../dist/inference-thread.js', here) : new URL('./inference-thread.js', here);
 }
 

@@ -5,7 +5,7 @@
  */
 import { createAdaptorServer } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import type { App } from '../../app.js';
+import type { App } from '../../app/create-app.js';
 
 export interface ServeOptions {
   host?: string;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../app.js';
+import { createApp } from '../../app/create-app.js';
 import { SWAGGER_UI_FILES } from '../../handlers/docs/swagger-page.js';
 import { MockRuntime } from '../../testing/mock-runtime.js';
 import { swaggerUiAssets, swaggerUiDistDir } from './swagger-assets.js';

@@ -1,12 +1,12 @@
 /**
  * The engine's Tokenizer for a model directory on disk: the same pure-JS tokenizer the web adapter
- * uses (src/internal/hf-tokenizer.ts), fed from tokenizer.json and tokenizer_config.json. The server
+ * uses (src/model/hf-tokenizer.ts), fed from tokenizer.json and tokenizer_config.json. The server
  * thread therefore never loads transformers.js (and with it onnxruntime-node a second time).
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHfTokenizer } from '../../internal/hf-tokenizer.js';
+import { createHfTokenizer } from '../../model/hf-tokenizer.js';
 import type { Tokenizer } from '../../runtime/tokenizer.js';
 
 export async function loadTokenizer(dir: string, eosTokenIds: number[]): Promise<Tokenizer> {

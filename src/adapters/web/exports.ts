@@ -10,4 +10,4 @@ export { WEB_DEVICES, type WebDevice } from './devices.js';
 export { DEFAULT_MAX_MODEL_BYTES } from './model-files.js';
 export type { WebRuntime, WebRuntimeOptions } from './runtime.js';
 export { loadError, type WebApp, type WebAppOptions } from './web-app.js';
-export type { Dtype } from '../../internal/model-config.js';
+export type { Dtype } from '../../model/model-config.js';

@@ -5,11 +5,11 @@
  * @module
  */
 import type * as OrtCommon from 'onnxruntime-common';
-import { createHfTokenizer } from '../../internal/hf-tokenizer.js';
-import { configDtype, DTYPE_PICK_ORDER, generationDefaults, modelShape, onnxFileName, type Dtype } from '../../internal/model-config.js';
-import { externalDataFiles } from '../../internal/onnx-external-data.js';
-import { OrtCausalLM, type Ort } from '../../internal/ort-causal-lm.js';
-import { OrtEmbedder } from '../../internal/ort-embedder.js';
+import { createHfTokenizer } from '../../model/hf-tokenizer.js';
+import { configDtype, DTYPE_PICK_ORDER, generationDefaults, modelShape, onnxFileName, type Dtype } from '../../model/model-config.js';
+import { externalDataFiles } from '../../onnx/onnx-external-data.js';
+import { OrtCausalLM, type Ort } from '../../onnx/ort-causal-lm.js';
+import { OrtEmbedder } from '../../onnx/ort-embedder.js';
 import { createEngine, type EngineOptions } from '../../runtime/engine.js';
 import type { InferenceRuntime } from '../../runtime/types.js';
 import { BINDING_ORIGIN, bindingFetch, type FetchLike, type ModelBinding } from './binding-fetch.js';

@@ -5,7 +5,7 @@
  * the reason, so a misconfigured deployment says what is wrong.
  * @module
  */
-import { createApp, type App, type AppOptions } from '../../app.js';
+import { createApp, type App, type AppOptions } from '../../app/create-app.js';
 import { InferenceError, isInferenceError, toErrorResponse } from '../../errors.js';
 import { createDeferredRuntime } from '../../runtime/deferred-runtime.js';
 import type { WebRuntime, WebRuntimeOptions } from './runtime.js';

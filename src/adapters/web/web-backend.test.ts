@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { OrtCausalLM } from '../../internal/ort-causal-lm.js';
+import type { OrtCausalLM } from '../../onnx/ort-causal-lm.js';
 import type { ForwardItem } from '../../runtime/backend.js';
 import { WebBackend } from './web-backend.js';
 

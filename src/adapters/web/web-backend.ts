@@ -6,8 +6,8 @@
  * @module
  */
 import type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from '../../runtime/backend.js';
-import type { OrtCausalLM, OrtCausalLMCounters } from '../../internal/ort-causal-lm.js';
-import type { OrtEmbedder } from '../../internal/ort-embedder.js';
+import type { OrtCausalLM, OrtCausalLMCounters } from '../../onnx/ort-causal-lm.js';
+import type { OrtEmbedder } from '../../onnx/ort-embedder.js';
 import { createYield } from './yield-to-event-loop.js';
 
 export interface WebBackendStats extends OrtCausalLMCounters {

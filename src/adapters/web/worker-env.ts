@@ -4,7 +4,7 @@
  * --instance_num, ...). Bad values fail the start-up with a message naming the variable.
  * @module
  */
-import { isDtype } from '../../internal/model-config.js';
+import { isDtype } from '../../model/model-config.js';
 import { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from '../../runtime/templates.js';
 import { bindingKind, type ModelBinding } from './binding-fetch.js';
 import { WEB_DEVICES, type WebDevice } from './devices.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createApp, type App } from '../../app.js';
+import { createApp, type App } from '../../app/create-app.js';
 import { InferenceError } from '../../errors.js';
 import { MockRuntime, type MockRuntimeOptions } from '../../testing/mock-runtime.js';
 import { type Json, expect400, postJson, readSse } from '../../../test/helpers/handler-requests.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApp, type AppOptions } from '../../app.js';
+import { createApp, type AppOptions } from '../../app/create-app.js';
 import type { AssetSource } from '../context.js';
 import { MockRuntime } from '../../testing/mock-runtime.js';
 import { DOCS_CSP } from './swagger-page.js';

@@ -2,7 +2,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { createApp, ROUTES, type AppOptions } from '../../app.js';
+import { createApp, ROUTES, type AppOptions } from '../../app/create-app.js';
 import { MockRuntime, type MockRuntimeOptions } from '../../testing/mock-runtime.js';
 import { EDGELLM_VERSION, REQUEST_BODIES, RESPONSE_SCHEMAS } from './openapi.js';
 

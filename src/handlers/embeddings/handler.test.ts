@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../app.js';
+import { createApp, type App } from '../../app/create-app.js';
 import { InferenceError } from '../../errors.js';
 import type { EmbedRequest, EmbedResult } from '../../runtime/types.js';
 import { MockRuntime, type MockRuntimeOptions } from '../../testing/mock-runtime.js';

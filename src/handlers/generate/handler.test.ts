@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createApp, type App } from '../../app.js';
+import { createApp, type App } from '../../app/create-app.js';
 import { InferenceError } from '../../errors.js';
 import type { GenerationEvent } from '../../runtime/types.js';
 import { MockRuntime, type MockRuntimeOptions } from '../../testing/mock-runtime.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../app.js';
+import { createApp } from '../../app/create-app.js';
 import { MockRuntime, type MockRuntimeOptions } from '../../testing/mock-runtime.js';
 
 type Json = any;

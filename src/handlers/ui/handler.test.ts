@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApp, type AppOptions } from '../../app.js';
+import { createApp, type AppOptions } from '../../app/create-app.js';
 import { MockRuntime } from '../../testing/mock-runtime.js';
 import { etagMatches } from './handler.js';
 import { uiPage } from './page.js';

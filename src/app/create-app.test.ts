@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createApp, type App, type AppOptions } from './app.js';
-import { InferenceError } from './errors.js';
-import { MockRuntime } from './testing/mock-runtime.js';
+import { createApp, type App, type AppOptions } from './create-app.js';
+import { InferenceError } from '../errors.js';
+import { MockRuntime } from '../testing/mock-runtime.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;

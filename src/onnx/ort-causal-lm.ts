@@ -12,7 +12,7 @@ import { toFloat32 } from './float16.js';
 import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
-import { meanRows } from './vector.js';
+import { meanRows } from '../internal/vector.js';
 
 /** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
 export type Ort = Pick<typeof OrtCommon, 'Tensor' | 'InferenceSession'>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../app.js';
+import { createApp } from './create-app.js';
 import { MockRuntime } from '../testing/mock-runtime.js';
 import { formatRequestLog, requestLogJson, type RequestLog } from './request-log.js';
 

@@ -1,11 +1,11 @@
 /**
  * `npm run dev:worker`: the Worker in workerd on a local port, like `wrangler dev`.
- * Usage: node dist/worker-dev.js [--port 8787] [--host 127.0.0.1] [--models DIR] [--var KEY=VALUE]...
+ * Usage: node dist-dev/workerd-dev.js [--port 8787] [--host 127.0.0.1] [--models DIR] [--var KEY=VALUE]...
  * @module
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { startWorkerDevServer } from './worker-dev-server.js';
+import { startWorkerDevServer } from './server.js';
 
 const { values } = parseArgs({
   options: {

@@ -3,8 +3,8 @@
  * @module
  */
 import type { InferenceSession } from 'onnxruntime-node';
-import type { AttentionShape } from '../../internal/onnx-attention-fusion.js';
-import type { OrtCausalLMCounters } from '../../internal/ort-causal-lm.js';
+import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
+import type { OrtCausalLMCounters } from '../../onnx/ort-causal-lm.js';
 import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 
 export interface WorkerInit {

@@ -4,19 +4,19 @@
  * @module
  */
 import { cors, Router, type IRequest } from 'itty-router';
-import { InferenceError, toErrorResponse } from './errors.js';
-import { handleChatCompletions } from './handlers/chat-completions/handler.js';
-import { handleCompletions } from './handlers/completions/handler.js';
-import type { AssetSource, Handler, HandlerContext } from './handlers/context.js';
-import { handleDocsFile, handleDocsPage, handleOpenApi } from './handlers/docs/handler.js';
-import { handleEmbeddings } from './handlers/embeddings/handler.js';
-import { handleGenerate } from './handlers/generate/handler.js';
-import { handleHealth, handleRoot } from './handlers/health/handler.js';
-import { handleListModels, handleRetrieveModel } from './handlers/models/handler.js';
-import { handleUi } from './handlers/ui/handler.js';
-import { checkApiKey } from './internal/api-key.js';
-import { meterRequest, type RequestLog } from './internal/request-log.js';
-import type { InferenceRuntime } from './runtime/types.js';
+import { InferenceError, toErrorResponse } from '../errors.js';
+import { handleChatCompletions } from '../handlers/chat-completions/handler.js';
+import { handleCompletions } from '../handlers/completions/handler.js';
+import type { AssetSource, Handler, HandlerContext } from '../handlers/context.js';
+import { handleDocsFile, handleDocsPage, handleOpenApi } from '../handlers/docs/handler.js';
+import { handleEmbeddings } from '../handlers/embeddings/handler.js';
+import { handleGenerate } from '../handlers/generate/handler.js';
+import { handleHealth, handleRoot } from '../handlers/health/handler.js';
+import { handleListModels, handleRetrieveModel } from '../handlers/models/handler.js';
+import { handleUi } from '../handlers/ui/handler.js';
+import { checkApiKey } from './api-key.js';
+import { meterRequest, type RequestLog } from './request-log.js';
+import type { InferenceRuntime } from '../runtime/types.js';
 
 export interface AppOptions {
   runtime: InferenceRuntime;

@@ -4,11 +4,11 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from '../../runtime/templates.js';
-import { DEVICES, type Device } from './devices.js';
+import { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from '../runtime/templates.js';
+import { DEVICES, type Device } from '../adapters/node/devices.js';
 import { LOG_FORMATS, type LogFormat } from './logger.js';
-import type { Dtype } from './model-files.js';
-import type { NodeRuntimeOptions } from './runtime.js';
+import type { Dtype } from '../adapters/node/model-files.js';
+import type { NodeRuntimeOptions } from '../adapters/node/runtime.js';
 
 export class UsageError extends Error {}
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { GenerationDefaults } from '../runtime/types.js';
-import type { AttentionShape } from './onnx-attention-fusion.js';
+import type { AttentionShape } from '../onnx/onnx-attention-fusion.js';
 
 export type Dtype = 'fp32' | 'fp16' | 'q8' | 'q4';
 

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { InferenceError } from '../../errors.js';
 import type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from '../../runtime/backend.js';
-import type { ForwardReply, WorkerInit, WorkerReady, WorkerRequest, WorkerResponse, WorkerStats } from './worker-protocol.js';
+import type { ForwardReply, WorkerInit, WorkerReady, WorkerRequest, WorkerResponse, WorkerStats } from './thread-protocol.js';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 type Op = WorkerRequest extends infer R ? (R extends { op: infer O } ? O : never) : never;

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { assetsFolder, MAX_ASSET_BYTES, parseWranglerToml, workerMiniflareOptions } from './worker-dev-server.js';
+import { assetsFolder, MAX_ASSET_BYTES, parseWranglerToml, workerMiniflareOptions } from './server.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('parseWranglerToml', () => {
   it("reads the repository's wrangler.toml: main, compatibility, vars, assets, the Durable Object", () => {

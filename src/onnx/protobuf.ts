@@ -2,7 +2,7 @@
  * Minimal protobuf wire-format reader and writer (platform-neutral, no dependencies).
  * Enough to walk ONNX ModelProto fields without decoding initializers, and to write small graphs.
  */
-import { concatBytes } from './bytes.js';
+import { concatBytes } from '../internal/bytes.js';
 
 export const WireType = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
 

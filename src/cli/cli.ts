@@ -4,14 +4,14 @@
  * --base_model/--tokenizer_path/--only_cpu/--gpus/--load_in_8bit); `_` and `-` are interchangeable.
  * @module
  */
-import { createApp } from '../../app.js';
-import { createDeferredRuntime } from '../../runtime/deferred-runtime.js';
+import { createApp } from '../app/create-app.js';
+import { createDeferredRuntime } from '../runtime/deferred-runtime.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './cli-args.js';
 import { clientCommand } from './client/client.js';
 import { createLogger } from './logger.js';
-import { createNodeRuntime } from './runtime.js';
-import { serve } from './serve.js';
-import { swaggerUiAssets } from './swagger-assets.js';
+import { createNodeRuntime } from '../adapters/node/runtime.js';
+import { serve } from '../adapters/node/serve.js';
+import { swaggerUiAssets } from '../adapters/node/swagger-assets.js';
 
 const printError = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -8,7 +8,7 @@ import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { ProtoReader, ProtoWriter, decodeString } from './protobuf.js';
 
 const SHARED_MODELS =
-  process.env.EDGELLM_SHARED_MODELS ?? fileURLToPath(new URL('../../../shared/models/', import.meta.url));
+  process.env.EDGELLM_SHARED_MODELS ?? fileURLToPath(new URL('../../../shared/models', import.meta.url));
 const STORIES = join(SHARED_MODELS, 'karpathy__stories260K');
 const TINY_RANDOM = join(SHARED_MODELS, 'hf-internal-testing__tiny-random-LlamaForCausalLM');
 const missing = (dir: string) => {

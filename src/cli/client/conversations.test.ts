@@ -3,9 +3,9 @@
  * on the wire, and what the server then holds.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeEngine, type FakeEngine } from '../../../../test/fixtures/fake-backend.js';
-import { createApp } from '../../../app.js';
-import { serve, type RunningServer } from '../serve.js';
+import { makeEngine, type FakeEngine } from '../../../test/fixtures/fake-backend.js';
+import { createApp } from '../../app/create-app.js';
+import { serve, type RunningServer } from '../../adapters/node/serve.js';
 import { ChatHistory, GenerateSession } from './conversations.js';
 import { createTransport, ServerError } from './transport.js';
 

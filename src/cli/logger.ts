@@ -3,7 +3,7 @@
  * (`--log-format json`). Request lines come from the app's `onRequestLog`.
  * @module
  */
-import { formatRequestLog, requestLogJson, type RequestLog } from '../../internal/request-log.js';
+import { formatRequestLog, requestLogJson, type RequestLog } from '../app/request-log.js';
 
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];

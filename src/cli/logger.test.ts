@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RequestLog } from '../../internal/request-log.js';
+import type { RequestLog } from '../app/request-log.js';
 import { createLogger } from './logger.js';
 
 const request: RequestLog = { method: 'POST', path: '/generate', status: 200, promptTokens: 5, completionTokens: 9, ttftMs: 12, totalMs: 80, aborted: false };

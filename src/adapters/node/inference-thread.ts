@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadCausalLM, loadEmbedder } from './ort-model.js';
-import type { ForwardReply, WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './worker-protocol.js';
+import type { ForwardReply, WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './thread-protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
