@@ -9,6 +9,7 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import type { Tokenizer } from '../runtime/tokenizer.js';
 import type { ChatMessage } from '../runtime/types.js';
+import { tokenByteTable } from './token-bytes.js';
 
 type Config = Record<string, unknown>;
 
@@ -45,7 +46,9 @@ export function createHfTokenizer(tokenizerJson: object, tokenizerConfig: Config
   const specialTokens = Object.fromEntries(
     TEMPLATE_TOKENS.map((key) => [key, configToken(tokenizerConfig, key)]).filter(([, value]) => value !== undefined),
   );
+  let byteTable: (Uint8Array | null)[] | undefined;
   return {
+    tokenBytes: () => (byteTable ??= tokenByteTable(tokenizerJson)),
     encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }).ids,
     decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
     applyChatTemplate: template

@@ -11,6 +11,11 @@ export interface Tokenizer {
   decode(ids: number[]): string;
   /** Renders messages with the model's own chat template, ending with the assistant prompt. */
   applyChatTemplate?(messages: ChatMessage[]): string;
+  /**
+   * The bytes each token id adds to the text (null for special tokens), computed once on first use:
+   * for logprobs' `bytes` and for constrained decoding. See src/model/token-bytes.ts.
+   */
+  tokenBytes?(): (Uint8Array | null)[];
   readonly bosTokenId?: number;
   readonly eosTokenIds: number[];
 }
