@@ -16,9 +16,12 @@ import { PrefixCache } from './prefix-cache.js';
 import { SessionStore, turnSuffix, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
 import { encodeContinuation, type Tokenizer } from './tokenizer.js';
+import type { ToolCallFormat } from './tools/tool-call-parser.js';
+import { withToolCalls } from './tools/tool-events.js';
+import { toolSupportOf } from './tools/tool-prompt.js';
 import type {
   EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, InferenceRuntime, ModelInfo,
-  PromptInput, RuntimeStatus, SamplingParams,
+  PromptInput, RuntimeStatus, SamplingParams, ToolDefinition,
 } from './types.js';
 
 export interface EngineOptions {
@@ -51,6 +54,11 @@ const BASE_SAMPLING: SamplingParams = {
 
 export function createEngine(options: EngineOptions): InferenceRuntime {
   return new Engine(options);
+}
+
+/** `emit` itself, or wrapped to split tool calls out of the text when the request has tools. */
+function withToolsParsed(format: ToolCallFormat | undefined, emit: (event: GenerationEvent) => void): (event: GenerationEvent) => void {
+  return format ? withToolCalls(format, emit) : emit;
 }
 
 class Engine implements InferenceRuntime {
@@ -156,11 +164,11 @@ class Engine implements InferenceRuntime {
     );
   }
 
-  private promptTokens(input: PromptInput, template: GenerateRequest['template']): number[] {
+  private promptTokens(input: PromptInput, template: GenerateRequest['template'], tools?: ToolDefinition[]): number[] {
     if (input.kind === 'tokens') return input.tokens;
     const rendered =
       input.kind === 'messages'
-        ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer)
+        ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer, tools)
         : template === 'completion'
           ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
           : { text: input.text, addSpecialTokens: true };
@@ -199,7 +207,8 @@ class Engine implements InferenceRuntime {
 
   private createJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, session?: OpenSession): Job {
     const turn = session && this.sessionPrompt(session);
-    const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template);
+    const tools = request.tools && request.tools.choice !== 'none' ? request.tools : undefined;
+    const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template, request.tools?.definitions);
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
     if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', 'prompt');
     // A job with no choices would throw in the scheduler loop and wedge every other request.
@@ -236,10 +245,10 @@ class Engine implements InferenceRuntime {
       backend: this.o.backend,
       tokenizer: this.o.tokenizer,
       allocSeq: () => this.nextSeq++,
-      emit: (event) => {
+      emit: withToolsParsed(tools && this.toolCallFormat(), (event) => {
         channel.push(event);
         if (event.type === 'usage') channel.close();
-      },
+      }),
       onComplete:
         session && turn
           ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, tokens: [...promptTokens, ...tokens] })
@@ -295,6 +304,11 @@ class Engine implements InferenceRuntime {
     const seq = this.nextSeq++;
     this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
     return { seq, ...reuse };
+  }
+
+  /** How this model writes tool calls: its template's format, else the default prompt's (Hermes). */
+  private toolCallFormat(): ToolCallFormat {
+    return this.o.chatTemplate === undefined || this.o.chatTemplate === 'model' ? toolSupportOf(this.o.tokenizer.chatTemplate).format : 'hermes';
   }
 
   /** The first token id the model has no row for, if any. */
