@@ -40,11 +40,12 @@ async function main(argv: string[]): Promise<number> {
     apiKeys: args.apiKeys,
     cors: args.cors,
     maxBodyBytes: args.maxBodyBytes,
+    requestTimeoutMs: args.requestTimeout * 1000,
     onError: (error) => logger.error(`internal error: ${(error as Error)?.stack ?? String(error)}`),
     onRequestLog: logger.request,
     docsAssets: swaggerUiAssets(),
   });
-  const server = await serve(app, { host: args.host, port: args.port });
+  const server = await serve(app, { host: args.host, port: args.port, requestTimeoutMs: args.requestTimeout * 1000 });
   log(`listening on ${server.url} (loading ${args.runtime.model}...)`);
 
   let stopping = false;
