@@ -85,6 +85,7 @@ class Engine implements InferenceRuntime {
   }
 
   status(): RuntimeStatus {
+    if (this.state === 'ready' && this.o.backend.failure) return 'failed';
     return this.state;
   }
 
@@ -182,6 +183,8 @@ class Engine implements InferenceRuntime {
 
   private ensureOpen(): void {
     if (this.state !== 'ready') throw new InferenceError(503, 'The server is shutting down.');
+    const failure = this.o.backend.failure;
+    if (failure) throw new InferenceError(503, `The inference backend has stopped: ${failure.message}`, { code: 'backend_failed' });
   }
 
   /** Resolves a requested model name to a generation model, or throws 404/400. */
