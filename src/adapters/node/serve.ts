@@ -14,7 +14,8 @@ export interface ServeOptions {
   /**
    * Longest time to receive a request's headers and body, in ms (default 60 s; 0 = no limit).
    * It does not limit a response: a long stream is not cut. The app answers 408 with an error
-   * body (AppOptions.requestTimeoutMs); the server's own limit, a little later, is the backstop.
+   * body (AppOptions.requestTimeoutMs); a second later the connection of a body still not in
+   * (one no handler reads) is closed.
    */
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, in ms (default 5 s). */
@@ -34,12 +35,11 @@ export interface RunningServer {
 export function serve(app: App, options: ServeOptions = {}): Promise<RunningServer> {
   const server = createAdaptorServer({ fetch: (request: Request) => app.fetch(request) }) as Server;
   const timeout = options.requestTimeoutMs ?? 60_000;
-  // Node's limits only cover receiving the request. Its 408 has no body, so it comes a second after the app's.
-  server.requestTimeout = timeout > 0 ? timeout + 1000 : 0;
+  // Node's own requestTimeout answers a bare 408 and is checked only every 30 s: the app's 408
+  // and the backstop below replace it.
+  server.requestTimeout = 0;
   server.headersTimeout = timeout > 0 ? Math.min(timeout, 60_000) : 60_000;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5000;
-  // How often Node checks those limits (default every 30 s, far coarser than the limits themselves).
-  (server as Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = 1000;
 
   // Which request each connection is receiving, so that draining can drop half-received ones.
   const receiving = new Map<Socket, IncomingMessage | undefined>();
@@ -50,6 +50,12 @@ export function serve(app: App, options: ServeOptions = {}): Promise<RunningServ
   });
   server.on('request', (request: IncomingMessage, response) => {
     receiving.set(request.socket, request);
+    if (timeout > 0 && !request.complete) {
+      const backstop = setTimeout(() => !request.complete && request.socket.destroy(), timeout + 1000);
+      backstop.unref();
+      request.once('end', () => clearTimeout(backstop));
+      request.socket.once('close', () => clearTimeout(backstop));
+    }
     response.once('finish', () => {
       if (draining) request.socket.destroy();
       else if (receiving.get(request.socket) === request) receiving.set(request.socket, undefined);
