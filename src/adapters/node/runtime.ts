@@ -88,6 +88,10 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
   const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
 
+  // Cheap and often the broken file: before any thread starts, so a failure leaves nothing running.
+  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
+  const embeddingTokenizer = embedding ? await loadTokenizer(embedding.dir, []) : undefined;
+
   // What the worker on a device rewrites the attention with, or why it keeps the exported graph.
   const fuse = options.fuseAttention ?? process.env.EDGELLM_FUSE_ATTENTION !== '0';
   const attentionOn = (candidate: Exclude<Device, 'auto'>): AttentionShape | string => {
@@ -136,7 +140,6 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   }
   if (!backend) throw new Error(`No device could load the model (${lastFailure || 'no device to try'}).`);
 
-  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
   const modelNames = options.modelNames?.length ? options.modelNames : [basename(dir) === 'main' ? options.model : basename(dir)];
   const engine = createEngine({
     backend,
@@ -154,7 +157,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
       embedding && backend.embedding
         ? {
             backend: backend.embedding,
-            tokenizer: await loadTokenizer(embedding.dir, []),
+            tokenizer: embeddingTokenizer!,
             name: basename(embedding.dir) === 'main' ? options.embeddingModel! : basename(embedding.dir),
             contextLength: embeddingConfig.max_position_embeddings ?? 512,
           }
