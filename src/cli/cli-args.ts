@@ -34,8 +34,8 @@ Device:
 Server:
   --host, --server-name HOST     (default 0.0.0.0)
   --port, --server-port PORT     (default 23333)
-  --instance-num N               concurrent sequences (default 8)
-  --max-queue N                  requests waiting beyond those (default 256); more get 429
+  --instance-num N               concurrent sequences: n, beams, each prompt of a list count (default 8)
+  --max-queue N                  sequences waiting beyond those (default 256); more get 429
   --cache-max-bytes N            KV kept for reuse (prefixes, idle sessions), default 536870912; 0 disables
   --prefill-chunk N              longest prompt piece prefilled per step, so others keep streaming (default 512)
   --session-len N                token budget of a /generate session (default: the model's context)
