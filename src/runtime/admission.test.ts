@@ -102,6 +102,12 @@ describe('bounded requests', () => {
     expect(events[0]).toMatchObject({ type: 'start', promptTokens: 1501 });
     await collect(() => engine.generate(request({ prompt: 'one two', maxTokens: 1 })));
     expect(asyncTexts.length).toBe(1); // short prompts stay synchronous
+
+    // Many short embeddings inputs add up: past the same total they go off the event loop too.
+    await engine.embed({ input: Array.from({ length: 64 }, () => words(30)) });
+    expect(asyncTexts.length).toBe(65);
+    await engine.embed({ input: ['one two', 'three'] });
+    expect(asyncTexts.length).toBe(65);
   });
 });
 

@@ -151,9 +151,13 @@ class Engine implements InferenceRuntime {
       if (typeof item !== 'string' && item.length > limit) throw tooLong(i, `${item.length} tokens`);
     });
     const inputs: number[][] = [];
+    // Many short inputs stall the event loop as much as one long one: past the same total, all go off it.
+    // Otherwise they are encoded in place, so a small request reaches the queue in the order it came.
+    const chars = request.input.reduce((n, item) => n + (typeof item === 'string' ? item.length : 0), 0);
+    const offLoop = chars >= ASYNC_ENCODE_CHARS && tokenizer.encodeAsync !== undefined;
     for (const [i, item] of request.input.entries()) {
-      // Short inputs are encoded in place, so a request reaches the queue in the order it came.
-      const encoded = typeof item === 'string' ? this.encode(tokenizer, item, true) : item;
+      const encoded =
+        typeof item !== 'string' ? item : offLoop ? tokenizer.encodeAsync!(item, true) : tokenizer.encode(item, true);
       const tokens = Array.isArray(encoded) ? encoded : await encoded;
       if (request.signal?.aborted) throw cancelled();
       if (!useEmbeddingModel && this.outOfVocabulary(tokens) !== undefined) {
@@ -228,10 +232,6 @@ class Engine implements InferenceRuntime {
     if (chars < ASYNC_ENCODE_CHARS) return undefined;
     const rendered = this.rendered(input, template);
     return this.o.tokenizer.encodeAsync(rendered.text, rendered.addSpecialTokens);
-  }
-
-  private encode(tokenizer: Tokenizer, text: string, addSpecialTokens: boolean): number[] | Promise<number[]> {
-    return text.length >= ASYNC_ENCODE_CHARS && tokenizer.encodeAsync ? tokenizer.encodeAsync(text, addSpecialTokens) : tokenizer.encode(text, addSpecialTokens);
   }
 
   private rendered(input: Exclude<PromptInput, { kind: 'tokens' }>, template: GenerateRequest['template']) {
