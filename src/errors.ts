@@ -62,13 +62,13 @@ export const invalidRequest = (message: string, param: string | null = null, cod
 export const notFound = (message: string, param: string | null = null, code: string | null = null) =>
   new InferenceError(404, message, { param, code });
 
-export function contextLengthExceeded(promptTokens: number, requested: number, contextLength: number) {
+export function contextLengthExceeded(promptTokens: number, requested: number, contextLength: number, param = 'messages') {
   return new InferenceError(
     400,
     `This model's maximum context length is ${contextLength} tokens. However, you requested ` +
       `${promptTokens + requested} tokens (${promptTokens} in the prompt, ${requested} for the completion). ` +
       'Please reduce the prompt or the completion length.',
-    { param: 'messages', code: 'context_length_exceeded' },
+    { param, code: 'context_length_exceeded' },
   );
 }
 

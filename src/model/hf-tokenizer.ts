@@ -50,6 +50,7 @@ export function createHfTokenizer(tokenizerJson: object, tokenizerConfig: Config
   let byteTable: (Uint8Array | null)[] | undefined;
   return {
     tokenBytes: () => (byteTable ??= tokenByteTable(tokenizerJson)),
+    maxTokenChars: maxTokenChars(tokenizerJson),
     encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }).ids,
     decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
     applyChatTemplate: template
@@ -60,4 +61,22 @@ export function createHfTokenizer(tokenizerJson: object, tokenizerConfig: Config
     bosTokenId: idOf('bos_token'),
     eosTokenIds: [...eos],
   };
+}
+
+/**
+ * The longest token string of the vocabulary (and added tokens), in UTF-16 units: no token covers
+ * more input than that (a byte-level or byte-fallback token covers less than its length), so a
+ * text longer than `context * maxTokenChars` cannot fit in the context. Undefined when the
+ * vocabulary is not in a known shape, or its pre-tokenizer may drop characters (WordPiece's
+ * whitespace split), which would break the bound.
+ */
+export function maxTokenChars(tokenizerJson: object): number | undefined {
+  const json = tokenizerJson as { model?: { type?: string; vocab?: unknown }; added_tokens?: Array<{ content?: unknown }> };
+  const vocab = json.model?.vocab;
+  if (json.model?.type === 'WordPiece' || !vocab || typeof vocab !== 'object') return undefined;
+  let max = 0;
+  const pieces = Array.isArray(vocab) ? vocab.map((entry) => (Array.isArray(entry) ? entry[0] : entry)) : Object.keys(vocab);
+  for (const piece of pieces) if (typeof piece === 'string' && piece.length > max) max = piece.length;
+  for (const added of json.added_tokens ?? []) if (typeof added.content === 'string' && added.content.length > max) max = added.content.length;
+  return max > 0 ? max : undefined;
 }

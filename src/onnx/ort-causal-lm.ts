@@ -13,6 +13,7 @@ import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from 
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { meanRows } from '../internal/vector.js';
+import type { GraphExpectations } from '../model/model-config.js';
 
 /** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
 export type Ort = Pick<typeof OrtCommon, 'Tensor' | 'InferenceSession'>;
@@ -24,6 +25,8 @@ export interface OrtCausalLMOptions {
   name: string;
   contextLength: number;
   hiddenSize: number;
+  /** Sizes config.json states; the graph must show the same, or loading fails naming both. */
+  expected?: GraphExpectations;
   /** Execution providers, threads, external data: whatever the host's onnxruntime needs. */
   sessionOptions: OrtCommon.InferenceSession.SessionOptions;
   /**
@@ -107,6 +110,7 @@ export class OrtCausalLM {
     if (!this.pastNames.length || !Number.isFinite(vocab) || !this.kvDims.every(Number.isFinite)) {
       throw new Error(`${options.name} is not a decoder with past_key_values inputs and a logits output.`);
     }
+    checkGraph(options, { vocabSize: vocab, layers: this.pastNames.length / 2, kvHeads: this.kvDims[0], headDim: this.kvDims[1] });
     const kvBytesPerToken = this.pastNames.length * this.kvDims[0] * this.kvDims[1] * (this.kvType === 'float16' ? 2 : 4);
     this.info = { vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken };
   }
@@ -455,4 +459,21 @@ function maxAbs(a: Float32Array): number {
 
 function sameOrder(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const CONFIG_NAMES: Record<keyof GraphExpectations, string> = {
+  vocabSize: 'vocab_size', layers: 'num_hidden_layers', kvHeads: 'num_key_value_heads', headDim: 'head_dim',
+};
+
+/** config.json and the graph must agree on the sizes both state; a mismatch names the field and the file. */
+function checkGraph(options: OrtCausalLMOptions, graph: Required<GraphExpectations>): void {
+  for (const key of Object.keys(CONFIG_NAMES) as Array<keyof GraphExpectations>) {
+    const stated = options.expected?.[key];
+    if (stated === undefined || !Number.isFinite(graph[key])) continue;
+    // A graph may pad its vocabulary beyond the tokenizer's; it must never have fewer rows.
+    const ok = key === 'vocabSize' ? graph[key] >= stated : graph[key] === stated;
+    if (!ok) {
+      throw new Error(`config.json says ${CONFIG_NAMES[key]} ${stated}, but the graph ${options.name} has ${graph[key]}.`);
+    }
+  }
 }

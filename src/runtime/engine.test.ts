@@ -572,7 +572,8 @@ describe('cancellation and memory', () => {
   });
 
   it('after 200 mixed requests no sequence is left in the backend', async () => {
-    const { engine, backend } = makeEngine({ backend: { contextLength: 32 }, engine: { maxConcurrent: 4 } });
+    // The queue counts sequences (n 3 and 2 beams count 3 and 2): room for all 200 requests.
+    const { engine, backend } = makeEngine({ backend: { contextLength: 32 }, engine: { maxConcurrent: 4, maxQueue: 512 } });
     // Prefills of prompts starting with "hello" fail (taking their whole step with them).
     backend.failWhen = (_call, items) =>
       items.some((i) => i.tokens.length > 1 && i.tokens[1] === w('hello')) ? new Error('injected') : undefined;

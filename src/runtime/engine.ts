@@ -8,6 +8,7 @@ import { l2Normalize } from '../internal/vector.js';
 import { contextLengthExceeded, InferenceError, invalidRequest, notFound } from '../errors.js';
 import type { Backend, EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
+import { EmbedJob } from './embed-job.js';
 import { EventChannel } from './event-channel.js';
 import type { Job, JobContext, JobSpec } from './job.js';
 import { SamplingJob } from './sampling-job.js';
@@ -47,6 +48,13 @@ export interface EngineOptions {
   onError?: (error: unknown) => void;
 }
 
+/** Texts at least this long are tokenized with `encodeAsync` when the tokenizer has it (off the event loop). */
+const ASYNC_ENCODE_CHARS = 4096;
+/** Most stop token ids a request may name. */
+export const MAX_STOP_TOKEN_IDS = 256;
+
+const cancelled = () => new InferenceError(499, 'The request was cancelled.', { code: 'cancelled' });
+
 const BASE_SAMPLING: SamplingParams = {
   temperature: 1, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0,
   numBeams: 1, lengthPenalty: 1,
@@ -85,6 +93,7 @@ class Engine implements InferenceRuntime {
   }
 
   status(): RuntimeStatus {
+    if (this.state === 'ready' && this.o.backend.failure) return 'failed';
     return this.state;
   }
 
@@ -100,17 +109,33 @@ class Engine implements InferenceRuntime {
 
   async tokenize(model: string | undefined, input: PromptInput, template: GenerateRequest['template'] = 'none') {
     this.generationModel(model);
-    return this.promptTokens(input, template);
+    this.checkPromptSize(input, this.contextLength);
+    return (await this.largePromptTokens(input, template)) ?? this.promptTokens(input, template);
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerationEvent> {
     let job: Job | undefined;
-    const channel = new EventChannel<GenerationEvent>(() => job?.cancel());
+    let abandoned = false;
+    const channel = new EventChannel<GenerationEvent>(() => {
+      abandoned = true;
+      job?.cancel();
+    });
+    const started = (created: Job) => {
+      job = created;
+      if (abandoned) created.cancel();
+    };
     try {
       // Every failure, even an unknown model, rejects the stream's first read instead of throwing here.
       this.ensureOpen();
       this.generationModel(request.model);
-      job = this.startJob(request, channel);
+      // Bound the work before doing any: a prompt longer than any context could hold is refused untokenized.
+      if (!request.session) this.checkPromptSize(request.input, this.contextLength);
+      const pending = request.session ? undefined : this.largePromptTokens(request.input, request.template, request.tools?.definitions);
+      if (pending) {
+        pending.then((tokens) => started(this.startJob(request, channel, tokens))).catch((error) => channel.close(error));
+      } else {
+        started(this.startJob(request, channel));
+      }
     } catch (error) {
       channel.close(error);
     }
@@ -124,18 +149,40 @@ class Engine implements InferenceRuntime {
     const name = useEmbeddingModel ? e.name : this.generationModel(request.model);
     const tokenizer = useEmbeddingModel ? e.tokenizer : this.o.tokenizer;
     const limit = useEmbeddingModel ? e.contextLength : this.contextLength;
-    const inputs = request.input.map((item, i) => {
+    const maxChars = tokenizer.maxTokenChars ? limit * tokenizer.maxTokenChars : Number.POSITIVE_INFINITY;
+    const tooLong = (i: number, what: string) =>
+      invalidRequest(`input[${i}] has ${what}; this model takes at most ${limit} tokens.`, 'input', 'context_length_exceeded');
+    // Every size is checked before any text is tokenized.
+    request.input.forEach((item, i) => {
       if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, 'input');
-      const tokens = typeof item === 'string' ? tokenizer.encode(item, true) : item;
+      if (typeof item === 'string' && item.length > maxChars) throw tooLong(i, `${item.length} characters (more than ${maxChars} cannot fit)`);
+      if (typeof item !== 'string' && item.length > limit) throw tooLong(i, `${item.length} tokens`);
+    });
+    const inputs: number[][] = [];
+    // Many short inputs stall the event loop as much as one long one: past the same total, all go off it.
+    // Otherwise they are encoded in place, so a small request reaches the queue in the order it came.
+    const chars = request.input.reduce((n, item) => n + (typeof item === 'string' ? item.length : 0), 0);
+    const offLoop = chars >= ASYNC_ENCODE_CHARS && tokenizer.encodeAsync !== undefined;
+    for (const [i, item] of request.input.entries()) {
+      const encoded =
+        typeof item !== 'string' ? item : offLoop ? tokenizer.encodeAsync!(item, true) : tokenizer.encode(item, true);
+      const tokens = Array.isArray(encoded) ? encoded : await encoded;
+      if (request.signal?.aborted) throw cancelled();
       if (!useEmbeddingModel && this.outOfVocabulary(tokens) !== undefined) {
         throw invalidRequest(`input[${i}] has a token id outside the vocabulary (0..${this.o.backend.info.vocabSize - 1}).`, 'input');
       }
-      if (tokens.length > limit) {
-        throw invalidRequest(`input[${i}] has ${tokens.length} tokens; this model takes at most ${limit}.`, 'input', 'context_length_exceeded');
-      }
-      return tokens;
-    });
-    const embeddings = useEmbeddingModel ? await e.backend.embed(inputs) : (await this.o.backend.hiddenStates(inputs)).map(l2Normalize);
+      if (tokens.length > limit) throw tooLong(i, `${tokens.length} tokens`);
+      inputs.push(tokens);
+    }
+    // Through the scheduler: queued (or 429) like a generation, a few inputs per step, cancelled with the request.
+    const run = useEmbeddingModel
+      ? (batch: number[][]) => e.backend.embed(batch)
+      : async (batch: number[][]) => (await this.o.backend.hiddenStates(batch)).map(l2Normalize);
+    const job = new EmbedJob(inputs, run, this.o.prefillChunk ?? 512);
+    this.scheduler.submit({ job, fail: (error) => job.fail(error) });
+    request.signal?.addEventListener('abort', () => job.cancel(), { once: true });
+    if (request.signal?.aborted) job.cancel();
+    const embeddings = await job.result;
     return { model: name, embeddings, promptTokens: inputs.reduce((n, t) => n + t.length, 0) };
   }
 
@@ -148,6 +195,8 @@ class Engine implements InferenceRuntime {
 
   private ensureOpen(): void {
     if (this.state !== 'ready') throw new InferenceError(503, 'The server is shutting down.');
+    const failure = this.o.backend.failure;
+    if (failure) throw new InferenceError(503, `The inference backend has stopped: ${failure.message}`, { code: 'backend_failed' });
   }
 
   /** Resolves a requested model name to a generation model, or throws 404/400. */
@@ -164,14 +213,46 @@ class Engine implements InferenceRuntime {
     );
   }
 
+  /**
+   * Refuses a prompt that cannot fit before tokenizing it: no token of this vocabulary covers more
+   * than `maxTokenChars` characters, so longer text has more than `limit` tokens.
+   */
+  private checkPromptSize(input: PromptInput, limit: number): void {
+    const param = input.kind === 'messages' ? 'messages' : 'prompt';
+    if (input.kind === 'tokens') return; // already in memory; the context check follows
+    const perToken = this.o.tokenizer.maxTokenChars;
+    if (!perToken) return;
+    const chars = input.kind === 'text' ? input.text.length : input.messages.reduce((n, m) => n + m.content.length, 0);
+    if (chars > limit * perToken) {
+      throw new InferenceError(
+        400,
+        `This model's maximum context length is ${limit} tokens, and the prompt has ${chars} characters: ` +
+          `more than ${limit * perToken} cannot fit in it with this tokenizer. Please reduce the prompt.`,
+        { param, code: 'context_length_exceeded' },
+      );
+    }
+  }
+
+  /** The prompt's tokens through `encodeAsync` when it is long enough to stall the event loop; undefined otherwise. */
+  private largePromptTokens(input: PromptInput, template: GenerateRequest['template'], tools?: ToolDefinition[]): Promise<number[]> | undefined {
+    if (input.kind === 'tokens' || !this.o.tokenizer.encodeAsync) return undefined;
+    const chars = input.kind === 'text' ? input.text.length : input.messages.reduce((n, m) => n + m.content.length, 0);
+    if (chars < ASYNC_ENCODE_CHARS) return undefined;
+    const rendered = this.rendered(input, template, tools);
+    return this.o.tokenizer.encodeAsync(rendered.text, rendered.addSpecialTokens);
+  }
+
+  private rendered(input: Exclude<PromptInput, { kind: 'tokens' }>, template: GenerateRequest['template'], tools?: ToolDefinition[]) {
+    return input.kind === 'messages'
+      ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer, tools)
+      : template === 'completion'
+        ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
+        : { text: input.text, addSpecialTokens: true };
+  }
+
   private promptTokens(input: PromptInput, template: GenerateRequest['template'], tools?: ToolDefinition[]): number[] {
     if (input.kind === 'tokens') return input.tokens;
-    const rendered =
-      input.kind === 'messages'
-        ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer, tools)
-        : template === 'completion'
-          ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
-          : { text: input.text, addSpecialTokens: true };
+    const rendered = this.rendered(input, template, tools);
     return this.o.tokenizer.encode(rendered.text, rendered.addSpecialTokens);
   }
 
@@ -195,20 +276,22 @@ class Engine implements InferenceRuntime {
     return { ...BASE_SAMPLING, ...request.defaults, ...modelDefaults, ...given };
   }
 
-  private startJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>): Job {
+  private startJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, tokens?: number[]): Job {
+    this.ensureOpen();
     const session = request.session ? this.sessions.open(request.session, request.input) : undefined;
     try {
-      return this.createJob(request, channel, session);
+      return this.createJob(request, channel, session, tokens);
     } catch (error) {
       session?.release();
       throw error;
     }
   }
 
-  private createJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, session?: OpenSession): Job {
+  private createJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, session?: OpenSession, tokens?: number[]): Job {
+    if (session) this.checkPromptSize(request.input, Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength));
     const turn = session && this.sessionPrompt(session);
     const tools = request.tools && request.tools.choice !== 'none' ? request.tools : undefined;
-    const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template, request.tools?.definitions);
+    const promptTokens = turn ? turn.tokens : (tokens ?? this.promptTokens(request.input, request.template, request.tools?.definitions));
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
     if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', 'prompt');
     // A job with no choices would throw in the scheduler loop and wedge every other request.
@@ -222,6 +305,7 @@ class Engine implements InferenceRuntime {
       throw invalidRequest('logprobs must be an integer from 0 to 20.', 'logprobs');
     }
     this.checkVocabulary(promptTokens, sampling);
+    this.checkStopTokenIds(request.stopTokenIds);
 
     const room = limit - promptTokens.length;
     if (!session && (room <= 0 || (request.maxTokens !== undefined && request.maxTokens > room))) {
@@ -317,12 +401,22 @@ class Engine implements InferenceRuntime {
     return tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
   }
 
+  private checkStopTokenIds(ids: number[] | undefined): void {
+    if (!ids) return;
+    if (ids.length > MAX_STOP_TOKEN_IDS) {
+      throw invalidRequest(`stop_token_ids has ${ids.length} ids; at most ${MAX_STOP_TOKEN_IDS} are allowed.`, 'stop_token_ids');
+    }
+    const vocab = this.o.backend.info.vocabSize;
+    const bad = this.outOfVocabulary(ids);
+    if (bad !== undefined) throw invalidRequest(`stop_token_ids names token ${bad}, outside the vocabulary (0..${vocab - 1}).`, 'stop_token_ids');
+  }
+
   private checkVocabulary(tokens: number[], sampling: SamplingParams): void {
     const vocab = this.o.backend.info.vocabSize;
     const bad = this.outOfVocabulary(tokens);
     if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, 'prompt');
     for (const key of Object.keys(sampling.logitBias ?? {})) {
-      if (Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`logit_bias names token ${key}, outside the vocabulary.`, 'logit_bias');
+      if (!Number.isInteger(Number(key)) || Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`logit_bias names token ${key}, outside the vocabulary.`, 'logit_bias');
     }
   }
 }

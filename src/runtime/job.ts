@@ -63,6 +63,11 @@ export abstract class Job {
     this.eos = new Set(spec.ignoreEos ? [] : ctx.tokenizer.eosTokenIds);
   }
 
+  /** Sequences this job holds at most: its n choices (BeamJob: its beams). */
+  get width(): number {
+    return this.spec.n;
+  }
+
   abstract plan(): ForwardItem[];
   abstract advance(logits: Float32Array[]): Promise<void>;
   /** Every sequence this job still holds in the backend. */

@@ -21,6 +21,16 @@ export interface Tokenizer {
    * for logprobs' `bytes` and for constrained decoding. See src/model/token-bytes.ts.
    */
   tokenBytes?(): (Uint8Array | null)[];
+  /**
+   * Encodes off the event loop (another thread), for long texts; same ids as `encode`. Optional:
+   * without it long texts are encoded in place.
+   */
+  encodeAsync?(text: string, addSpecialTokens: boolean): Promise<number[]>;
+  /**
+   * The most characters one token of this vocabulary covers, so a text longer than
+   * `context * maxTokenChars` can be refused without tokenizing it. Undefined: unknown.
+   */
+  readonly maxTokenChars?: number;
   readonly bosTokenId?: number;
   readonly eosTokenIds: number[];
 }

@@ -158,7 +158,8 @@ export interface ModelInfo {
   embeddingSize: number;
 }
 
-export type RuntimeStatus = 'loading' | 'ready' | 'closed';
+/** `failed`: the inference backend died (its thread, its device); nothing can be served until a restart. */
+export type RuntimeStatus = 'loading' | 'ready' | 'closed' | 'failed';
 
 export interface InferenceRuntime {
   readonly specificationVersion: 'v1';

@@ -6,7 +6,7 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import { createHfTokenizer } from '../../model/hf-tokenizer.js';
-import { configDtype, DTYPE_PICK_ORDER, generationDefaults, modelShape, onnxFileName, type Dtype } from '../../model/model-config.js';
+import { checkConfig, configDtype, DTYPE_PICK_ORDER, generationDefaults, modelShape, onnxFileName, type Dtype } from '../../model/model-config.js';
 import { externalDataFiles } from '../../onnx/onnx-external-data.js';
 import { OrtCausalLM, type Ort } from '../../onnx/ort-causal-lm.js';
 import { OrtEmbedder } from '../../onnx/ort-embedder.js';
@@ -74,6 +74,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     files.json('tokenizer.json'),
     files.json('tokenizer_config.json'),
   ]);
+  checkConfig(config, `${files.url}config.json`);
   const shape = modelShape(config, generation);
   const requested = options.device ?? 'auto';
   const device = resolveDevice(requested, requested !== 'wasm' && (await hasWebGpuAdapter()));
@@ -86,6 +87,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     name: files.url + onnx.path,
     contextLength: shape.contextLength,
     hiddenSize: shape.hiddenSize,
+    expected: shape.expected,
     sessionOptions: { executionProviders, externalData: onnx.externalData },
   });
   const embedding = options.embeddingModel ? await loadEmbedding(ort, options.embeddingModel, baseUrl, fetcher, budget, executionProviders) : undefined;

@@ -34,7 +34,7 @@ function addToolCall(message: { tool_calls?: ToolCallJson[] }, event: ToolCallEv
 }
 
 export const handleChatCompletions: Handler = async (request, ctx) => {
-  const body = validate(chatRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  const body = validate(chatRequestSchema, await readJson(request, ctx));
   checkChatRequest(body);
   const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal));
   const n = body.n ?? 1;

@@ -12,7 +12,7 @@ import { validate } from '../shared/validate.js';
 import { checkCompletionRequest, completionRequestSchema, toGenerateRequests } from './schema.js';
 
 export const handleCompletions: Handler = async (request, ctx) => {
-  const body = validate(completionRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  const body = validate(completionRequestSchema, await readJson(request, ctx));
   checkCompletionRequest(body);
   const requests = toGenerateRequests(body, request.signal);
   const started = await startAll(ctx.runtime, requests);

@@ -14,7 +14,7 @@ import { validate } from '../shared/validate.js';
 import { embeddingRequestSchema, toEmbedRequest } from './schema.js';
 
 export const handleEmbeddings: Handler = async (request, ctx) => {
-  const body = validate(embeddingRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  const body = validate(embeddingRequestSchema, await readJson(request, ctx));
   const result = await ctx.runtime.embed(toEmbedRequest(body, request.signal));
   const size = result.embeddings[0]?.length ?? 0;
   if (body.dimensions && body.dimensions > size) {

@@ -12,7 +12,7 @@ import { validate } from '../shared/validate.js';
 import { generateRequestSchema, toGenerateRequest } from './schema.js';
 
 export const handleGenerate: Handler = async (request, ctx) => {
-  const body = validate(generateRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  const body = validate(generateRequestSchema, await readJson(request, ctx));
   const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal));
   const iterable = { [Symbol.asyncIterator]: () => events };
   let tokens = 0;
