@@ -115,6 +115,14 @@ export class OrtCausalLM {
   attention = 'exported graph';
 
   /**
+   * Whether the graph takes several new tokens on a non-empty cache (a continued prefill: prefix
+   * reuse, a session's next turn, a prompt chunk after the first). Found at load by `probeSteps`.
+   */
+  private chunksOnPast = true;
+  /** The step plan in words, for the startup log. */
+  steps = 'any number of tokens per step';
+
+  /**
    * `model` is the ONNX file's bytes. With `options.attention`, the attention is fused first
    * (checked against the original, see `verifiedFusion`); the hidden-state output is added last.
    */
@@ -122,7 +130,9 @@ export class OrtCausalLM {
     const load = async (bytes: Uint8Array) => {
       const patch = addHiddenStateOutput(bytes);
       const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...options.sessionOptions });
-      return new OrtCausalLM(ort, session, patch?.outputName, options);
+      const model = new OrtCausalLM(ort, session, patch?.outputName, options);
+      await model.probeSteps();
+      return model;
     };
     if (!options.attention) return load(model);
     const fused = fuseAttention(model, options.attention);
@@ -189,13 +199,59 @@ export class OrtCausalLM {
     if (this.batch?.seqs.includes(item.seq) || (item.source && this.batch?.seqs.includes(item.source.seq))) this.flushBatch();
     if (item.source) this.copyPrefix(item.source.seq, item.source.length, item.seq);
     const state = this.stored.get(item.seq) ?? { past: this.pastNames.map(() => this.emptyKv()), length: 0 };
+    if (state.length > 0 && item.tokens.length > 1 && !this.chunksOnPast) return this.prefillByToken(item.seq, state, item.tokens);
+    return this.runPrefill(item.seq, state, item.tokens);
+  }
+
+  /** The step plan of a graph that takes many tokens only on an empty cache: one token per run. */
+  private async prefillByToken(seq: number, state: Stored, tokens: number[]): Promise<Float32Array> {
+    let logits: Float32Array | undefined;
+    for (const token of tokens) {
+      logits = await this.runPrefill(seq, state, [token]);
+      state = this.stored.get(seq)!;
+    }
+    return logits!;
+  }
+
+  private async runPrefill(seq: number, state: Stored, tokens: number[], quiet = false): Promise<Float32Array> {
     const [heads, dim] = this.kvDims;
     const past = state.past.map((data) => new this.ort.Tensor(this.kvType, data, [1, heads, state.length, dim]));
-    const total = state.length + item.tokens.length;
-    const feeds = this.feeds([item.tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n));
-    const result = await this.session.run(feeds, ['logits', ...this.presentNames]);
-    this.stored.set(item.seq, { past: this.presentNames.map((n) => result[n].data as KvData), length: total });
-    return this.lastLogits(result.logits, 0, item.tokens.length);
+    const total = state.length + tokens.length;
+    const feeds = this.feeds([tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n));
+    // A probe that is expected to fail may not print onnxruntime's error line (4: fatal only).
+    const result = await this.session.run(feeds, ['logits', ...this.presentNames], quiet ? { logSeverityLevel: 4 } : {});
+    this.stored.set(seq, { past: this.presentNames.map((n) => result[n].data as KvData), length: total });
+    return this.lastLogits(result.logits, 0, tokens.length);
+  }
+
+  /**
+   * Finds whether the graph takes several tokens on a non-empty cache: three tokens prefilled at
+   * once against one, then two on top. Some exports cannot (onnxruntime-genai's
+   * `attn_mask_reformat` builds its causal mask as [S, S] and expands it to [S, past + S], which
+   * only works when S is 1 or the past is empty); those get one token per run after the first
+   * prefill. A graph that runs but disagrees grossly (more than 1% of the largest logit, far
+   * beyond the rounding of dynamic int8) is treated the same.
+   */
+  private async probeSteps(): Promise<void> {
+    const vocab = this.info.vocabSize;
+    const tokens = [1, 2, 3].map((i) => (i * 11) % vocab);
+    const empty = (): Stored => ({ past: this.pastNames.map(() => this.emptyKv()), length: 0 });
+    try {
+      const whole = await this.runPrefill(-1, empty(), tokens);
+      await this.runPrefill(-2, empty(), tokens.slice(0, 1));
+      const split = await this.runPrefill(-2, this.stored.get(-2)!, tokens.slice(1), true);
+      const diff = maxAbsDiff(whole, split);
+      if (diff > 0.01 * maxAbs(whole)) {
+        this.chunksOnPast = false;
+        this.steps = `prefill on an empty cache, then one token per step (the graph's logits for 2 tokens on a 1-token cache differ from one prefill by ${diff.toPrecision(2)})`;
+      }
+    } catch (error) {
+      this.chunksOnPast = false;
+      this.steps = `prefill on an empty cache, then one token per step (2 tokens on a 1-token cache failed: ${(error as Error).message.split('\n')[0]})`;
+    } finally {
+      this.stored.delete(-1);
+      this.stored.delete(-2);
+    }
   }
 
   private async decode(items: ForwardItem[]): Promise<Float32Array[]> {

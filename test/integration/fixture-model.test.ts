@@ -37,6 +37,10 @@ describe('counting fixture through the real server', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  it('logs that the graph takes any number of tokens per step', () => {
+    expect(server.output()).toMatch(/steps: any number of tokens per step/);
+  });
+
   it('counts on from the prompt and stops at </s> with exact usage', async () => {
     const completion = await client.completions.create({ model: 'counting', prompt: 'sixteen seventeen', temperature: 0 });
     expect(completion.choices[0]).toMatchObject({ text: ' eighteen nineteen twenty', finish_reason: 'stop' });

@@ -55,7 +55,7 @@ export interface NodeRuntimeOptions {
 }
 
 export interface NodeRuntime extends InferenceRuntime {
-  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string };
+  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string; steps: string };
   /** The inference worker's counters: live sequences, batched decode calls and rows, prefills. */
   backendStats(): Promise<WorkerStats>;
 }
@@ -145,7 +145,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   });
   const worker = backend;
   return Object.assign(engine, {
-    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention },
+    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention, steps: backend.steps },
     backendStats: () => worker.stats(),
   });
 }

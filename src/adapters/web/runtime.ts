@@ -57,7 +57,7 @@ export interface WebRuntimeOptions extends EngineTuning {
 }
 
 export interface WebRuntime extends InferenceRuntime {
-  readonly loadInfo: { url: string; dtype: Dtype; device: ResolvedWebDevice; loadMs: number; modelBytes: number; modelNames: string[] };
+  readonly loadInfo: { url: string; dtype: Dtype; device: ResolvedWebDevice; loadMs: number; modelBytes: number; modelNames: string[]; steps: string };
   backendStats(): WebBackendStats;
 }
 
@@ -101,7 +101,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     embedding: embedding && { ...embedding.engine, backend: backend.embedding! },
   });
   return Object.assign(engine, {
-    loadInfo: { url: files.url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames },
+    loadInfo: { url: files.url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames, steps: model.steps },
     backendStats: () => backend.stats(),
   });
 }
