@@ -78,9 +78,17 @@ export type FinishReason = 'stop' | 'length';
 /** A generated token's log-probability under the model's raw distribution, with the top alternatives. */
 export interface TokenLogprob {
   token: number;
+  /**
+   * The text this token added to the choice's text (what the streaming detokenizer released for
+   * it), so a choice's token texts concatenate to its text. A token that ends inside a UTF-8
+   * character adds '' and the one that completes it adds the whole character.
+   */
   text: string;
+  /** The token's own bytes (UTF-8 pieces for byte-level tokens; empty for special tokens). */
+  bytes: number[];
   logprob: number;
-  top: Array<{ token: number; text: string; logprob: number }>;
+  /** Alternatives at this position, each with its bytes and their text as UTF-8 (out of context). */
+  top: Array<{ token: number; text: string; bytes: number[]; logprob: number }>;
 }
 
 export type GenerationEvent =

@@ -85,6 +85,17 @@ describe.skipIf(!dir)('genai-style export through the real server', () => {
     expect(got).toEqual(want);
   });
 
+  it('returns logprob tokens that spell the text, with offsets into it', async () => {
+    const completion = await clients[0].completions.create({ model: MODEL, prompt: 'Hello there', max_tokens: 12, temperature: 0, logprobs: 2 });
+    const { text, logprobs } = completion.choices[0];
+    expect(logprobs!.tokens!.join('')).toBe(text);
+    logprobs!.tokens!.forEach((token, i) => expect(text.slice(logprobs!.text_offset![i]).startsWith(token)).toBe(true));
+    const chat = await clients[0].chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 2 });
+    const content = chat.choices[0].logprobs!.content!;
+    expect(content.map((entry) => entry.token).join('')).toBe(chat.choices[0].message.content);
+    expect(new TextDecoder().decode(new Uint8Array(content.flatMap((entry) => entry.bytes!)))).toBe(chat.choices[0].message.content);
+  });
+
   it('chats twice on a growing conversation (a prefix hit with several new tokens)', async () => {
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hi there' }];
     for (let turn = 0; turn < 2; turn++) {
