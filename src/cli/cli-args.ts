@@ -150,6 +150,10 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     warnings,
     runtime: {
       model,
+      advice: {
+        unknownModel: '(Use --model-name to serve a model under another name.)',
+        noChatTemplate: 'Start the server with --chat-template NAME.',
+      },
       tokenizerPath: v['tokenizer-path'],
       dtype,
       device,

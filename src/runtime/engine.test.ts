@@ -132,7 +132,8 @@ describe('request validation', () => {
 
   it.each([[[BOS, VOCAB_SIZE]], [[BOS, -1]], [[BOS, 1.5]]])('rejects token id outside the vocabulary: %j', async (tokens) => {
     const error = await rejected({}, request({ input: { kind: 'tokens', tokens } }));
-    expect(error).toMatchObject({ status: 400, param: 'prompt' });
+    // The runtime names its own field; the handlers say `prompt` or `messages` (wire-fields.ts).
+    expect(error).toMatchObject({ status: 400, param: 'input' });
   });
 
   it('rejects an empty prompt', async () => {
@@ -152,7 +153,7 @@ describe('request validation', () => {
 
   it('rejects a logit_bias outside the vocabulary', async () => {
     const error = await rejected({}, request({ sampling: { temperature: 0, logitBias: { [VOCAB_SIZE]: 1 } } }));
-    expect(error).toMatchObject({ status: 400, param: 'logit_bias' });
+    expect(error).toMatchObject({ status: 400, param: 'logitBias' });
   });
 
   it('404s an unknown model and 400s an embedding model on generate', async () => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { l2Normalize } from '../internal/vector.js';
-import { contextLengthExceeded, InferenceError, invalidRequest, notFound } from '../errors.js';
+import { contextLengthExceeded, InferenceError, invalidRequest, isInferenceError, notFound } from '../errors.js';
 import type { Backend, EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
 import { EventChannel } from './event-channel.js';
@@ -17,9 +17,12 @@ import { SessionStore, turnSuffix, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
 import { encodeContinuation, type Tokenizer } from './tokenizer.js';
 import type {
-  EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, InferenceRuntime, ModelInfo,
-  PromptInput, RuntimeStatus, SamplingParams,
+  ChatMessage, EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, HostAdvice, InferenceRuntime,
+  ModelInfo, PromptInput, RequestField, RuntimeStatus, SamplingParams,
 } from './types.js';
+
+/** A runtime field name for an error's `param` (handlers map it to their wire name). */
+const field = (name: RequestField) => name;
 
 export interface EngineOptions {
   backend: Backend;
@@ -42,6 +45,8 @@ export interface EngineOptions {
   cacheMaxBytes?: number;
   created?: number;
   onError?: (error: unknown) => void;
+  /** The host's advice for errors its configuration fixes (CLI flags, createWebRuntime options). */
+  advice?: HostAdvice;
 }
 
 const BASE_SAMPLING: SamplingParams = {
@@ -116,14 +121,17 @@ class Engine implements InferenceRuntime {
     const name = useEmbeddingModel ? e.name : this.generationModel(request.model);
     const tokenizer = useEmbeddingModel ? e.tokenizer : this.o.tokenizer;
     const limit = useEmbeddingModel ? e.contextLength : this.contextLength;
+    // The embedding model takes the ids of its own tokenizer (the graph has no row for others).
+    const vocab = useEmbeddingModel ? e.tokenizer.tokenBytes?.().length : this.o.backend.info.vocabSize;
     const inputs = request.input.map((item, i) => {
-      if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, 'input');
+      if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, field('input'));
       const tokens = typeof item === 'string' ? tokenizer.encode(item, true) : item;
-      if (!useEmbeddingModel && this.outOfVocabulary(tokens) !== undefined) {
-        throw invalidRequest(`input[${i}] has a token id outside the vocabulary (0..${this.o.backend.info.vocabSize - 1}).`, 'input');
+      const bad = outOfVocabulary(tokens, vocab);
+      if (bad !== undefined) {
+        throw invalidRequest(`input[${i}] has token id ${bad}, outside the vocabulary of ${name} (0..${vocab! - 1}).`, field('input'));
       }
       if (tokens.length > limit) {
-        throw invalidRequest(`input[${i}] has ${tokens.length} tokens; this model takes at most ${limit}.`, 'input', 'context_length_exceeded');
+        throw invalidRequest(`input[${i}] has ${tokens.length} tokens; this model takes at most ${limit}.`, field('input'), 'context_length_exceeded');
       }
       return tokens;
     });
@@ -146,12 +154,12 @@ class Engine implements InferenceRuntime {
   private generationModel(model: string | undefined): string {
     if (model === undefined || model === '' || this.o.modelNames.includes(model)) return model || this.o.modelNames[0];
     if (model === this.o.embedding?.name) {
-      throw invalidRequest(`The model \`${model}\` is an embedding model; use /v1/embeddings.`, 'model', 'model_not_supported');
+      throw invalidRequest(`The model \`${model}\` is an embedding model; use /v1/embeddings.`, field('model'), 'model_not_supported');
     }
+    const advice = this.o.advice?.unknownModel;
     throw notFound(
-      `The model \`${model}\` does not exist. This server serves: ${this.models().map((m) => m.id).join(', ')}. ` +
-        '(Use --model-name to serve a model under another name.)',
-      'model',
+      `The model \`${model}\` does not exist. This server serves: ${this.models().map((m) => m.id).join(', ')}.` + (advice ? ` ${advice}` : ''),
+      field('model'),
       'model_not_found',
     );
   }
@@ -160,7 +168,7 @@ class Engine implements InferenceRuntime {
     if (input.kind === 'tokens') return input.tokens;
     const rendered =
       input.kind === 'messages'
-        ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer)
+        ? this.renderChat(input.messages)
         : template === 'completion'
           ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
           : { text: input.text, addSpecialTokens: true };
@@ -173,11 +181,21 @@ class Engine implements InferenceRuntime {
    * context to continue.
    */
   private sessionPrompt(session: OpenSession): { text: string; tokens: number[] } {
-    const { text, addSpecialTokens } = renderChat(this.o.chatTemplate ?? 'model', session.messages, this.o.tokenizer);
+    const { text, addSpecialTokens } = this.renderChat(session.messages);
     const previous = session.context;
     const suffix = previous && turnSuffix(previous, text);
     if (previous && suffix !== undefined) return { text, tokens: [...previous.tokens, ...encodeContinuation(this.o.tokenizer, suffix)] };
     return { text, tokens: this.o.tokenizer.encode(text, addSpecialTokens) };
+  }
+
+  private renderChat(messages: ChatMessage[]) {
+    try {
+      return renderChat(this.o.chatTemplate ?? 'model', messages, this.o.tokenizer);
+    } catch (error) {
+      const advice = this.o.advice?.noChatTemplate;
+      if (!advice || !isInferenceError(error) || error.code !== 'chat_template_missing') throw error;
+      throw new InferenceError(error.status, `${error.message} ${advice}`, { param: error.param, code: error.code });
+    }
   }
 
   private sampling(request: GenerateRequest): SamplingParams {
@@ -201,22 +219,23 @@ class Engine implements InferenceRuntime {
     const turn = session && this.sessionPrompt(session);
     const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template);
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
-    if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', 'prompt');
+    if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', field('input'));
     // A job with no choices would throw in the scheduler loop and wedge every other request.
-    if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', 'n');
+    if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', field('n'));
     const sampling = this.sampling(request);
-    if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with num_beams > 1.', 'n');
+    if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with beam search.', field('n'));
     if (sampling.numBeams > 1 && request.logprobs !== undefined) {
-      throw invalidRequest('logprobs cannot be combined with num_beams > 1.', 'logprobs');
+      throw invalidRequest('logprobs cannot be combined with beam search.', field('logprobs'));
     }
     if (request.logprobs !== undefined && (!Number.isInteger(request.logprobs) || request.logprobs < 0 || request.logprobs > 20)) {
-      throw invalidRequest('logprobs must be an integer from 0 to 20.', 'logprobs');
+      throw invalidRequest('logprobs must be an integer from 0 to 20.', field('logprobs'));
     }
     this.checkVocabulary(promptTokens, sampling);
 
     const room = limit - promptTokens.length;
-    if (!session && (room <= 0 || (request.maxTokens !== undefined && request.maxTokens > room))) {
-      throw contextLengthExceeded(promptTokens.length, request.maxTokens ?? 1, limit);
+    if (!session && room <= 0) throw contextLengthExceeded(promptTokens.length, request.maxTokens ?? 1, limit, field('input'));
+    if (!session && request.maxTokens !== undefined && request.maxTokens > room) {
+      throw contextLengthExceeded(promptTokens.length, request.maxTokens, limit, field('maxTokens'));
     }
     const spec: JobSpec = {
       promptTokens,
@@ -297,18 +316,17 @@ class Engine implements InferenceRuntime {
     return { seq, ...reuse };
   }
 
-  /** The first token id the model has no row for, if any. */
-  private outOfVocabulary(tokens: number[]): number | undefined {
-    const vocab = this.o.backend.info.vocabSize;
-    return tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-  }
-
   private checkVocabulary(tokens: number[], sampling: SamplingParams): void {
     const vocab = this.o.backend.info.vocabSize;
-    const bad = this.outOfVocabulary(tokens);
-    if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, 'prompt');
+    const bad = outOfVocabulary(tokens, vocab);
+    if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, field('input'));
     for (const key of Object.keys(sampling.logitBias ?? {})) {
-      if (Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`logit_bias names token ${key}, outside the vocabulary.`, 'logit_bias');
+      if (Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`The logit bias names token ${key}, outside the vocabulary.`, field('logitBias'));
     }
   }
+}
+
+/** The first token id without a row in a vocabulary of `vocab` ids, if any (none known: none checked). */
+function outOfVocabulary(tokens: number[], vocab: number | undefined): number | undefined {
+  return vocab === undefined ? undefined : tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
 }

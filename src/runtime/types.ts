@@ -75,6 +75,23 @@ export interface GenerateRequest {
 
 export type FinishReason = 'stop' | 'length';
 
+/**
+ * What a runtime error's `param` names: a field of GenerateRequest / EmbedRequest (`logitBias` is
+ * `sampling.logitBias`, `session` the session id). Handlers map these to their wire field names.
+ */
+export type RequestField = 'model' | 'input' | 'n' | 'logprobs' | 'maxTokens' | 'logitBias' | 'session';
+
+/**
+ * Advice the host adds to errors whose fix is in its configuration (a CLI flag, an option of
+ * createWebRuntime): the runtime itself knows no flags.
+ */
+export interface HostAdvice {
+  /** Appended when a request names a model the server does not serve. */
+  unknownModel?: string;
+  /** Appended when a chat request needs a chat template the model does not have. */
+  noChatTemplate?: string;
+}
+
 /** A generated token's log-probability under the model's raw distribution, with the top alternatives. */
 export interface TokenLogprob {
   token: number;

@@ -7,6 +7,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, type CliServer } from '../helpers/cli-server.js';
+import { until } from '../helpers/until.js';
 import { sharedModel, TINY_RANDOM } from '../helpers/shared-models.js';
 
 const dir = sharedModel(TINY_RANDOM);
@@ -38,7 +39,8 @@ describe.skipIf(!dir)('genai-style export through the real server', () => {
     await Promise.all([server?.stop(), reference?.stop()]);
   });
 
-  it('says its step plan at startup', () => {
+  it('says its step plan at startup', async () => {
+    await until(() => server.output().includes('steps:'));
     expect(server.output()).toMatch(/steps: prefill on an empty cache, then one token per step \(2 tokens on a 1-token cache failed: .*Expand/);
   });
 

@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
-import type { InferenceRuntime } from '../../runtime/types.js';
+import type { HostAdvice, InferenceRuntime } from '../../runtime/types.js';
 import { generationDefaults, modelShape } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
@@ -52,7 +52,14 @@ export interface NodeRuntimeOptions {
   fuseAttention?: boolean;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
+  /** Advice for errors this host's configuration fixes; default: the options above by name. */
+  advice?: HostAdvice;
 }
+
+const OPTION_ADVICE: HostAdvice = {
+  unknownModel: '(Set the modelNames option to serve the model under another name.)',
+  noChatTemplate: 'Set the chatTemplate option.',
+};
 
 export interface NodeRuntime extends InferenceRuntime {
   readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string; steps: string };
@@ -142,6 +149,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           }
         : undefined,
     onError: options.onError,
+    advice: options.advice ?? OPTION_ADVICE,
   });
   const worker = backend;
   return Object.assign(engine, {

@@ -99,6 +99,10 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     modelNames,
     generationDefaults: generationDefaults(generation),
     embedding: embedding && { ...embedding.engine, backend: backend.embedding! },
+    advice: {
+      unknownModel: '(Set the modelNames option of the web runtime to serve the model under another name.)',
+      noChatTemplate: 'Set the chatTemplate option of the web runtime.',
+    },
   });
   return Object.assign(engine, {
     loadInfo: { url: files.url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames, steps: model.steps },
