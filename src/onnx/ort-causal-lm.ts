@@ -225,12 +225,14 @@ export class OrtCausalLM {
   }
 
   /**
-   * Finds whether the graph takes several tokens on a non-empty cache: three tokens prefilled at
-   * once against one, then two on top. Some exports cannot (onnxruntime-genai's
-   * `attn_mask_reformat` builds its causal mask as [S, S] and expands it to [S, past + S], which
-   * only works when S is 1 or the past is empty); those get one token per run after the first
-   * prefill. A graph that runs but disagrees grossly (more than 1% of the largest logit, far
-   * beyond the rounding of dynamic int8) is treated the same.
+   * Finds whether the graph takes several tokens on a non-empty cache: three tokens as one prefill,
+   * one token at a time (what decoding does, so every graph runs it), and one then two on top.
+   * Some exports cannot take the last (onnxruntime-genai's `attn_mask_reformat` builds its causal
+   * mask as [S, S] and expands it to [S, past + S], which only works when S is 1 or the past is
+   * empty); those get one token per run after the first prefill. So does a graph whose split
+   * logits stray from the token-by-token ones far more than the whole prefill's do: the usual
+   * rounding between call shapes (large for dynamic int8, whose activation scales span the call)
+   * is allowed, a wrong mask is not.
    */
   private async probeSteps(): Promise<void> {
     const vocab = this.info.vocabSize;
@@ -238,12 +240,14 @@ export class OrtCausalLM {
     const empty = (): Stored => ({ past: this.pastNames.map(() => this.emptyKv()), length: 0 });
     try {
       const whole = await this.runPrefill(-1, empty(), tokens);
+      const stepped = await this.prefillByToken(-1, empty(), tokens);
       await this.runPrefill(-2, empty(), tokens.slice(0, 1));
       const split = await this.runPrefill(-2, this.stored.get(-2)!, tokens.slice(1), true);
-      const diff = maxAbsDiff(whole, split);
-      if (diff > 0.01 * maxAbs(whole)) {
+      const diff = maxAbsDiff(split, stepped);
+      const allowed = Math.max(4 * maxAbsDiff(whole, stepped), 0.01 * maxAbs(whole));
+      if (!(diff <= allowed)) {
         this.chunksOnPast = false;
-        this.steps = `prefill on an empty cache, then one token per step (the graph's logits for 2 tokens on a 1-token cache differ from one prefill by ${diff.toPrecision(2)})`;
+        this.steps = `prefill on an empty cache, then one token per step (the graph's logits for 2 tokens on a 1-token cache are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)})`;
       }
     } catch (error) {
       this.chunksOnPast = false;
