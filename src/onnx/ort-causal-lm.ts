@@ -119,8 +119,17 @@ export class OrtCausalLM {
    * reuse, a session's next turn, a prompt chunk after the first). Found at load by `probeSteps`.
    */
   private chunksOnPast = true;
+  /**
+   * Whether one-token steps of sequences of different lengths can share a run over the
+   * left-padded batch cache. Found at load by `probeBatch`.
+   */
+  private batchesPadded = true;
   /** The step plan in words, for the startup log. */
-  steps = 'any number of tokens per step';
+  get steps(): string {
+    return `${this.tokensPlan}; ${this.batchPlan}`;
+  }
+  private tokensPlan = 'any number of tokens per step';
+  private batchPlan = 'decode steps batched';
 
   /**
    * `model` is the ONNX file's bytes. With `options.attention`, the attention is fused first
@@ -131,7 +140,11 @@ export class OrtCausalLM {
       const patch = addHiddenStateOutput(bytes);
       const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...options.sessionOptions });
       const model = new OrtCausalLM(ort, session, patch?.outputName, options);
+      const counters = { ...model.counters };
       await model.probeSteps();
+      await model.probeBatch();
+      Object.assign(model.counters, counters); // the probes are not traffic
+
       return model;
     };
     if (!options.attention) return load(model);
@@ -152,7 +165,7 @@ export class OrtCausalLM {
     for (const [i, item] of items.entries()) {
       const row = early?.get(item.seq);
       if (row) results[i] = row;
-      else if (!early && item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
+      else if (!early && item.tokens.length === 1 && !item.source && this.has(item.seq) && this.batchesPadded) decodes.push(i);
       else results[i] = await this.prefill(item);
     }
     if (decodes.length > 0) {
@@ -225,6 +238,39 @@ export class OrtCausalLM {
   }
 
   /**
+   * Finds whether a decode step over the left-padded batch cache gives a short row what it gets
+   * alone. Graphs that read each row's cache from position 0 do not (GroupQueryAttention takes
+   * `seqlens_k = sum(attention_mask) - 1` and expects right padding: onnxruntime-genai's exports
+   * are built for it); those decode one sequence per run. The longest row, which has no padding,
+   * shows how much batching alone moves the logits (dynamic int8), and that much is allowed.
+   */
+  private async probeBatch(): Promise<void> {
+    const vocab = this.info.vocabSize;
+    const t = (i: number) => (i * 13 + 5) % vocab;
+    const seqs = [-3, -4, -5, -6];
+    try {
+      await this.forward([{ seq: -3, tokens: [t(1), t(2), t(3)] }]);
+      await this.forward([{ seq: -4, tokens: [t(1)] }]);
+      const [long, short] = (await this.forward([{ seq: -3, tokens: [t(4)] }, { seq: -4, tokens: [t(5)] }])).map((row) => row.slice());
+      await this.forward([{ seq: -5, tokens: [t(1), t(2), t(3)] }]);
+      const longAlone = (await this.forward([{ seq: -5, tokens: [t(4)] }]))[0].slice();
+      await this.forward([{ seq: -6, tokens: [t(1)] }]);
+      const shortAlone = (await this.forward([{ seq: -6, tokens: [t(5)] }]))[0];
+      const diff = maxAbsDiff(short, shortAlone);
+      const allowed = Math.max(4 * maxAbsDiff(long, longAlone), 0.01 * maxAbs(shortAlone));
+      if (!(diff <= allowed)) {
+        this.batchesPadded = false;
+        this.batchPlan = `one sequence per decode run (a left-padded row's logits are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)}: the graph expects right padding)`;
+      }
+    } catch (error) {
+      this.batchesPadded = false;
+      this.batchPlan = `one sequence per decode run (a left-padded decode batch failed: ${(error as Error).message.split('\n')[0]})`;
+    } finally {
+      seqs.forEach((seq) => this.release(seq));
+    }
+  }
+
+  /**
    * Finds whether the graph takes several tokens on a non-empty cache: three tokens as one prefill,
    * one token at a time (what decoding does, so every graph runs it), and one then two on top.
    * Some exports cannot take the last (onnxruntime-genai's `attn_mask_reformat` builds its causal
@@ -247,11 +293,11 @@ export class OrtCausalLM {
       const allowed = Math.max(4 * maxAbsDiff(whole, stepped), 0.01 * maxAbs(whole));
       if (!(diff <= allowed)) {
         this.chunksOnPast = false;
-        this.steps = `prefill on an empty cache, then one token per step (the graph's logits for 2 tokens on a 1-token cache are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)})`;
+        this.tokensPlan = `prefill on an empty cache, then one token per step (the graph's logits for 2 tokens on a 1-token cache are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)})`;
       }
     } catch (error) {
       this.chunksOnPast = false;
-      this.steps = `prefill on an empty cache, then one token per step (2 tokens on a 1-token cache failed: ${(error as Error).message.split('\n')[0]})`;
+      this.tokensPlan = `prefill on an empty cache, then one token per step (2 tokens on a 1-token cache failed: ${(error as Error).message.split('\n')[0]})`;
     } finally {
       this.stored.delete(-1);
       this.stored.delete(-2);
