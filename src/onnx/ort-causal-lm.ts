@@ -108,7 +108,9 @@ export class OrtCausalLM {
       throw new Error(`${options.name} is not a decoder with past_key_values inputs and a logits output.`);
     }
     const kvBytesPerToken = this.pastNames.length * this.kvDims[0] * this.kvDims[1] * (this.kvType === 'float16' ? 2 : 4);
-    this.info = { vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken };
+    this.info = {
+      vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken, hiddenStates: hiddenOutput !== undefined,
+    };
   }
 
   /** Which attention runs: "GroupQueryAttention (...)" or "exported graph (why)". */
@@ -429,7 +431,7 @@ export class OrtCausalLM {
   }
 
   async hiddenStates(inputs: number[][]): Promise<Float32Array[]> {
-    if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state; serve an embedding model (--embedding-model).');
+    if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state.'); // the engine checks info.hiddenStates first
     const out: Float32Array[] = [];
     for (const tokens of inputs) {
       const [heads, dim] = this.kvDims;

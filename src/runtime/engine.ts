@@ -119,6 +119,14 @@ class Engine implements InferenceRuntime {
     const e = this.o.embedding;
     const useEmbeddingModel = e !== undefined && (request.model === undefined || request.model === e.name);
     const name = useEmbeddingModel ? e.name : this.generationModel(request.model);
+    if (!useEmbeddingModel && this.o.backend.info.hiddenStates === false) {
+      const advice = this.o.advice?.noEmbeddingModel;
+      throw invalidRequest(
+        `The model \`${name}\` has no hidden state to embed (its graph does not show one); /v1/embeddings needs an embedding model.` + (advice ? ` ${advice}` : ''),
+        field('model'),
+        'model_not_supported',
+      );
+    }
     const tokenizer = useEmbeddingModel ? e.tokenizer : this.o.tokenizer;
     const limit = useEmbeddingModel ? e.contextLength : this.contextLength;
     // The embedding model takes the ids of its own tokenizer (the graph has no row for others).

@@ -90,6 +90,8 @@ export interface HostAdvice {
   unknownModel?: string;
   /** Appended when a chat request needs a chat template the model does not have. */
   noChatTemplate?: string;
+  /** Appended when /v1/embeddings asks a generation model without a usable hidden state. */
+  noEmbeddingModel?: string;
 }
 
 /** A generated token's log-probability under the model's raw distribution, with the top alternatives. */

@@ -134,6 +134,10 @@ describe('model families', () => {
         got.batch = want.batch;
       }
       expect(got).toEqual(want);
+      // Embeddings from the model's hidden state work on every family.
+      const [vector] = (await served.runtime.embed({ input: ['Once upon a time'] })).embeddings;
+      expect(vector).toHaveLength(served.model.info.hiddenSize);
+      expect(vector.every(Number.isFinite)).toBe(true);
       // The served model really batched the concurrent requests, where the graph allows it.
       if (family.steps !== RIGHT_PADDED) expect(served.model.counters.decodeRows).toBeGreaterThan(served.model.counters.decodeCalls);
       await Promise.all([reference.model.dispose(), served.model.dispose()]);

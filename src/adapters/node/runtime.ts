@@ -59,6 +59,7 @@ export interface NodeRuntimeOptions {
 const OPTION_ADVICE: HostAdvice = {
   unknownModel: '(Set the modelNames option to serve the model under another name.)',
   noChatTemplate: 'Set the chatTemplate option.',
+  noEmbeddingModel: 'Set the embeddingModel option.',
 };
 
 export interface NodeRuntime extends InferenceRuntime {

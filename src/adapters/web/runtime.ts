@@ -102,6 +102,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     advice: {
       unknownModel: '(Set the modelNames option of the web runtime to serve the model under another name.)',
       noChatTemplate: 'Set the chatTemplate option of the web runtime.',
+      noEmbeddingModel: 'Set the embeddingModel option of the web runtime.',
     },
   });
   return Object.assign(engine, {

@@ -70,6 +70,13 @@ describe('runtime errors in wire field names', () => {
     expect((await post(app, '/v1/embeddings', { model: 'embedder', input: [[1, 2, 9]] })).status).toBe(200);
   });
 
+  it('refuses embeddings from a generation model without a hidden state with a 400 on model', async () => {
+    const { engine, backend } = makeEngine();
+    (backend.info as { hiddenStates?: boolean }).hiddenStates = false;
+    const body = await expect400(await post(createApp({ runtime: engine }), '/v1/embeddings', { input: 'one' }), 'model', 'model_not_supported');
+    expect(body.error.message).toMatch(/has no hidden state to embed/);
+  });
+
   it('adds the host’s advice, and no CLI flag without it', async () => {
     const plain = (await (await post(setup(), '/v1/completions', { model: 'nope', prompt: 'one' })).json()) as Json;
     expect(plain.error).toMatchObject({ param: 'model', code: 'model_not_found' });
