@@ -9,7 +9,7 @@ import type * as OrtCommon from 'onnxruntime-common';
 import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
 import { argmax } from '../runtime/sampling/sample.js';
 import { toFloat32 } from './float16.js';
-import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
+import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { meanRows } from '../internal/vector.js';
@@ -126,6 +126,8 @@ export class OrtCausalLM {
    * left-padded batch cache. Found at load by `probeBatch`.
    */
   private batchesPadded = true;
+  /** Pad decode batches on the right (rows from position 0): for graphs that read the cache from the front. */
+  private padRight = false;
   /** The step plan in words, for the startup log. */
   get steps(): string {
     return `${this.tokensPlan}; ${this.batchPlan}`;
@@ -240,13 +242,31 @@ export class OrtCausalLM {
   }
 
   /**
-   * Finds whether a decode step over the left-padded batch cache gives a short row what it gets
-   * alone. Graphs that read each row's cache from position 0 do not (GroupQueryAttention takes
-   * `seqlens_k = sum(attention_mask) - 1` and expects right padding: onnxruntime-genai's exports
-   * are built for it); those decode one sequence per run. The longest row, which has no padding,
-   * shows how much batching alone moves the logits (dynamic int8), and that much is allowed.
+   * Finds how the graph batches decode steps of sequences of different lengths: a short and a
+   * long row run together must give the short row what it gets alone. Left padding is tried
+   * first (position_ids and a mask over the padding: optimum-style exports). Graphs that read
+   * each row's cache from position 0 get it wrong (GroupQueryAttention takes
+   * `seqlens_k = sum(attention_mask) - 1`, as onnxruntime-genai wires it), and are tried with
+   * right padding; a graph neither layout suits decodes one sequence per run. The longest row,
+   * which has no padding, shows how much batching alone moves the logits (dynamic int8), and that
+   * much is allowed.
    */
   private async probeBatch(): Promise<void> {
+    const left = await this.batchError();
+    if (left === undefined) return;
+    this.padRight = true;
+    const right = await this.batchError();
+    if (right === undefined) {
+      this.batchPlan = `decode steps batched, right-padded (left padding: ${left}; the graph reads each row's cache from position 0)`;
+      return;
+    }
+    this.padRight = false;
+    this.batchesPadded = false;
+    this.batchPlan = `one sequence per decode run (left padding: ${left}; right padding: ${right})`;
+  }
+
+  /** Why a decode batch of a short and a long row is wrong in the current layout, or undefined. */
+  private async batchError(): Promise<string | undefined> {
     const vocab = this.info.vocabSize;
     const t = (i: number) => (i * 13 + 5) % vocab;
     const seqs = [-3, -4, -5, -6];
@@ -260,13 +280,9 @@ export class OrtCausalLM {
       const shortAlone = (await this.forward([{ seq: -6, tokens: [t(5)] }]))[0];
       const diff = maxAbsDiff(short, shortAlone);
       const allowed = Math.max(4 * maxAbsDiff(long, longAlone), 0.01 * maxAbs(shortAlone));
-      if (!(diff <= allowed)) {
-        this.batchesPadded = false;
-        this.batchPlan = `one sequence per decode run (a left-padded row's logits are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)}: the graph expects right padding)`;
-      }
+      return diff <= allowed ? undefined : `a padded row's logits are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)}`;
     } catch (error) {
-      this.batchesPadded = false;
-      this.batchPlan = `one sequence per decode run (a left-padded decode batch failed: ${(error as Error).message.split('\n')[0]})`;
+      return `the run failed: ${(error as Error).message.split('\n')[0]}`;
     } finally {
       seqs.forEach((seq) => this.release(seq));
     }
@@ -320,7 +336,7 @@ export class OrtCausalLM {
   }
 
   private decodeFeeds(batch: Batch, tokens: number[]) {
-    const mask = leftPaddedMask(batch.lengths, batch.padded, 1);
+    const mask = (this.padRight ? rightPaddedMask : leftPaddedMask)(batch.lengths, batch.padded, 1);
     return this.feeds(tokens.map((t) => [t]), batch.lengths, batch.padded, batch.past, mask);
   }
 
@@ -409,7 +425,7 @@ export class OrtCausalLM {
     const [heads, dim] = this.kvDims;
     let padded = 0;
     const past = this.pastNames.map((_, layer) => {
-      const stacked = stackRows(states.map((s) => s.past[layer]), lengths, heads, dim);
+      const stacked = stackRows(states.map((s) => s.past[layer]), lengths, heads, dim, this.padRight);
       padded = stacked.padded;
       return new this.ort.Tensor(this.kvType, stacked.data, [order.length, heads, stacked.padded, dim]);
     });
@@ -419,7 +435,7 @@ export class OrtCausalLM {
   private extract(batch: Batch, row: number): Stored {
     const [heads, dim] = this.kvDims;
     const length = batch.lengths[row];
-    return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length)), length };
+    return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length, this.padRight)), length };
   }
 
   /** A row's last-position logits: a copy, or with `view` a view of float32 output (fp16 is always converted). */
