@@ -82,7 +82,7 @@ const greedy = (r: Partial<GenerateRequest>): GenerateRequest => ({
   stop: [],
   ignoreEos: true,
   n: 1,
-  maxTokens: 5,
+  maxTokens: 4,
   ...r,
 });
 
@@ -93,7 +93,7 @@ async function tokens(runtime: InferenceRuntime, request: GenerateRequest): Prom
 }
 
 const PREFIX = 'Once upon a time there was a little dog who';
-const SUFFIXES = [' liked to run in the park', ' lived in a big red house', ' was very sad and lonely', ' found a ball'];
+const SUFFIXES = [' liked to run in the park', ' lived in a big red house', ' found a ball'];
 const TURNS = ['Tell me a story about a cat.', 'What did the cat eat?', 'And then what happened next?'];
 
 /** Every scenario in order; `concurrent` runs the batch scenario's requests at once. */
@@ -105,7 +105,7 @@ async function scenarios(runtime: InferenceRuntime, concurrent: boolean): Promis
     const control = { id: 'family', start: turn === 0, end: turn === TURNS.length - 1 };
     session.push(await tokens(runtime, greedy({ input: { kind: 'text', text }, session: control })));
   }
-  const batchRequests = SUFFIXES.map((suffix, i) => greedy({ input: { kind: 'text', text: `${'The sun '.repeat(i + 1)}${suffix}` }, maxTokens: 6 }));
+  const batchRequests = SUFFIXES.map((suffix, i) => greedy({ input: { kind: 'text', text: `${'The sun '.repeat(i + 1)}${suffix}` }, maxTokens: 5 }));
   const batch: number[][] = concurrent
     ? await Promise.all(batchRequests.map((r) => tokens(runtime, r)))
     : await batchRequests.reduce<Promise<number[][]>>(async (acc, r) => [...(await acc), await tokens(runtime, r)], Promise.resolve([]));
