@@ -98,6 +98,28 @@ describe.skipIf(!dir)('genai-style export through the real server', () => {
     expect(new TextDecoder().decode(new Uint8Array(content.flatMap((entry) => entry.bytes!)))).toBe(chat.choices[0].message.content);
   });
 
+  it('answers client mistakes with a 4xx naming the field, and keeps serving', async () => {
+    const mistakes: Array<[string, object, string | null]> = [
+      ['/v1/completions', { prompt: [1, 32000] }, 'prompt'],
+      ['/v1/completions', { prompt: 'Hi', max_tokens: 1_000_000 }, 'max_tokens'],
+      ['/v1/completions', { prompt: 'word '.repeat(3000) }, 'prompt'],
+      ['/v1/completions', { prompt: 'Hi', logit_bias: { 32000: 1 } }, 'logit_bias'],
+      ['/v1/completions', { prompt: 'Hi', n: 2, num_beams: 2 }, 'n'],
+      ['/v1/completions', { model: 'nope', prompt: 'Hi' }, 'model'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'word '.repeat(3000) }] }, 'messages'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }], max_completion_tokens: 1_000_000 }, 'max_completion_tokens'],
+      ['/v1/embeddings', { input: [[1, 32000]] }, 'input'],
+      ['/generate', { prompt: 'word '.repeat(3000) }, 'prompt'],
+      ['/generate', { prompt: 'Hi', request_output_len: 1_000_000 }, 'request_output_len'],
+    ];
+    for (const [path, body, param] of mistakes) {
+      const response = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, ...body }) });
+      const json = (await response.json()) as { error: { param: string | null } };
+      expect([path, body, response.status, json.error.param]).toEqual([path, body, path.startsWith('/v1/completions') && param === 'model' ? 404 : 400, param]);
+    }
+    expect((await generate(server, { prompt: 'Hi', request_output_len: 2 })).tokens).toBe(2);
+  });
+
   it('chats twice on a growing conversation (a prefix hit with several new tokens)', async () => {
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hi there' }];
     for (let turn = 0; turn < 2; turn++) {
