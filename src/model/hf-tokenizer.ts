@@ -8,6 +8,7 @@
 import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import type { Tokenizer } from '../runtime/tokenizer.js';
+import { templateMessages } from '../runtime/tools/tool-prompt.js';
 import type { ChatMessage } from '../runtime/types.js';
 import { tokenByteTable } from './token-bytes.js';
 
@@ -52,9 +53,10 @@ export function createHfTokenizer(tokenizerJson: object, tokenizerConfig: Config
     encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }).ids,
     decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
     applyChatTemplate: template
-      ? (messages: ChatMessage[]) =>
-          template.render({ messages, add_generation_prompt: true, tools: null, documents: null, ...specialTokens })
+      ? (messages: ChatMessage[], tools?: object[]) =>
+          template.render({ messages: templateMessages(messages), add_generation_prompt: true, tools: tools ?? null, documents: null, ...specialTokens })
       : undefined,
+    chatTemplate: source,
     bosTokenId: idOf('bos_token'),
     eosTokenIds: [...eos],
   };

@@ -16,9 +16,12 @@ import { PrefixCache } from './prefix-cache.js';
 import { SessionStore, turnSuffix, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
 import { encodeContinuation, type Tokenizer } from './tokenizer.js';
+import type { ToolCallFormat } from './tools/tool-call-parser.js';
+import { withToolCalls } from './tools/tool-events.js';
+import { toolSupportOf } from './tools/tool-prompt.js';
 import type {
   ChatMessage, EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, HostAdvice, InferenceRuntime,
-  ModelInfo, PromptInput, RequestField, RuntimeStatus, SamplingParams,
+  ModelInfo, PromptInput, RequestField, RuntimeStatus, SamplingParams, ToolDefinition,
 } from './types.js';
 
 /** A runtime field name for an error's `param` (handlers map it to their wire name). */
@@ -56,6 +59,11 @@ const BASE_SAMPLING: SamplingParams = {
 
 export function createEngine(options: EngineOptions): InferenceRuntime {
   return new Engine(options);
+}
+
+/** `emit` itself, or wrapped to split tool calls out of the text when the request has tools. */
+function withToolsParsed(format: ToolCallFormat | undefined, emit: (event: GenerationEvent) => void): (event: GenerationEvent) => void {
+  return format ? withToolCalls(format, emit) : emit;
 }
 
 class Engine implements InferenceRuntime {
@@ -172,11 +180,11 @@ class Engine implements InferenceRuntime {
     );
   }
 
-  private promptTokens(input: PromptInput, template: GenerateRequest['template']): number[] {
+  private promptTokens(input: PromptInput, template: GenerateRequest['template'], tools?: ToolDefinition[]): number[] {
     if (input.kind === 'tokens') return input.tokens;
     const rendered =
       input.kind === 'messages'
-        ? this.renderChat(input.messages)
+        ? this.renderChat(input.messages, tools)
         : template === 'completion'
           ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
           : { text: input.text, addSpecialTokens: true };
@@ -196,9 +204,9 @@ class Engine implements InferenceRuntime {
     return { text, tokens: this.o.tokenizer.encode(text, addSpecialTokens) };
   }
 
-  private renderChat(messages: ChatMessage[]) {
+  private renderChat(messages: ChatMessage[], tools?: ToolDefinition[]) {
     try {
-      return renderChat(this.o.chatTemplate ?? 'model', messages, this.o.tokenizer);
+      return renderChat(this.o.chatTemplate ?? 'model', messages, this.o.tokenizer, tools);
     } catch (error) {
       const advice = this.o.advice?.noChatTemplate;
       if (!advice || !isInferenceError(error) || error.code !== 'chat_template_missing') throw error;
@@ -225,7 +233,8 @@ class Engine implements InferenceRuntime {
 
   private createJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, session?: OpenSession): Job {
     const turn = session && this.sessionPrompt(session);
-    const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template);
+    const tools = request.tools && request.tools.choice !== 'none' ? request.tools : undefined;
+    const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template, request.tools?.definitions);
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
     if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', field('input'));
     // A job with no choices would throw in the scheduler loop and wedge every other request.
@@ -263,10 +272,10 @@ class Engine implements InferenceRuntime {
       backend: this.o.backend,
       tokenizer: this.o.tokenizer,
       allocSeq: () => this.nextSeq++,
-      emit: (event) => {
+      emit: withToolsParsed(tools && this.toolCallFormat(), (event) => {
         channel.push(event);
         if (event.type === 'usage') channel.close();
-      },
+      }),
       onComplete:
         session && turn
           ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, tokens: [...promptTokens, ...tokens] })
@@ -322,6 +331,11 @@ class Engine implements InferenceRuntime {
     const seq = this.nextSeq++;
     this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
     return { seq, ...reuse };
+  }
+
+  /** How this model writes tool calls: its template's format, else the default prompt's (Hermes). */
+  private toolCallFormat(): ToolCallFormat {
+    return this.o.chatTemplate === undefined || this.o.chatTemplate === 'model' ? toolSupportOf(this.o.tokenizer.chatTemplate).format : 'hermes';
   }
 
   private checkVocabulary(tokens: number[], sampling: SamplingParams): void {
