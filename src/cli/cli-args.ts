@@ -164,6 +164,11 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     warnings,
     runtime: {
       model,
+      advice: {
+        unknownModel: '(Use --model-name to serve a model under another name.)',
+        noChatTemplate: 'Start the server with --chat-template NAME.',
+        noEmbeddingModel: 'Start the server with --embedding-model.',
+      },
       tokenizerPath: v['tokenizer-path'],
       dtype,
       device,

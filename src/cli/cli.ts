@@ -85,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
       `(device ${info.device}, dtype ${info.dtype}, loaded in ${(info.loadMs / 1000).toFixed(1)} s from ${info.dir})`,
   );
   log(`attention: ${info.attention}`);
+  log(`steps: ${info.steps}`);
   return -1; // keep running
 }
 

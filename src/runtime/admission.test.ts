@@ -72,9 +72,9 @@ describe('bounded requests', () => {
   it('checks stop_token_ids: at most 256, each inside the vocabulary', async () => {
     const { engine } = makeEngine();
     const many = await attempt(() => engine.generate(request({ prompt: 'one', stopTokenIds: Array.from({ length: 400_000 }, () => 3) })));
-    expect(many.error).toMatchObject({ status: 400, param: 'stop_token_ids' });
+    expect(many.error).toMatchObject({ status: 400, param: 'stopTokenIds' });
     const outside = await attempt(() => engine.generate(request({ prompt: 'one', stopTokenIds: [3, VOCAB_SIZE] })));
-    expect(outside.error).toMatchObject({ status: 400, param: 'stop_token_ids' });
+    expect(outside.error).toMatchObject({ status: 400, param: 'stopTokenIds' });
     expect((outside.error as Error).message).toContain(String(VOCAB_SIZE));
   });
 
@@ -83,9 +83,9 @@ describe('bounded requests', () => {
     Object.assign(tokenizer, { maxTokenChars: 8 });
     const text = 'one '.repeat(100); // 400 characters > 32 tokens x 8
     const r = await attempt(() => engine.generate(request({ prompt: text })));
-    expect(r.error).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'prompt' });
+    expect(r.error).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'input' });
     const chat = await attempt(() => engine.generate(request({ input: { kind: 'messages', messages: [{ role: 'user', content: text }] } })));
-    expect(chat.error).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
+    expect(chat.error).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'input' });
     await expect(engine.embed({ input: ['one', text] })).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
     expect(tokenizer.encoded.some((e) => e.text.length >= 400)).toBe(false);
   });

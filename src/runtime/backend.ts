@@ -11,6 +11,8 @@ export interface BackendModelInfo {
   contextLength: number;
   /** Bytes of KV cache one token occupies (for cache budgets); 0 when unknown. */
   kvBytesPerToken?: number;
+  /** false when `hiddenStates` cannot work (the graph's hidden state was not found). */
+  hiddenStates?: boolean;
 }
 
 export interface ForwardItem {

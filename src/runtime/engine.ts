@@ -5,7 +5,7 @@
  * @module
  */
 import { l2Normalize } from '../internal/vector.js';
-import { contextLengthExceeded, InferenceError, invalidRequest, notFound } from '../errors.js';
+import { contextLengthExceeded, InferenceError, invalidRequest, isInferenceError, notFound } from '../errors.js';
 import type { Backend, EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
 import { EmbedJob } from './embed-job.js';
@@ -21,9 +21,12 @@ import type { ToolCallFormat } from './tools/tool-call-parser.js';
 import { withToolCalls } from './tools/tool-events.js';
 import { toolSupportOf } from './tools/tool-prompt.js';
 import type {
-  EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, InferenceRuntime, ModelInfo,
-  PromptInput, RuntimeStatus, SamplingParams, ToolDefinition,
+  ChatMessage, EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, HostAdvice, InferenceRuntime,
+  ModelInfo, PromptInput, RequestField, RuntimeStatus, SamplingParams, ToolDefinition,
 } from './types.js';
+
+/** A runtime field name for an error's `param` (handlers map it to their wire name). */
+const field = (name: RequestField) => name;
 
 export interface EngineOptions {
   backend: Backend;
@@ -46,6 +49,8 @@ export interface EngineOptions {
   cacheMaxBytes?: number;
   created?: number;
   onError?: (error: unknown) => void;
+  /** The host's advice for errors its configuration fixes (CLI flags, createWebRuntime options). */
+  advice?: HostAdvice;
 }
 
 /** Texts at least this long are tokenized with `encodeAsync` when the tokenizer has it (off the event loop). */
@@ -147,17 +152,27 @@ class Engine implements InferenceRuntime {
     const e = this.o.embedding;
     const useEmbeddingModel = e !== undefined && (request.model === undefined || request.model === e.name);
     const name = useEmbeddingModel ? e.name : this.generationModel(request.model);
+    if (!useEmbeddingModel && this.o.backend.info.hiddenStates === false) {
+      const advice = this.o.advice?.noEmbeddingModel;
+      throw invalidRequest(
+        `The model \`${name}\` has no hidden state to embed (its graph does not show one); /v1/embeddings needs an embedding model.` + (advice ? ` ${advice}` : ''),
+        field('model'),
+        'model_not_supported',
+      );
+    }
     const tokenizer = useEmbeddingModel ? e.tokenizer : this.o.tokenizer;
     const limit = useEmbeddingModel ? e.contextLength : this.contextLength;
     const maxChars = tokenizer.maxTokenChars ? limit * tokenizer.maxTokenChars : Number.POSITIVE_INFINITY;
     const tooLong = (i: number, what: string) =>
-      invalidRequest(`input[${i}] has ${what}; this model takes at most ${limit} tokens.`, 'input', 'context_length_exceeded');
+      invalidRequest(`input[${i}] has ${what}; this model takes at most ${limit} tokens.`, field('input'), 'context_length_exceeded');
     // Every size is checked before any text is tokenized.
     request.input.forEach((item, i) => {
-      if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, 'input');
+      if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, field('input'));
       if (typeof item === 'string' && item.length > maxChars) throw tooLong(i, `${item.length} characters (more than ${maxChars} cannot fit)`);
       if (typeof item !== 'string' && item.length > limit) throw tooLong(i, `${item.length} tokens`);
     });
+    // The embedding model takes the ids of its own tokenizer (the graph has no row for others).
+    const vocab = useEmbeddingModel ? e.tokenizer.tokenBytes?.().length : this.o.backend.info.vocabSize;
     const inputs: number[][] = [];
     // Many short inputs stall the event loop as much as one long one: past the same total, all go off it.
     // Otherwise they are encoded in place, so a small request reaches the queue in the order it came.
@@ -168,8 +183,9 @@ class Engine implements InferenceRuntime {
         typeof item !== 'string' ? item : offLoop ? tokenizer.encodeAsync!(item, true) : tokenizer.encode(item, true);
       const tokens = Array.isArray(encoded) ? encoded : await encoded;
       if (request.signal?.aborted) throw cancelled();
-      if (!useEmbeddingModel && this.outOfVocabulary(tokens) !== undefined) {
-        throw invalidRequest(`input[${i}] has a token id outside the vocabulary (0..${this.o.backend.info.vocabSize - 1}).`, 'input');
+      const bad = outOfVocabulary(tokens, vocab);
+      if (bad !== undefined) {
+        throw invalidRequest(`input[${i}] has token id ${bad}, outside the vocabulary of ${name} (0..${vocab! - 1}).`, field('input'));
       }
       if (tokens.length > limit) throw tooLong(i, `${tokens.length} tokens`);
       inputs.push(tokens);
@@ -203,12 +219,12 @@ class Engine implements InferenceRuntime {
   private generationModel(model: string | undefined): string {
     if (model === undefined || model === '' || this.o.modelNames.includes(model)) return model || this.o.modelNames[0];
     if (model === this.o.embedding?.name) {
-      throw invalidRequest(`The model \`${model}\` is an embedding model; use /v1/embeddings.`, 'model', 'model_not_supported');
+      throw invalidRequest(`The model \`${model}\` is an embedding model; use /v1/embeddings.`, field('model'), 'model_not_supported');
     }
+    const advice = this.o.advice?.unknownModel;
     throw notFound(
-      `The model \`${model}\` does not exist. This server serves: ${this.models().map((m) => m.id).join(', ')}. ` +
-        '(Use --model-name to serve a model under another name.)',
-      'model',
+      `The model \`${model}\` does not exist. This server serves: ${this.models().map((m) => m.id).join(', ')}.` + (advice ? ` ${advice}` : ''),
+      field('model'),
       'model_not_found',
     );
   }
@@ -218,7 +234,7 @@ class Engine implements InferenceRuntime {
    * than `maxTokenChars` characters, so longer text has more than `limit` tokens.
    */
   private checkPromptSize(input: PromptInput, limit: number): void {
-    const param = input.kind === 'messages' ? 'messages' : 'prompt';
+    const param = field('input');
     if (input.kind === 'tokens') return; // already in memory; the context check follows
     const perToken = this.o.tokenizer.maxTokenChars;
     if (!perToken) return;
@@ -244,7 +260,7 @@ class Engine implements InferenceRuntime {
 
   private rendered(input: Exclude<PromptInput, { kind: 'tokens' }>, template: GenerateRequest['template'], tools?: ToolDefinition[]) {
     return input.kind === 'messages'
-      ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer, tools)
+      ? this.renderChat(input.messages, tools)
       : template === 'completion'
         ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
         : { text: input.text, addSpecialTokens: true };
@@ -262,11 +278,21 @@ class Engine implements InferenceRuntime {
    * context to continue.
    */
   private sessionPrompt(session: OpenSession): { text: string; tokens: number[] } {
-    const { text, addSpecialTokens } = renderChat(this.o.chatTemplate ?? 'model', session.messages, this.o.tokenizer);
+    const { text, addSpecialTokens } = this.renderChat(session.messages);
     const previous = session.context;
     const suffix = previous && turnSuffix(previous, text);
     if (previous && suffix !== undefined) return { text, tokens: [...previous.tokens, ...encodeContinuation(this.o.tokenizer, suffix)] };
     return { text, tokens: this.o.tokenizer.encode(text, addSpecialTokens) };
+  }
+
+  private renderChat(messages: ChatMessage[], tools?: ToolDefinition[]) {
+    try {
+      return renderChat(this.o.chatTemplate ?? 'model', messages, this.o.tokenizer, tools);
+    } catch (error) {
+      const advice = this.o.advice?.noChatTemplate;
+      if (!advice || !isInferenceError(error) || error.code !== 'chat_template_missing') throw error;
+      throw new InferenceError(error.status, `${error.message} ${advice}`, { param: error.param, code: error.code });
+    }
   }
 
   private sampling(request: GenerateRequest): SamplingParams {
@@ -293,23 +319,24 @@ class Engine implements InferenceRuntime {
     const tools = request.tools && request.tools.choice !== 'none' ? request.tools : undefined;
     const promptTokens = turn ? turn.tokens : (tokens ?? this.promptTokens(request.input, request.template, request.tools?.definitions));
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
-    if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', 'prompt');
+    if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', field('input'));
     // A job with no choices would throw in the scheduler loop and wedge every other request.
-    if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', 'n');
+    if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', field('n'));
     const sampling = this.sampling(request);
-    if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with num_beams > 1.', 'n');
+    if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with beam search.', field('n'));
     if (sampling.numBeams > 1 && request.logprobs !== undefined) {
-      throw invalidRequest('logprobs cannot be combined with num_beams > 1.', 'logprobs');
+      throw invalidRequest('logprobs cannot be combined with beam search.', field('logprobs'));
     }
     if (request.logprobs !== undefined && (!Number.isInteger(request.logprobs) || request.logprobs < 0 || request.logprobs > 20)) {
-      throw invalidRequest('logprobs must be an integer from 0 to 20.', 'logprobs');
+      throw invalidRequest('logprobs must be an integer from 0 to 20.', field('logprobs'));
     }
     this.checkVocabulary(promptTokens, sampling);
     this.checkStopTokenIds(request.stopTokenIds);
 
     const room = limit - promptTokens.length;
-    if (!session && (room <= 0 || (request.maxTokens !== undefined && request.maxTokens > room))) {
-      throw contextLengthExceeded(promptTokens.length, request.maxTokens ?? 1, limit);
+    if (!session && room <= 0) throw contextLengthExceeded(promptTokens.length, request.maxTokens ?? 1, limit, field('input'));
+    if (!session && request.maxTokens !== undefined && request.maxTokens > room) {
+      throw contextLengthExceeded(promptTokens.length, request.maxTokens, limit, field('maxTokens'));
     }
     const spec: JobSpec = {
       promptTokens,
@@ -395,28 +422,27 @@ class Engine implements InferenceRuntime {
     return this.o.chatTemplate === undefined || this.o.chatTemplate === 'model' ? toolSupportOf(this.o.tokenizer.chatTemplate).format : 'hermes';
   }
 
-  /** The first token id the model has no row for, if any. */
-  private outOfVocabulary(tokens: number[]): number | undefined {
-    const vocab = this.o.backend.info.vocabSize;
-    return tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-  }
-
   private checkStopTokenIds(ids: number[] | undefined): void {
     if (!ids) return;
     if (ids.length > MAX_STOP_TOKEN_IDS) {
-      throw invalidRequest(`stop_token_ids has ${ids.length} ids; at most ${MAX_STOP_TOKEN_IDS} are allowed.`, 'stop_token_ids');
+      throw invalidRequest(`The stop token ids are ${ids.length}; at most ${MAX_STOP_TOKEN_IDS} are allowed.`, field('stopTokenIds'));
     }
     const vocab = this.o.backend.info.vocabSize;
-    const bad = this.outOfVocabulary(ids);
-    if (bad !== undefined) throw invalidRequest(`stop_token_ids names token ${bad}, outside the vocabulary (0..${vocab - 1}).`, 'stop_token_ids');
+    const bad = outOfVocabulary(ids, vocab);
+    if (bad !== undefined) throw invalidRequest(`The stop token ids name token ${bad}, outside the vocabulary (0..${vocab - 1}).`, field('stopTokenIds'));
   }
 
   private checkVocabulary(tokens: number[], sampling: SamplingParams): void {
     const vocab = this.o.backend.info.vocabSize;
-    const bad = this.outOfVocabulary(tokens);
-    if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, 'prompt');
+    const bad = outOfVocabulary(tokens, vocab);
+    if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, field('input'));
     for (const key of Object.keys(sampling.logitBias ?? {})) {
-      if (!Number.isInteger(Number(key)) || Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`logit_bias names token ${key}, outside the vocabulary.`, 'logit_bias');
+      if (!Number.isInteger(Number(key)) || Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`The logit bias names token ${key}, outside the vocabulary.`, field('logitBias'));
     }
   }
+}
+
+/** The first token id without a row in a vocabulary of `vocab` ids, if any (none known: none checked). */
+function outOfVocabulary(tokens: number[], vocab: number | undefined): number | undefined {
+  return vocab === undefined ? undefined : tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
 }

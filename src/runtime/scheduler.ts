@@ -76,7 +76,7 @@ export class Scheduler {
     const { maxConcurrent, maxQueue } = this.options;
     const w = submission.job.width;
     if (w > maxConcurrent) {
-      throw new InferenceError(400, `This request needs ${w} sequences at once; this server runs at most ${maxConcurrent} (--instance_num).`, {
+      throw new InferenceError(400, `This request needs ${w} sequences at once; this server runs at most ${maxConcurrent} at once.`, {
         param: 'n',
         code: 'too_many_sequences',
       });

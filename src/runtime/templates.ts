@@ -42,7 +42,7 @@ export function renderChat(template: ChatTemplate, conversation: ChatMessage[], 
   switch (template) {
     case 'model':
       if (!tokenizer.applyChatTemplate) {
-        throw invalidRequest('This model has no chat_template; start the server with --chat-template NAME.');
+        throw invalidRequest('This model has no chat_template; choose a named chat template (alpaca, chatml, llama-2, raw).', 'input', 'chat_template_missing');
       }
       return { text: tokenizer.applyChatTemplate(messages, native && tools.length ? templateTools(tools) : undefined), addSpecialTokens: false };
     case 'alpaca':

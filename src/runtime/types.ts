@@ -107,12 +107,39 @@ export interface GenerateRequest {
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
+/**
+ * What a runtime error's `param` names: a field of GenerateRequest / EmbedRequest (`logitBias` is
+ * `sampling.logitBias`, `session` the session id). Handlers map these to their wire field names.
+ */
+export type RequestField = 'model' | 'input' | 'n' | 'logprobs' | 'maxTokens' | 'logitBias' | 'stopTokenIds' | 'session';
+
+/**
+ * Advice the host adds to errors whose fix is in its configuration (a CLI flag, an option of
+ * createWebRuntime): the runtime itself knows no flags.
+ */
+export interface HostAdvice {
+  /** Appended when a request names a model the server does not serve. */
+  unknownModel?: string;
+  /** Appended when a chat request needs a chat template the model does not have. */
+  noChatTemplate?: string;
+  /** Appended when /v1/embeddings asks a generation model without a usable hidden state. */
+  noEmbeddingModel?: string;
+}
+
 /** A generated token's log-probability under the model's raw distribution, with the top alternatives. */
 export interface TokenLogprob {
   token: number;
+  /**
+   * The text this token added to the choice's text (what the streaming detokenizer released for
+   * it), so a choice's token texts concatenate to its text. A token that ends inside a UTF-8
+   * character adds '' and the one that completes it adds the whole character.
+   */
   text: string;
+  /** The token's own bytes (UTF-8 pieces for byte-level tokens; empty for special tokens). */
+  bytes: number[];
   logprob: number;
-  top: Array<{ token: number; text: string; logprob: number }>;
+  /** Alternatives at this position, each with its bytes and their text as UTF-8 (out of context). */
+  top: Array<{ token: number; text: string; bytes: number[]; logprob: number }>;
 }
 
 export type GenerationEvent =

@@ -113,9 +113,10 @@ export class MockRuntime implements InferenceRuntime {
           const delta: GenerationEvent = { type: 'delta', index: choice, text: script.pieces[i], tokens: [i + 3] };
           // Scripted logprobs: token i has logprob -(i + 1) / 10; alternatives are "alt0", "alt1", ...
           if (request.logprobs !== undefined) {
-            const top = Array.from({ length: request.logprobs }, (_, k) => ({ token: 100 + k, text: `alt${k}`, logprob: -(k + 1) }));
+            const utf8 = (text: string) => Array.from(new TextEncoder().encode(text));
+            const top = Array.from({ length: request.logprobs }, (_, k) => ({ token: 100 + k, text: `alt${k}`, bytes: utf8(`alt${k}`), logprob: -(k + 1) }));
             const logprob = script.logprob ? script.logprob(choice, i) : -(i + 1) / 10;
-            delta.logprobs = [{ token: i + 3, text: script.pieces[i], logprob, top }];
+            delta.logprobs = [{ token: i + 3, text: script.pieces[i], bytes: utf8(script.pieces[i]), logprob, top }];
           }
           emit(delta);
           yield* take();

@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
-import type { InferenceRuntime } from '../../runtime/types.js';
+import type { HostAdvice, InferenceRuntime } from '../../runtime/types.js';
 import { checkConfig, generationDefaults, modelShape } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
@@ -57,10 +57,18 @@ export interface NodeRuntimeOptions {
    * runtime's status is `failed`; `edgellm serve` logs it and exits 1 for its supervisor.
    */
   onFatal?: (error: Error) => void;
+  /** Advice for errors this host's configuration fixes; default: the options above by name. */
+  advice?: HostAdvice;
 }
 
+const OPTION_ADVICE: HostAdvice = {
+  unknownModel: '(Set the modelNames option to serve the model under another name.)',
+  noChatTemplate: 'Set the chatTemplate option.',
+  noEmbeddingModel: 'Set the embeddingModel option.',
+};
+
 export interface NodeRuntime extends InferenceRuntime {
-  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string };
+  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string; steps: string };
   /** The inference worker's counters: live sequences, batched decode calls and rows, prefills. */
   backendStats(): Promise<WorkerStats>;
 }
@@ -163,10 +171,11 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           }
         : undefined,
     onError: options.onError,
+    advice: options.advice ?? OPTION_ADVICE,
   });
   const worker = backend;
   return Object.assign(engine, {
-    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention },
+    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention, steps: backend.steps },
     backendStats: () => worker.stats(),
   });
 }

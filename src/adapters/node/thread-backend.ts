@@ -27,6 +27,8 @@ export class WorkerBackend implements Backend {
     embeddingDimensions: number | undefined,
     /** Which attention the model runs: GroupQueryAttention, or the exported graph and why. */
     readonly attention: string,
+    /** How many tokens a step may append, and why when limited. */
+    readonly steps: string,
     private readonly onFailure?: (error: Error) => void,
   ) {
     worker.on('message', (message: WorkerResponse) => this.settle(message));
@@ -49,7 +51,7 @@ export class WorkerBackend implements Backend {
       worker.once('message', (ready: WorkerReady) => {
         worker.off('error', onError);
         worker.off('exit', onExit);
-        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, onFailure));
+        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, ready.steps, onFailure));
       });
     });
   }

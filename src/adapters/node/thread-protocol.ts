@@ -48,6 +48,8 @@ export interface WorkerReady {
   embeddingDimensions?: number;
   /** Which attention the model runs (see OrtCausalLM.attention). */
   attention: string;
+  /** How many tokens a step may append (see OrtCausalLM.steps). */
+  steps: string;
 }
 
 export interface WorkerStats extends OrtCausalLMCounters {

@@ -57,7 +57,7 @@ export interface WebRuntimeOptions extends EngineTuning {
 }
 
 export interface WebRuntime extends InferenceRuntime {
-  readonly loadInfo: { url: string; dtype: Dtype; device: ResolvedWebDevice; loadMs: number; modelBytes: number; modelNames: string[] };
+  readonly loadInfo: { url: string; dtype: Dtype; device: ResolvedWebDevice; loadMs: number; modelBytes: number; modelNames: string[]; steps: string };
   backendStats(): WebBackendStats;
 }
 
@@ -101,9 +101,14 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     modelNames,
     generationDefaults: generationDefaults(generation),
     embedding: embedding && { ...embedding.engine, backend: backend.embedding! },
+    advice: {
+      unknownModel: '(Set the modelNames option of the web runtime to serve the model under another name.)',
+      noChatTemplate: 'Set the chatTemplate option of the web runtime.',
+      noEmbeddingModel: 'Set the embeddingModel option of the web runtime.',
+    },
   });
   return Object.assign(engine, {
-    loadInfo: { url: files.url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames },
+    loadInfo: { url: files.url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames, steps: model.steps },
     backendStats: () => backend.stats(),
   });
 }

@@ -9,6 +9,7 @@ import { newId, nowSeconds, type Handler } from '../context.js';
 import { toChatLogprobs } from '../shared/logprobs-format.js';
 import { readJson } from '../shared/read-json.js';
 import { startGeneration } from '../shared/start-generation.js';
+import { CHAT_FIELDS } from '../shared/wire-fields.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
 import { validate } from '../shared/validate.js';
 import { chatRequestSchema, checkChatRequest, toGenerateRequest } from './schema.js';
@@ -36,7 +37,10 @@ function addToolCall(message: { tool_calls?: ToolCallJson[] }, event: ToolCallEv
 export const handleChatCompletions: Handler = async (request, ctx) => {
   const body = validate(chatRequestSchema, await readJson(request, ctx));
   checkChatRequest(body);
-  const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal));
+  const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal), {
+    ...CHAT_FIELDS,
+    maxTokens: body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens',
+  });
   const n = body.n ?? 1;
   const model = body.model || ctx.runtime.models()[0].id;
   const id = newId('chatcmpl');
