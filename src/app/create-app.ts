@@ -12,16 +12,21 @@ import { handleDocsFile, handleDocsPage, handleOpenApi } from '../handlers/docs/
 import { handleEmbeddings } from '../handlers/embeddings/handler.js';
 import { handleGenerate } from '../handlers/generate/handler.js';
 import { handleHealth, handleRoot } from '../handlers/health/handler.js';
+import { handleMetrics } from '../handlers/metrics/handler.js';
 import { handleListModels, handleRetrieveModel } from '../handlers/models/handler.js';
 import { handleUi } from '../handlers/ui/handler.js';
 import { checkApiKey } from './api-key.js';
+import { HttpCounter } from './http-counter.js';
 import { meterRequest, type RequestLog } from './request-log.js';
+import { requestIdOf, withHeader } from './request-id.js';
 import type { InferenceRuntime } from '../runtime/types.js';
 
 export interface AppOptions {
   runtime: InferenceRuntime;
   /** Bearer keys; when set, every endpoint except `/`, `/health`, the docs and `/ui` requires one. */
   apiKeys?: string[];
+  /** Serve `/metrics` without a key even when `apiKeys` are set (for a scraper inside the network). */
+  metricsPublic?: boolean;
   /** Allowed CORS origins ('*' for any); no CORS headers when unset. */
   cors?: string[] | '*';
   /** Largest accepted request body, default 4 MiB. */
@@ -51,6 +56,7 @@ const on = (handler: Handler) => (request: IRequest, ctx: HandlerContext) => han
 export const ROUTES: Route[] = [
   ['GET', '/', on(handleRoot)],
   ['GET', '/health', on(handleHealth)],
+  ['GET', '/metrics', on(handleMetrics)],
   ['GET', '/v1/models', on(handleListModels)],
   ['GET', '/v1/models/:id+', (request, ctx) => handleRetrieveModel(decodeURIComponent(request.params.id), ctx)],
   ['POST', '/v1/completions', on(handleCompletions)],
@@ -64,10 +70,12 @@ export const ROUTES: Route[] = [
 ];
 
 const PUBLIC_PATHS = new Set(['/', '/health', '/openapi.json', '/docs', '/ui']);
-const isPublic = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith('/docs/');
+const isPublic = (path: string, metricsPublic: boolean) =>
+  PUBLIC_PATHS.has(path) || path.startsWith('/docs/') || (metricsPublic && path === '/metrics');
 
 export function createApp(options: AppOptions): App {
   const base = (options.basePath ?? '').replace(/\/+$/, '');
+  const http = new HttpCounter(ROUTES.map(([method, path]) => [method, path, routePattern(path)]));
   const ctx: HandlerContext = {
     runtime: options.runtime,
     maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
@@ -75,11 +83,13 @@ export function createApp(options: AppOptions): App {
     basePath: base,
     authRequired: !!options.apiKeys?.length,
     docsAssets: options.docsAssets,
+    metricsPublic: options.metricsPublic ?? false,
+    httpCounts: () => http.counts(),
   };
   const { preflight, corsify } = cors({
     origin: options.cors === '*' ? '*' : (options.cors ?? []),
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['authorization', 'content-type'],
+    allowHeaders: ['authorization', 'content-type', 'x-request-id', 'x-session-id'],
     maxAge: 600,
   });
   const router = Router<IRequest, [HandlerContext]>({
@@ -88,7 +98,7 @@ export function createApp(options: AppOptions): App {
       ...(options.cors ? [preflight] : []),
       (request) => {
         const path = new URL(request.url).pathname.slice(base.length) || '/';
-        if (options.apiKeys?.length && !isPublic(path)) checkApiKey(request.headers.get('authorization'), options.apiKeys);
+        if (options.apiKeys?.length && !isPublic(path, options.metricsPublic ?? false)) checkApiKey(request.headers.get('authorization'), options.apiKeys);
       },
     ],
     catch: (error) => toErrorResponse(error, options.onError),
@@ -111,12 +121,26 @@ export function createApp(options: AppOptions): App {
 
   return {
     fetch: async (request) => {
+      const requestId = requestIdOf(request.headers.get('x-request-id'));
       const onLog = options.onRequestLog;
-      if (!onLog) return respond(request, ctx);
-      const meter = meterRequest(ctx.runtime, request);
-      return meter.finish(await respond(request, { ...ctx, runtime: meter.runtime }), onLog);
+      let response: Response;
+      if (!onLog) response = await respond(request, ctx);
+      else {
+        const meter = meterRequest(ctx.runtime, request, requestId);
+        response = meter.finish(await respond(request, { ...ctx, runtime: meter.runtime }), onLog);
+      }
+      http.count(request.method, new URL(request.url).pathname.slice(base.length) || '/', response.status);
+      const tagged = withHeader(response, 'x-request-id', requestId);
+      // itty's corsify does not expose headers on responses (only on preflights, where browsers ignore it).
+      if (tagged.headers.has('access-control-allow-origin')) tagged.headers.set('access-control-expose-headers', 'x-request-id');
+      return tagged;
     },
   };
+}
+
+function routePattern(pattern: string): RegExp {
+  const segment = (s: string) => (s.startsWith(':') ? (s.endsWith('+') ? '.+' : '[^/]+') : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${pattern.split('/').map(segment).join('/')}$`);
 }
 
 /** 405 when the path exists with another method, else 404. */
@@ -136,6 +160,5 @@ function unknownRoute(method: string, path: string): InferenceError {
 }
 
 function matches(pattern: string, path: string): boolean {
-  const segment = (s: string) => (s.startsWith(':') ? (s.endsWith('+') ? '.+' : '[^/]+') : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`^${pattern.split('/').map(segment).join('/')}$`).test(path);
+  return routePattern(pattern).test(path);
 }

@@ -42,6 +42,9 @@ Server:
   --api-keys KEY[,KEY]           require Authorization: Bearer KEY
   --cors ORIGIN[,ORIGIN] | '*'   allowed browser origins (default: no CORS headers)
   --max-body-bytes N             largest request body (default 4194304)
+  --metrics-public               serve GET /metrics without a key even with --api-keys
+  --drain-delay SECONDS          on SIGTERM, keep listening this long with /health answering 503
+                                 "draining" (requests still served) before closing (default 0)
 Logs:
   --log-format text|json         one line per request (method, path, status, tokens, ttft, time) (default text)
   --log-health-checks            also log successful GET /health (skipped by default)
@@ -77,6 +80,8 @@ const OPTIONS = {
   cors: { type: 'string', multiple: true },
   'allow-origins': { type: 'string', multiple: true },
   'max-body-bytes': { type: 'string' },
+  'metrics-public': { type: 'boolean' },
+  'drain-delay': { type: 'string' },
   'log-format': { type: 'string' },
   'log-health-checks': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -89,6 +94,9 @@ export interface ServeArgs {
   apiKeys?: string[];
   cors?: string[] | '*';
   maxBodyBytes?: number;
+  metricsPublic: boolean;
+  /** Seconds between SIGTERM (health says draining) and closing the listener. */
+  drainDelaySeconds: number;
   logFormat: LogFormat;
   logHealthChecks: boolean;
   runtime: NodeRuntimeOptions;
@@ -108,7 +116,7 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(argv: string[
 export function parseServeArgs(argv: string[]): ServeArgs {
   const parsed = parseFlags(argv, OPTIONS);
   const v = parsed.values;
-  if (v.help) return { help: true, port: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
+  if (v.help) return { help: true, port: 0, metricsPublic: false, drainDelaySeconds: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
   const positionals = parsed.positionals[0] === 'api_server' ? parsed.positionals.slice(1) : parsed.positionals;
   if (positionals.length > 1) throw new UsageError(`expected one model, got: ${positionals.join(' ')}`);
   const model = positionals[0] ?? v['base-model'];
@@ -145,6 +153,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     apiKeys: v['api-keys'] ? v['api-keys'].flatMap(splitList) : undefined,
     cors: corsList.includes('*') ? '*' : corsList.length ? corsList : undefined,
     maxBodyBytes: v['max-body-bytes'] === undefined ? undefined : int(v['max-body-bytes'], '--max-body-bytes', 0),
+    metricsPublic: v['metrics-public'] ?? false,
+    drainDelaySeconds: seconds(v['drain-delay'], '--drain-delay'),
     logFormat: oneOf(v['log-format'], LOG_FORMATS, '--log-format') ?? 'text',
     logHealthChecks: v['log-health-checks'] ?? false,
     warnings,
@@ -167,6 +177,13 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       exactQuantized: v['exact-quantized'] ?? false,
     },
   };
+}
+
+function seconds(value: string | undefined, flag: string): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number of seconds >= 0, got '${value}'`);
+  return n;
 }
 
 function splitList(value: string): string[] {

@@ -18,6 +18,8 @@ export interface SchedulerOptions {
 export interface Submission {
   job: Job;
   fail(error: unknown): void;
+  /** Called when the job leaves the queue for the running batch. */
+  onRun?(): void;
 }
 
 export class Scheduler {
@@ -52,7 +54,9 @@ export class Scheduler {
       for (;;) {
         this.retire();
         while (this.running.length < this.options.maxConcurrent && this.waiting.length > 0) {
-          this.running.push(this.waiting.shift()!);
+          const next = this.waiting.shift()!;
+          this.running.push(next);
+          next.onRun?.();
         }
         this.retire();
         if (this.running.length === 0) break;

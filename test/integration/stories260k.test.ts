@@ -34,7 +34,7 @@ describe.skipIf(!dir)('stories260K through the real server', () => {
     const completion = await client.completions.create({ model: 'karpathy__stories260K', prompt: 'Once upon a time', temperature: 0, max_tokens: 60 });
     expect(completion.choices[0].text.startsWith(GOLDEN)).toBe(true);
     expect(completion.choices[0].finish_reason).toBe('length');
-    expect(completion.usage).toEqual({ prompt_tokens: 5, completion_tokens: 60, total_tokens: 65 });
+    expect(completion.usage).toEqual({ prompt_tokens: 5, completion_tokens: 60, total_tokens: 65, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   it('lists models through the openai client', async () => {

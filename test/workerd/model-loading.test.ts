@@ -62,7 +62,7 @@ describe.skipIf(!tiny)('model files in workerd', () => {
     const body = await response.json();
     const tokenizer = await loadTokenizer(tiny!, []);
     expect(body.choices[0].text).toBe(tokenizer.decode(TINY_GOLDEN_IDS));
-    expect(body.usage).toEqual({ prompt_tokens: 6, completion_tokens: 12, total_tokens: 18 });
+    expect(body.usage).toEqual({ prompt_tokens: 6, completion_tokens: 12, total_tokens: 18, prompt_tokens_details: { cached_tokens: 0 } });
   });
 });
 

@@ -26,6 +26,8 @@ export interface OpenApiOptions {
   basePath?: string;
   /** Whether the server requires a bearer key (`--api-keys`). */
   authRequired?: boolean;
+  /** `/metrics` is public even with keys (`--metrics-public`). */
+  metricsPublic?: boolean;
 }
 
 /** The request schema of each POST route, with its component name, field docs and examples. */
@@ -145,7 +147,26 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
           security: NO_AUTH,
           responses: {
             200: { description: 'Ready: `{"status": "ok"}`', content: json('Health') },
-            503: { description: 'Loading or stopping: `{"status": "loading"}` or `"closed"`', content: json('Health') },
+            503: {
+              description: 'Loading or stopping: `{"status": "loading"}`, `"draining"` (shutting down, still serving: take it out of the balancer) or `"closed"`',
+              content: json('Health'),
+            },
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          tags: ['server'],
+          operationId: 'metrics',
+          summary: 'Prometheus metrics',
+          description:
+            'Prometheus text format: requests running and waiting, prompt and generation tokens, time to first token, inter-token ' +
+            'and end-to-end latency histograms, KV cache bytes, prefix cache hits, open sessions, 429s, HTTP responses by route ' +
+            'and status. Names follow vLLM\'s with the `edgellm:` prefix. Needs a key when the server has keys, unless `--metrics-public`.',
+          security: options.metricsPublic ? NO_AUTH : keyed,
+          responses: {
+            200: { description: 'The metrics', content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } } },
+            ...errorResponses([401]),
           },
         },
       },

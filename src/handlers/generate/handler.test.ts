@@ -187,7 +187,7 @@ describe('POST /generate: non-streamed', () => {
   it('returns text, the number of tokens and the finish reason', async () => {
     const { app } = setup({ script: { pieces: ['a', 'b', 'c', 'd'], promptTokens: 6 } });
     const body: Json = await (await generate(app, { prompt: 'Hi' })).json();
-    expect(body).toEqual({ text: 'abcd', tokens: 4, finish_reason: 'stop', input_tokens: 6 });
+    expect(body).toEqual({ text: 'abcd', tokens: 4, finish_reason: 'stop', input_tokens: 6, history_tokens: 0 });
   });
 
   it("reports finish_reason 'length' at request_output_len", async () => {
@@ -241,7 +241,7 @@ describe('POST /generate: streaming', () => {
       yield { type: 'usage', promptTokens: 2, completionTokens: 4 };
     };
     const app = createApp({ runtime });
-    expect(await (await generate(app, { prompt: 'Hi' })).json()).toEqual({ text: 'abc', tokens: 4, finish_reason: 'stop', input_tokens: 2 });
+    expect(await (await generate(app, { prompt: 'Hi' })).json()).toEqual({ text: 'abc', tokens: 4, finish_reason: 'stop', input_tokens: 2, history_tokens: 0 });
     expect(await readNdjson(await generate(app, { prompt: 'Hi', stream: true }))).toEqual([
       { text: 'ab', tokens: 2, finish_reason: null },
       { text: 'c', tokens: 4, finish_reason: null },

@@ -37,5 +37,7 @@ export const handleGenerate: Handler = async (request, ctx) => {
     }
     if (event.type === 'finish') finishReason = event.reason;
   }
-  return jsonResponse({ text, tokens, finish_reason: finishReason, input_tokens: start.promptTokens });
+  return jsonResponse({
+    text, tokens, finish_reason: finishReason, input_tokens: start.promptTokens, history_tokens: start.cachedTokens ?? 0,
+  });
 };
