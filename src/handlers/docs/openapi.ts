@@ -243,7 +243,18 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
           summary: 'Generate, optionally in a stateful session',
           description:
             'lmdeploy\'s native API. A session (`session_id` >= 0) keeps its history and KV cache between calls until ' +
-            '`sequence_end`, so each turn computes only its new tokens; a full session answers `finish_reason: "length"`.',
+            '`sequence_end`, so each turn computes only its new tokens; a full session answers `finish_reason: "length"`. ' +
+            'A turn with `sequence_start: false` on a session this server does not hold (never started, ended, evicted, or held ' +
+            'by another replica) answers 404 with code `session_not_found`: start it again, sending the conversation so far.',
+          parameters: [
+            {
+              name: 'X-Session-Id',
+              in: 'header',
+              required: false,
+              description: 'The session id as a header, for load balancers that route on it (consistent hashing); fills a missing `session_id`, and must equal a given one.',
+              schema: { type: 'string', pattern: '^-?[0-9]+$' },
+            },
+          ],
           responses: {
             200: {
               description: 'The text, or a stream of lines',

@@ -9,10 +9,10 @@ import { readJson } from '../shared/read-json.js';
 import { startGeneration } from '../shared/start-generation.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
 import { validate } from '../shared/validate.js';
-import { generateRequestSchema, toGenerateRequest } from './schema.js';
+import { generateRequestSchema, toGenerateRequest, withSessionHeader } from './schema.js';
 
 export const handleGenerate: Handler = async (request, ctx) => {
-  const body = validate(generateRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  const body = withSessionHeader(validate(generateRequestSchema, await readJson(request, ctx.maxBodyBytes)), request.headers.get('x-session-id'));
   const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal));
   const iterable = { [Symbol.asyncIterator]: () => events };
   let tokens = 0;
