@@ -42,6 +42,8 @@ export interface RuntimeMetrics {
   kvCacheBudgetBytes: number;
   /** `/generate` sessions this runtime holds. */
   sessionsOpen: number;
+  /** onnxruntime-web's wasm memory, where the host can see it (workerd). */
+  wasmMemoryBytes?: number;
   /** Seconds from accepting a request to its first generated token. */
   timeToFirstToken: HistogramSnapshot;
   /** Seconds between consecutive tokens of one choice. */

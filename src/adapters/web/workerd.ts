@@ -6,6 +6,7 @@
  * @module
  */
 import * as ort from 'onnxruntime-web/wasm';
+import { DEFAULT_MAX_MODEL_BYTES } from './model-files.js';
 import { createWebRuntimeOn, type OrtLoader, type OrtWeb, type WebRuntime, type WebRuntimeOptions } from './runtime.js';
 import { createWebAppOn, type WebApp, type WebAppOptions } from './web-app.js';
 
@@ -14,7 +15,8 @@ export * from './exports.js';
 const loadOrt: OrtLoader = async () => ort as unknown as OrtWeb;
 
 export function createWebRuntime(options: WebRuntimeOptions): Promise<WebRuntime> {
-  return createWebRuntimeOn(loadOrt, options);
+  // A Worker isolate has 128 MB for everything: the model's estimate must fit in it by default.
+  return createWebRuntimeOn(loadOrt, { ...options, maxModelBytes: options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES });
 }
 
 export function createWebApp(options: WebAppOptions): WebApp {

@@ -44,6 +44,12 @@ export function runtimeFamilies(m: RuntimeMetrics): MetricFamily[] {
     { name: 'edgellm:kv_cache_kept_bytes', type: 'gauge', help: 'KV cache bytes kept for reuse (prefixes, idle sessions).', samples: one(m.kvCacheKeptBytes) },
     { name: 'edgellm:kv_cache_budget_bytes', type: 'gauge', help: 'Budget of kept KV (--cache-max-bytes).', samples: one(m.kvCacheBudgetBytes) },
     { name: 'edgellm:sessions_open', type: 'gauge', help: '/generate sessions held by this server.', samples: one(m.sessionsOpen) },
+    {
+      name: 'edgellm:wasm_memory_bytes',
+      type: 'gauge',
+      help: "onnxruntime-web's wasm memory (Workers: counts against the isolate's 128 MB).",
+      samples: m.wasmMemoryBytes === undefined ? [] : one(m.wasmMemoryBytes),
+    },
     { name: 'edgellm:time_to_first_token_seconds', type: 'histogram', help: 'From accepting a request to its first token.', samples: [{ value: m.timeToFirstToken }] },
     { name: 'edgellm:inter_token_latency_seconds', type: 'histogram', help: 'Between consecutive tokens of one choice.', samples: [{ value: m.interTokenLatency }] },
     { name: 'edgellm:e2e_request_latency_seconds', type: 'histogram', help: 'From accepting a request to its end.', samples: [{ value: m.e2eRequestLatency }] },
