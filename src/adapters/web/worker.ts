@@ -41,7 +41,12 @@ export class EdgellmModel {
   async fetch(request: Request): Promise<Response> {
     if (!this.app) {
       try {
-        this.app = createWebApp({ ...webAppOptionsFromEnv(this.env), wasm: { module: wasmModule }, onError: (error) => console.error(error) });
+        this.app = createWebApp({
+          ...webAppOptionsFromEnv(this.env),
+          wasm: { module: wasmModule },
+          durableObject: true,
+          onError: (error) => console.error(error),
+        });
       } catch (error) {
         return toErrorResponse(loadError(error));
       }
