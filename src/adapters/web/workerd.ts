@@ -41,7 +41,7 @@ export function plainWorkerError(): InferenceError {
     503,
     "edgellm/web cannot serve from a plain Worker: a Worker's timers and promises belong to the request that made them, so the " +
       'decode loop all requests share stalls when that request ends, and concurrent streams hang. Serve it from a Durable Object: ' +
-      "export EdgellmModel from 'edgellm/worker' and forward requests to it (README: Deploy to Cloudflare), or, inside a Durable " +
+      'export the EdgellmModel class of edgellm/worker and forward requests to it (README: Deploy to Cloudflare), or, inside a Durable ' +
       'Object of your own, create the app with durableObject: true.',
     { code: 'unsupported_host' },
   );
