@@ -28,7 +28,10 @@ export default defineConfig([
     format: ['esm', 'cjs'],
     // One declaration build for every entry (web's too): a second one racing this one's clean loses its files.
     dts: {
-      entry: { index: 'src/index.ts', node: 'src/adapters/node/index.ts', testing: 'src/testing/index.ts', web: 'src/adapters/web/index.ts' },
+      entry: { index: 'src/index.ts', node: 'src/adapters/node/index.ts', testing: 'src/testing/index.ts', web: 'src/adapters/web/index.ts',
+        // edgellm/worker's types (the bundle itself is built below): EdgellmModel, the default export, EdgellmWorkerEnv.
+        worker: 'src/adapters/web/worker.ts',
+      },
     },
     sourcemap: true,
     clean: true,

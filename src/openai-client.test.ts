@@ -43,7 +43,7 @@ describe('openai SDK against createApp', () => {
     expect(completion.object).toBe('text_completion');
     expect(completion.choices[0].text).toBe('The answer is');
     expect(completion.choices[0].finish_reason).toBe('length');
-    expect(completion.usage).toEqual({ prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 });
+    expect(completion.usage).toEqual({ prompt_tokens: 5, completion_tokens: 3, total_tokens: 8, prompt_tokens_details: { cached_tokens: 0 } });
     expect(rt.requests[0].sampling.temperature).toBe(0.2);
     expect(rt.requests[0].maxTokens).toBe(3);
   });
@@ -104,7 +104,7 @@ describe('openai SDK against createApp', () => {
       if (chunk.usage) {
         usageChunks++;
         expect(chunk.choices).toEqual([]);
-        expect(chunk.usage).toEqual({ prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 });
+        expect(chunk.usage).toEqual({ prompt_tokens: 5, completion_tokens: 4, total_tokens: 9, prompt_tokens_details: { cached_tokens: 0 } });
         continue;
       }
       expect(chunk.usage).toBeNull();

@@ -198,7 +198,7 @@ describe('CORS', () => {
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(allowed);
     expect(res.headers.get('access-control-allow-methods')?.split(',')).toEqual(['GET', 'HEAD', 'POST', 'OPTIONS']);
-    expect(res.headers.get('access-control-allow-headers')?.split(',')).toEqual(['authorization', 'content-type']);
+    expect(res.headers.get('access-control-allow-headers')?.split(',')).toEqual(['authorization', 'content-type', 'x-request-id', 'x-session-id']);
     expect(res.headers.get('access-control-max-age')).toBe('600');
     expect(runtime.requests).toHaveLength(0);
   });

@@ -12,16 +12,21 @@ import { handleDocsFile, handleDocsPage, handleOpenApi } from '../handlers/docs/
 import { handleEmbeddings } from '../handlers/embeddings/handler.js';
 import { handleGenerate } from '../handlers/generate/handler.js';
 import { handleHealth, handleRoot } from '../handlers/health/handler.js';
+import { handleMetrics } from '../handlers/metrics/handler.js';
 import { handleListModels, handleRetrieveModel } from '../handlers/models/handler.js';
 import { handleUi } from '../handlers/ui/handler.js';
 import { checkApiKey } from './api-key.js';
+import { HttpCounter } from './http-counter.js';
 import { meterRequest, type RequestLog } from './request-log.js';
+import { requestIdOf, withHeader } from './request-id.js';
 import type { InferenceRuntime } from '../runtime/types.js';
 
 export interface AppOptions {
   runtime: InferenceRuntime;
   /** Bearer keys; when set, every endpoint except `/`, `/health`, the docs and `/ui` requires one. */
   apiKeys?: string[];
+  /** Serve `/metrics` without a key even when `apiKeys` are set (for a scraper inside the network). */
+  metricsPublic?: boolean;
   /** Allowed CORS origins ('*' for any); no CORS headers when unset. */
   cors?: string[] | '*';
   /**
@@ -57,6 +62,7 @@ const on = (handler: Handler) => (request: IRequest, ctx: HandlerContext) => han
 export const ROUTES: Route[] = [
   ['GET', '/', on(handleRoot)],
   ['GET', '/health', on(handleHealth)],
+  ['GET', '/metrics', on(handleMetrics)],
   ['GET', '/v1/models', on(handleListModels)],
   ['GET', '/v1/models/:id+', (request, ctx) => handleRetrieveModel(decodeModelId(request.params.id), ctx)],
   ['POST', '/v1/completions', on(handleCompletions)],
@@ -85,10 +91,12 @@ export function defaultMaxBodyBytes(runtime: InferenceRuntime): number {
 }
 
 const PUBLIC_PATHS = new Set(['/', '/health', '/openapi.json', '/docs', '/ui']);
-const isPublic = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith('/docs/');
+const isPublic = (path: string, metricsPublic: boolean) =>
+  PUBLIC_PATHS.has(path) || path.startsWith('/docs/') || (metricsPublic && path === '/metrics');
 
 export function createApp(options: AppOptions): App {
   const base = (options.basePath ?? '').replace(/\/+$/, '');
+  const http = new HttpCounter(ROUTES.map(([method, path]) => [method, path, routePattern(path)]));
   const ctx: HandlerContext = {
     runtime: options.runtime,
     maxBodyBytes: options.maxBodyBytes ?? 0,
@@ -97,11 +105,13 @@ export function createApp(options: AppOptions): App {
     basePath: base,
     authRequired: !!options.apiKeys?.length,
     docsAssets: options.docsAssets,
+    metricsPublic: options.metricsPublic ?? false,
+    httpCounts: () => http.counts(),
   };
   const { preflight, corsify } = cors({
     origin: options.cors === '*' ? '*' : (options.cors ?? []),
     allowMethods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
-    allowHeaders: ['authorization', 'content-type'],
+    allowHeaders: ['authorization', 'content-type', 'x-request-id', 'x-session-id'],
     maxAge: 600,
   });
   const router = Router<IRequest, [HandlerContext]>({
@@ -110,7 +120,7 @@ export function createApp(options: AppOptions): App {
       ...(options.cors ? [preflight] : []),
       (request) => {
         const path = new URL(request.url).pathname.slice(base.length) || '/';
-        if (options.apiKeys?.length && !isPublic(path)) checkApiKey(request.headers.get('authorization'), options.apiKeys);
+        if (options.apiKeys?.length && !isPublic(path, options.metricsPublic ?? false)) checkApiKey(request.headers.get('authorization'), options.apiKeys);
       },
     ],
     catch: (error) => toErrorResponse(error, options.onError),
@@ -157,12 +167,26 @@ export function createApp(options: AppOptions): App {
   return {
     fetch: async (request) => {
       const perRequest = { ...ctx, maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes(ctx.runtime) };
+      const requestId = requestIdOf(request.headers.get('x-request-id'));
       const onLog = options.onRequestLog;
-      if (!onLog) return respond(request, perRequest);
-      const meter = meterRequest(ctx.runtime, request);
-      return meter.finish(await respond(request, { ...perRequest, runtime: meter.runtime }), onLog);
+      let response: Response;
+      if (!onLog) response = await respond(request, perRequest);
+      else {
+        const meter = meterRequest(ctx.runtime, request, requestId);
+        response = meter.finish(await respond(request, { ...perRequest, runtime: meter.runtime }), onLog);
+      }
+      http.count(request.method, new URL(request.url).pathname.slice(base.length) || '/', response.status);
+      const tagged = withHeader(response, 'x-request-id', requestId);
+      // itty's corsify does not expose headers on responses (only on preflights, where browsers ignore it).
+      if (tagged.headers.has('access-control-allow-origin')) tagged.headers.set('access-control-expose-headers', 'x-request-id');
+      return tagged;
     },
   };
+}
+
+function routePattern(pattern: string): RegExp {
+  const segment = (s: string) => (s.startsWith(':') ? (s.endsWith('+') ? '.+' : '[^/]+') : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${pattern.split('/').map(segment).join('/')}$`);
 }
 
 /** 405 when the path exists with another method, else 404. */
@@ -182,6 +206,5 @@ function unknownRoute(method: string, path: string): InferenceError {
 }
 
 function matches(pattern: string, path: string): boolean {
-  const segment = (s: string) => (s.startsWith(':') ? (s.endsWith('+') ? '.+' : '[^/]+') : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`^${pattern.split('/').map(segment).join('/')}$`).test(path);
+  return routePattern(pattern).test(path);
 }

@@ -88,7 +88,7 @@ describe('log formats', () => {
 
   it('uses the API usage names in JSON', () => {
     expect(requestLogJson(log)).toEqual({
-      method: 'POST', path: '/v1/chat/completions', status: 200, prompt_tokens: 12, completion_tokens: 34, ttft_ms: 45.3, total_ms: 1234.5, aborted: false,
+      method: 'POST', path: '/v1/chat/completions', status: 200, prompt_tokens: 12, completion_tokens: 34, ttft_ms: 45.3, total_ms: 1234.5, aborted: false, request_id: null,
     });
   });
 });

@@ -19,6 +19,8 @@ export interface RequestLog {
   totalMs: number;
   /** The client went away before the body was finished. */
   aborted: boolean;
+  /** The request's `x-request-id` (the client's, or a generated one). */
+  requestId?: string;
 }
 
 export interface RequestMeter {
@@ -27,7 +29,12 @@ export interface RequestMeter {
   finish(response: Response, onEnd: (log: RequestLog) => void): Response;
 }
 
-export function meterRequest(runtime: InferenceRuntime, request: Request, now: () => number = () => performance.now()): RequestMeter {
+export function meterRequest(
+  runtime: InferenceRuntime,
+  request: Request,
+  requestId?: string,
+  now: () => number = () => performance.now(),
+): RequestMeter {
   const started = now();
   let promptTokens = 0;
   // Usage events are authoritative; tokens seen in deltas count for streams cut short before them.
@@ -49,6 +56,7 @@ export function meterRequest(runtime: InferenceRuntime, request: Request, now: (
     models: () => runtime.models(),
     tokenize: (...args) => runtime.tokenize(...args),
     close: () => runtime.close(),
+    metrics: () => runtime.metrics?.(),
     generate: (req) => ({
       async *[Symbol.asyncIterator]() {
         for await (const event of runtime.generate(req)) {
@@ -73,6 +81,7 @@ export function meterRequest(runtime: InferenceRuntime, request: Request, now: (
     ttftMs: firstText === undefined ? undefined : firstText - started,
     totalMs: now() - started,
     aborted,
+    ...(requestId !== undefined && { requestId }),
   });
 
   return {
@@ -119,6 +128,7 @@ export function formatRequestLog(log: RequestLog): string {
   if (log.ttftMs !== undefined) parts.push(`ttft=${Math.round(log.ttftMs)}ms`);
   parts.push(log.totalMs < 1000 ? `${Math.round(log.totalMs)}ms` : `${(log.totalMs / 1000).toFixed(2)}s`);
   if (log.aborted) parts.push('(client disconnected)');
+  if (log.requestId !== undefined) parts.push(`id=${log.requestId}`);
   return parts.join(' ');
 }
 
@@ -133,5 +143,6 @@ export function requestLogJson(log: RequestLog): Record<string, unknown> {
     ttft_ms: log.ttftMs === undefined ? null : Math.round(log.ttftMs * 10) / 10,
     total_ms: Math.round(log.totalMs * 10) / 10,
     aborted: log.aborted,
+    request_id: log.requestId ?? null,
   };
 }

@@ -43,6 +43,9 @@ Server:
   --cors ORIGIN[,ORIGIN] | '*'   allowed browser origins (default: no CORS headers)
   --max-body-bytes N             largest request body (default: 256 bytes per context token, at least 1 MiB)
   --request-timeout S            seconds to receive a request's headers and body (default 60; 408 after; 0 = none)
+  --metrics-public               serve GET /metrics without a key even with --api-keys
+  --drain-delay SECONDS          on SIGTERM, keep listening this long with /health answering 503
+                                 "draining" (requests still served) before closing (default 0)
 Logs:
   --log-format text|json         one line per request (method, path, status, tokens, ttft, time) (default text)
   --log-health-checks            also log successful GET /health (skipped by default)
@@ -79,6 +82,8 @@ const OPTIONS = {
   'allow-origins': { type: 'string', multiple: true },
   'max-body-bytes': { type: 'string' },
   'request-timeout': { type: 'string' },
+  'metrics-public': { type: 'boolean' },
+  'drain-delay': { type: 'string' },
   'log-format': { type: 'string' },
   'log-health-checks': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -93,6 +98,9 @@ export interface ServeArgs {
   maxBodyBytes?: number;
   /** Seconds to receive a request (headers and body); 0 = no limit. */
   requestTimeout: number;
+  metricsPublic: boolean;
+  /** Seconds between SIGTERM (health says draining) and closing the listener. */
+  drainDelaySeconds: number;
   logFormat: LogFormat;
   logHealthChecks: boolean;
   runtime: NodeRuntimeOptions;
@@ -112,7 +120,7 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(argv: string[
 export function parseServeArgs(argv: string[]): ServeArgs {
   const parsed = parseFlags(argv, OPTIONS);
   const v = parsed.values;
-  if (v.help) return { help: true, port: 0, requestTimeout: 60, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
+  if (v.help) return { help: true, port: 0, requestTimeout: 60, metricsPublic: false, drainDelaySeconds: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
   const positionals = parsed.positionals[0] === 'api_server' ? parsed.positionals.slice(1) : parsed.positionals;
   if (positionals.length > 1) throw new UsageError(`expected one model, got: ${positionals.join(' ')}`);
   const model = positionals[0] ?? v['base-model'];
@@ -159,6 +167,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     cors: corsList.includes('*') ? '*' : corsList.length ? corsList : undefined,
     maxBodyBytes: v['max-body-bytes'] === undefined ? undefined : int(v['max-body-bytes'], '--max-body-bytes', 0),
     requestTimeout,
+    metricsPublic: v['metrics-public'] ?? false,
+    drainDelaySeconds: seconds(v['drain-delay'], '--drain-delay'),
     logFormat: oneOf(v['log-format'], LOG_FORMATS, '--log-format') ?? 'text',
     logHealthChecks: v['log-health-checks'] ?? false,
     warnings,
@@ -186,6 +196,13 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       exactQuantized: v['exact-quantized'] ?? false,
     },
   };
+}
+
+function seconds(value: string | undefined, flag: string): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number of seconds >= 0, got '${value}'`);
+  return n;
 }
 
 function splitList(value: string): string[] {

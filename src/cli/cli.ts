@@ -38,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
   const app = createApp({
     runtime,
     apiKeys: args.apiKeys,
+    metricsPublic: args.metricsPublic,
     cors: args.cors,
     maxBodyBytes: args.maxBodyBytes,
     requestTimeoutMs: args.requestTimeout * 1000,
@@ -53,6 +54,12 @@ async function main(argv: string[]): Promise<number> {
     if (stopping) process.exit(1);
     stopping = true;
     log(`${signal} received, finishing in-flight requests (Ctrl-C again to force)...`);
+    // /health answers 503 "draining" from now until the listener closes, so a balancer stops sending here.
+    runtime.drain();
+    if (args.drainDelaySeconds > 0) {
+      log(`/health says draining; the listener closes in ${args.drainDelaySeconds} s.`);
+      await new Promise((resolve) => setTimeout(resolve, args.drainDelaySeconds * 1000));
+    }
     setTimeout(() => process.exit(1), 30_000).unref();
     await server.close();
     await runtime.close();

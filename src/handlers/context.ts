@@ -17,6 +17,18 @@ export interface HandlerContext {
   authRequired?: boolean;
   /** Static files by name (Swagger UI's), from the host: a package directory, a Worker assets binding. */
   docsAssets?: AssetSource;
+  /** `/metrics` needs no key even when the app has keys. */
+  metricsPublic?: boolean;
+  /** The app's HTTP response counters, for `/metrics`. */
+  httpCounts?: () => HttpCount[];
+}
+
+/** Responses so far with this method, route (the route table's pattern, or 'other') and status. */
+export interface HttpCount {
+  method: string;
+  route: string;
+  status: number;
+  count: number;
 }
 
 /** A static file by name, or undefined when the host has no such file. */

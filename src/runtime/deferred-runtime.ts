@@ -9,11 +9,17 @@ import type { InferenceRuntime, RuntimeStatus } from './types.js';
 export interface DeferredRuntime extends InferenceRuntime {
   /** Hands over the loaded runtime. */
   resolve(runtime: InferenceRuntime): void;
+  /**
+   * Shutdown has begun: status() says `draining` (so /health answers 503 and balancers stop
+   * sending) while requests are still served, until close().
+   */
+  drain(): void;
 }
 
 export function createDeferredRuntime(): DeferredRuntime {
   let target: InferenceRuntime | undefined;
   let closed = false;
+  let draining = false;
   const ready = () => {
     if (closed) throw new InferenceError(503, 'The server is shutting down.');
     if (!target) throw new InferenceError(503, 'The model is still loading; retry shortly.', { headers: { 'retry-after': '5' } });
@@ -22,12 +28,18 @@ export function createDeferredRuntime(): DeferredRuntime {
   return {
     specificationVersion: 'v1',
     resolve: (runtime) => void (target = runtime),
-    status: (): RuntimeStatus => (closed ? 'closed' : (target?.status() ?? 'loading')),
+    drain: () => void (draining = true),
+    status: (): RuntimeStatus => {
+      if (closed) return 'closed';
+      const status = target?.status() ?? 'loading';
+      return draining && status === 'ready' ? 'draining' : status;
+    },
     models: () => target?.models() ?? [],
     // async: a Promise-returning call rejects rather than throwing synchronously.
     tokenize: async (...args) => ready().tokenize(...args),
     generate: (request) => ready().generate(request),
     embed: async (request) => ready().embed(request),
+    metrics: () => target?.metrics?.(),
     close: async () => {
       closed = true;
       await target?.close();

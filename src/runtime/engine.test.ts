@@ -23,7 +23,7 @@ describe('greedy generation', () => {
     const { engine, backend } = makeEngine();
     const events = await collect(() => engine.generate(request({ prompt: 'one two', maxTokens: 3 })));
     expect(events).toEqual([
-      { type: 'start', promptTokens: 3, promptText: 'one two' },
+      { type: 'start', promptTokens: 3, promptText: 'one two', cachedTokens: 0 },
       { type: 'delta', index: 0, text: ' three', tokens: [w('three')] },
       { type: 'delta', index: 0, text: ' four', tokens: [w('four')] },
       { type: 'delta', index: 0, text: ' five', tokens: [w('five')] },
@@ -67,7 +67,7 @@ describe('greedy generation', () => {
     const { engine, backend, tokenizer } = makeEngine();
     const byIds = await collect(() => engine.generate(request({ input: { kind: 'tokens', tokens: [w('five')] }, maxTokens: 2 })));
     expect(textOf(byIds)).toBe(' six seven');
-    expect(byIds[0]).toEqual({ type: 'start', promptTokens: 1, promptText: 'five' });
+    expect(byIds[0]).toEqual({ type: 'start', promptTokens: 1, promptText: 'five', cachedTokens: 0 });
     expect(backend.forwards[0]).toEqual([{ seq: 1, tokens: [w('five')] }]);
 
     const chat = await collect(() =>

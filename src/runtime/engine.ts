@@ -11,6 +11,7 @@ import { BeamJob } from './beam-job.js';
 import { EmbedJob } from './embed-job.js';
 import { EventChannel } from './event-channel.js';
 import type { Job, JobContext, JobSpec } from './job.js';
+import { MetricsRecorder, type RequestTimer, type RuntimeMetrics } from './metrics.js';
 import { SamplingJob } from './sampling-job.js';
 import { Scheduler } from './scheduler.js';
 import { PrefixCache } from './prefix-cache.js';
@@ -21,8 +22,8 @@ import type { ToolCallFormat } from './tools/tool-call-parser.js';
 import { withToolCalls } from './tools/tool-events.js';
 import { toolSupportOf } from './tools/tool-prompt.js';
 import type {
-  ChatMessage, EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, HostAdvice, InferenceRuntime,
-  ModelInfo, PromptInput, RequestField, RuntimeStatus, SamplingParams, ToolDefinition,
+  ChatMessage, EmbedRequest, EmbedResult, FinishReason, GenerateRequest, GenerationDefaults, GenerationEvent, HostAdvice,
+  InferenceRuntime, ModelInfo, PromptInput, RequestField, RuntimeStatus, SamplingParams, ToolDefinition,
 } from './types.js';
 
 /** A runtime field name for an error's `param` (handlers map it to their wire name). */
@@ -51,6 +52,8 @@ export interface EngineOptions {
   onError?: (error: unknown) => void;
   /** The host's advice for errors its configuration fixes (CLI flags, createWebRuntime options). */
   advice?: HostAdvice;
+  /** Clock for the latency metrics (milliseconds), default performance.now. */
+  now?: () => number;
 }
 
 /** Texts at least this long are tokenized with `encodeAsync` when the tokenizer has it (off the event loop). */
@@ -83,8 +86,12 @@ class Engine implements InferenceRuntime {
   private readonly cache: PrefixCache | undefined;
   private readonly created: number;
   private readonly contextLength: number;
+  private readonly recorder: MetricsRecorder;
+  /** KV tokens each running job holds (prompt per copy plus generated), for the KV gauge. */
+  private readonly activeTokens = new Map<Job, number>();
 
   constructor(private readonly o: EngineOptions) {
+    this.recorder = new MetricsRecorder(o.now);
     this.created = o.created ?? Math.floor(Date.now() / 1000);
     this.contextLength = o.backend.info.contextLength;
     const bytesPerToken = o.backend.info.kvBytesPerToken ?? 0;
@@ -100,6 +107,34 @@ class Engine implements InferenceRuntime {
   status(): RuntimeStatus {
     if (this.state === 'ready' && this.o.backend.failure) return 'failed';
     return this.state;
+  }
+
+  metrics(): RuntimeMetrics {
+    const r = this.recorder;
+    const bytesPerToken = this.o.backend.info.kvBytesPerToken ?? 0;
+    let active = 0;
+    for (const tokens of this.activeTokens.values()) active += tokens;
+    const kept = this.cache?.bytes ?? 0;
+    const { running, waiting } = this.scheduler.load;
+    return {
+      model: this.o.modelNames[0],
+      requestsRunning: running,
+      requestsWaiting: waiting,
+      promptTokens: r.promptTokens,
+      generationTokens: r.generationTokens,
+      requestsFinished: { ...r.requestsFinished },
+      requestsRejected: r.requestsRejected,
+      prefixCacheQueries: r.prefixCacheQueries,
+      prefixCacheHits: r.prefixCacheHits,
+      kvCacheBytes: active * bytesPerToken + kept,
+      kvCacheKeptBytes: kept,
+      kvCacheBudgetBytes: this.cache ? (this.o.cacheMaxBytes ?? 512 * 1024 * 1024) : 0,
+      sessionsOpen: this.sessions.size,
+      timeToFirstToken: r.ttft.snapshot(),
+      interTokenLatency: r.itl.snapshot(),
+      e2eRequestLatency: r.e2e.snapshot(),
+      queueTime: r.queue.snapshot(),
+    };
   }
 
   models(): ModelInfo[] {
@@ -352,11 +387,19 @@ class Engine implements InferenceRuntime {
     };
     spec.reuse = this.reusePrefix(promptTokens, request.session);
     const cache = this.cache;
+    const cachedTokens = spec.reuse?.cached ?? 0;
+    const timer: RequestTimer = this.recorder.start(promptTokens.length, cachedTokens, cache !== undefined);
+    let finishReason: FinishReason = 'stop';
     const ctx: JobContext = {
       backend: this.o.backend,
       tokenizer: this.o.tokenizer,
       allocSeq: () => this.nextSeq++,
       emit: withToolsParsed(tools && this.toolCallFormat(), (event) => {
+        if (event.type === 'delta') {
+          timer.tokens(event.index, event.tokens.length);
+          this.activeTokens.set(job, (this.activeTokens.get(job) ?? 0) + event.tokens.length);
+        } else if (event.type === 'finish' && event.index === 0) finishReason = event.reason;
+        else if (event.type === 'usage') timer.end(finishReason);
         channel.push(event);
         if (event.type === 'usage') channel.close();
       }),
@@ -368,12 +411,17 @@ class Engine implements InferenceRuntime {
         cache && !request.session?.end ? (seq, tokens) => (cache.insert(seq, tokens, request.session?.id), true) : undefined,
       // A cancelled or failed job ends its stream too, so no reader waits forever.
       onDispose: () => {
+        timer.end(job.cancelled ? 'abort' : 'error');
+        this.activeTokens.delete(job);
         session?.release();
         channel.close();
       },
     };
     const job = sampling.numBeams > 1 ? new BeamJob(spec, ctx) : new SamplingJob(spec, ctx);
-    const start: GenerationEvent = { type: 'start', promptTokens: promptTokens.length, promptText: this.o.tokenizer.decode(promptTokens) };
+    this.activeTokens.set(job, promptTokens.length * Math.max(request.n, sampling.numBeams));
+    const start: GenerationEvent = {
+      type: 'start', promptTokens: promptTokens.length, promptText: this.o.tokenizer.decode(promptTokens), cachedTokens,
+    };
 
     // A session whose history fills its context answers at once with finish_reason "length" (lmdeploy).
     if (spec.maxNewTokens <= 0) {
@@ -384,8 +432,16 @@ class Engine implements InferenceRuntime {
       return job;
     }
     try {
-      this.scheduler.submit({ job, fail: (error) => channel.close(error) });
+      this.scheduler.submit({
+        job,
+        onRun: () => timer.scheduled(),
+        fail: (error) => {
+          timer.end('error');
+          channel.close(error);
+        },
+      });
     } catch (error) {
+      timer.reject(); // refused before it started: no request, no latency, no tokens
       channel.close(error); // first: disposing ends the stream, and the error must be what it ends with
       job.dispose();
       throw error;

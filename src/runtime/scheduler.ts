@@ -38,6 +38,8 @@ export interface SchedulerOptions {
 export interface Submission {
   job: SchedulerJob;
   fail(error: unknown): void;
+  /** Called when the job leaves the queue for the running batch. */
+  onRun?(): void;
 }
 
 interface Entry extends Submission {
@@ -113,6 +115,7 @@ export class Scheduler {
           const entry = this.waiting.shift()!;
           entry.admittedAt = this.now();
           this.running.push(entry);
+          entry.onRun?.();
         }
         this.retire();
         if (this.running.length === 0) break;

@@ -28,7 +28,7 @@ describe('sessions through the engine', () => {
     expect(t2[0]).toMatchObject({ type: 'start', promptTokens: 14 });
 
     // Another session is independent.
-    await collect(() => engine.generate(turn('red', { id: '8', start: false, end: false })));
+    await collect(() => engine.generate(turn('red', { id: '8', start: true, end: false })));
     expect(prefill()).toEqual([BOS, ...ids('user : red assistant :')]);
 
     const t3 = await collect(() => engine.generate(turn('three', { id: '7', start: false, end: true })));
@@ -37,8 +37,13 @@ describe('sessions through the engine', () => {
     ]);
     expect(textOf(t3)).toBe(' one two');
 
-    // Ended: the next turn starts from nothing even with start false.
-    await collect(() => engine.generate(turn('four', { id: '7', start: false, end: false })));
+    // Ended: continuing it is an error that names the session, not a silent fresh start.
+    const prefills = backend.forwardedItems.length;
+    const lost = await attempt(() => engine.generate(turn('four', { id: '7', start: false, end: false })));
+    expect(lost.error).toMatchObject({ status: 404, code: 'session_not_found', param: 'session' });
+    expect((lost.error as Error).message).toMatch(/Session 7 is not held by this server/);
+    expect(backend.forwardedItems.length).toBe(prefills);
+    await collect(() => engine.generate(turn('four', { id: '7', start: true, end: false })));
     expect(prefill()).toEqual([BOS, ...ids('user : four assistant :')]);
     await collect(() => engine.generate(turn('six', { id: '7', start: false, end: false })));
     expect(prefill()).toEqual([BOS, ...ids('user : four assistant : one two user : six assistant :')]);
@@ -205,7 +210,7 @@ describe('SessionStore', () => {
   const ctl = (id: string, start = false, end = false): SessionControl => ({ id, start, end });
 
   function finishTurn(store: SessionStore, id: string, prompt: string, reply: string, start = false) {
-    const open = store.open(ctl(id, start), text(prompt));
+    const open = store.open(ctl(id, start || !store.has(id)), text(prompt));
     open.commit(reply);
     open.release();
     return open;
@@ -287,7 +292,19 @@ describe('SessionStore', () => {
     ending.commit('ciao');
     ending.release();
     expect(store.size).toBe(0);
-    expect(historyOf(store, 'a')).toEqual([]);
+    expect(() => historyOf(store, 'a')).toThrow(expect.objectContaining({ status: 404, code: 'session_not_found' }));
+    expect(store.open(ctl('a', true), text('again')).messages).toEqual([{ role: 'user', content: 'again' }]);
+  });
+
+  it('a text turn on a session it does not hold is a 404 naming the session; a message list or start needs none', () => {
+    const store = new SessionStore();
+    expect(() => store.open(ctl('x'), text('hi'))).toThrow(expect.objectContaining({ status: 404, param: 'session', code: 'session_not_found' }));
+    expect(store.size).toBe(0);
+    const messages = [{ role: 'user' as const, content: 'q' }, { role: 'assistant' as const, content: 'r' }, { role: 'user' as const, content: 'q2' }];
+    const resent = store.open(ctl('x'), { kind: 'messages', messages });
+    expect(resent.messages).toEqual(messages);
+    resent.release();
+    expect(store.has('x')).toBe(true);
   });
 
   it('an ended turn does not delete a session restarted meanwhile', () => {
@@ -310,8 +327,8 @@ describe('SessionStore', () => {
     expect(store.size).toBe(2);
     expect(historyOf(store, 'a')).toEqual(['user:a1', 'assistant:ra', 'user:a2', 'assistant:ra2']);
     expect(historyOf(store, 'c')).toEqual(['user:c1', 'assistant:rc']);
-    // b was forgotten: opening it again starts fresh (and evicts the LRU, a).
-    expect(historyOf(store, 'b')).toEqual([]);
+    // b was forgotten: continuing it is an error, not a fresh start.
+    expect(() => historyOf(store, 'b')).toThrow(expect.objectContaining({ status: 404, code: 'session_not_found' }));
     expect(store.size).toBe(2);
     expect(historyOf(store, 'c')).toEqual(['user:c1', 'assistant:rc']);
   });

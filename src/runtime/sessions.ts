@@ -12,6 +12,9 @@
 import { InferenceError, invalidRequest } from '../errors.js';
 import type { ChatMessage, PromptInput, RequestField, SessionControl } from './types.js';
 
+/** Error code of a `/generate` turn that continues a session this server does not hold (404). */
+export const SESSION_NOT_FOUND = 'session_not_found';
+
 /** What the session's context held after its last completed turn. */
 export interface SessionContext {
   /** The text the template rendered for that turn's prompt. */
@@ -48,6 +51,10 @@ export class SessionStore {
     return this.sessions.size;
   }
 
+  has(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
   open(control: SessionControl, input: PromptInput): OpenSession {
     const existing = this.sessions.get(control.id);
     if (existing?.busy) {
@@ -57,6 +64,10 @@ export class SessionStore {
       });
     }
     if (input.kind === 'tokens') throw invalidRequest('A session prompt must be text or messages.', 'input' satisfies RequestField);
+    // A text turn continues a history this store must hold; starting fresh instead would silently
+    // drop it (e.g. behind a balancer that moved the session to another replica). A messages
+    // prompt carries its whole history, so it needs none.
+    if (!control.start && !existing && input.kind === 'text') throw unknownSession(control.id);
     const state: SessionState = control.start || !existing ? { history: [], busy: false } : existing;
     // A messages prompt replaces the history, so it does not continue the context.
     const messages = input.kind === 'messages' ? input.messages : [...state.history, { role: 'user' as const, content: input.text }];
@@ -88,6 +99,16 @@ export class SessionStore {
       if (!state.busy) this.sessions.delete(id);
     }
   }
+}
+
+/** The error a client restarts the session on (resending its history with sequence_start). */
+export function unknownSession(id: string): InferenceError {
+  return new InferenceError(
+    404,
+    `Session ${id} is not held by this server (never started here, ended, or evicted; behind a balancer, another ` +
+      'replica may have held it). Start it again with sequence_start: true, sending the conversation so far as the prompt.',
+    { param: 'session' satisfies RequestField, code: SESSION_NOT_FOUND },
+  );
 }
 
 /**

@@ -4,6 +4,10 @@
  * @module
  */
 
+import type { RuntimeMetrics } from './metrics.js';
+
+export type { RuntimeMetrics } from './metrics.js';
+
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
 export interface ChatMessage {
@@ -143,8 +147,11 @@ export interface TokenLogprob {
 }
 
 export type GenerationEvent =
-  /** Emitted once, before any delta: the prompt was accepted. */
-  | { type: 'start'; promptTokens: number; promptText: string }
+  /**
+   * Emitted once, before any delta: the prompt was accepted. `cachedTokens` of its tokens were
+   * found in kept KV (prefix cache, or the session's history) and are not forwarded again.
+   */
+  | { type: 'start'; promptTokens: number; promptText: string; cachedTokens?: number }
   /** New text for choice `index`; `tokens` are the ids that produced it (possibly empty text while held back). */
   | { type: 'delta'; index: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
   /**
@@ -185,8 +192,11 @@ export interface ModelInfo {
   embeddingSize: number;
 }
 
-/** `failed`: the inference backend died (its thread, its device); nothing can be served until a restart. */
-export type RuntimeStatus = 'loading' | 'ready' | 'closed' | 'failed';
+/**
+ * `draining`: shutting down but still serving (health checks fail so balancers stop sending);
+ * `failed`: the inference backend died (its thread, its device); nothing can be served until a restart.
+ */
+export type RuntimeStatus = 'loading' | 'ready' | 'draining' | 'closed' | 'failed';
 
 export interface InferenceRuntime {
   readonly specificationVersion: 'v1';
@@ -200,5 +210,7 @@ export interface InferenceRuntime {
    */
   generate(request: GenerateRequest): AsyncIterable<GenerationEvent>;
   embed(request: EmbedRequest): Promise<EmbedResult>;
+  /** Counters and gauges for `/metrics`; absent or undefined when the runtime keeps none (yet). */
+  metrics?(): RuntimeMetrics | undefined;
   close(): Promise<void>;
 }

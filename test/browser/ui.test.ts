@@ -72,10 +72,17 @@ describe.skipIf(!hasChromium)('web chat UI in Chromium (MockRuntime, basePath /l
   let opened: OfflinePage;
   let page: Page;
   const runtime = new TwoModelRuntime({ script });
+  /** X-Session-Id of every chat request, for balancers' affinity. */
+  const sessionHeaders: Array<string | null> = [];
 
   beforeAll(async () => {
     browser = await launchChromium();
-    server = await serve(createApp({ runtime, basePath: '/llm', apiKeys: ['sekret'] }), { host: '127.0.0.1', port: 0 });
+    const app = createApp({ runtime, basePath: '/llm', apiKeys: ['sekret'] });
+    const record = (request: Request) => {
+      if (request.method === 'POST') sessionHeaders.push(request.headers.get('x-session-id'));
+      return app.fetch(request);
+    };
+    server = await serve({ fetch: record }, { host: '127.0.0.1', port: 0 });
     opened = await open(browser, server.url, `${server.url}/llm/ui`);
     page = opened.page;
   });
@@ -178,6 +185,10 @@ describe.skipIf(!hasChromium)('web chat UI in Chromium (MockRuntime, basePath /l
   });
 
   it('New session clears the conversation', async () => {
+    // One conversation, one X-Session-Id (a balancer keeps it on one replica); a new session, a new id.
+    const earlier = new Set(sessionHeaders);
+    expect(earlier.size).toBe(1);
+    expect([...earlier][0]).toMatch(/^\d+$/);
     await page.locator('#new-session').click();
     expect(await page.locator('#log .msg').count()).toBe(0);
     const before = runtime.requests.length;
@@ -186,6 +197,7 @@ describe.skipIf(!hasChromium)('web chat UI in Chromium (MockRuntime, basePath /l
     await expect.poll(() => page.locator('#status').innerText()).toMatch(/tokens in/);
     const request = runtime.requests[before];
     expect(request.input.kind === 'messages' && request.input.messages.map((m) => m.content)).toEqual(['hello again']);
+    expect(earlier.has(sessionHeaders.at(-1)!)).toBe(false);
     await page.screenshot({ path: `${ARTIFACTS}ui-chat.png` });
   });
 

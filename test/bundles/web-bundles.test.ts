@@ -86,4 +86,16 @@ describe('the web and Worker bundles', () => {
     expect(found).toEqual(['./ort-wasm-simd-threaded.wasm']);
     expect(existsSync(join(DIST, 'ort-wasm-simd-threaded.wasm'))).toBe(true);
   });
+
+  it('edgellm/worker has types: the Durable Object class, the default export and the env (SHARDS included)', () => {
+    requireBuild();
+    const pkg = JSON.parse(readFileSync(join(DIST, '../package.json'), 'utf8'));
+    expect(pkg.exports['./worker']).toEqual({ types: './dist/worker.d.ts', default: './dist/worker.js' });
+    const types = readFileSync(join(DIST, 'worker.d.ts'), 'utf8');
+    expect(types).toMatch(/declare class EdgellmModel/);
+    expect(types).toMatch(/export \{[^}]*EdgellmModel[^}]*\}/);
+    expect(types).toMatch(/export \{[^}]*\b_default as default\b[^}]*\}|export default/);
+    expect(types).toMatch(/SHARDS\?: string/);
+    for (const s of specifiers(types)) expect(existsSync(join(DIST, s.replace(/\.js$/, '.d.ts'))), s).toBe(true);
+  });
 });

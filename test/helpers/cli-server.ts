@@ -19,10 +19,12 @@ export function requireBuild(): void {
   if (!existsSync(`${ROOT}dist/cli.js`)) throw new Error('dist/ is missing: run `npm run build` (npm test does it).');
 }
 
-export async function startCli(args: string[], timeoutMs = 60_000): Promise<CliServer> {
+/** `env` is added to this process's environment (e.g. EDGELLM_SINGLE_THREADED_GC=0: no relaunched child to kill). */
+export async function startCli(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<CliServer> {
   requireBuild();
   const proc = spawn(process.execPath, [CLI, 'serve', ...args, '--host', '127.0.0.1', '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));

@@ -108,7 +108,7 @@ export function endpointSuite(host: string, baseUrl: () => string): void {
       expect(body.object).toBe('text_completion');
       expect(body.choices[0].text.startsWith(GOLDEN)).toBe(true);
       expect(body.choices[0].finish_reason).toBe('length');
-      expect(body.usage).toEqual({ prompt_tokens: 5, completion_tokens: 60, total_tokens: 65 });
+      expect(body.usage).toEqual({ prompt_tokens: 5, completion_tokens: 60, total_tokens: 65, prompt_tokens_details: { cached_tokens: 0 } });
     });
 
     it('streams completions that add up to the non-streamed text', async () => {

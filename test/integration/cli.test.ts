@@ -92,4 +92,28 @@ describe('edgellm CLI', () => {
       await server.stop();
     }
   });
+
+  it.skipIf(!dir)('on SIGTERM, /health answers 503 draining until the listener closes (--drain-delay); --metrics-public', async () => {
+    const server = await startCli([dir!, '--api-keys', 'k', '--metrics-public', '--drain-delay', '1.5']);
+    try {
+      const metrics = await fetch(`${server.url}/metrics`, { headers: { 'x-request-id': 'scrape-1' } });
+      expect(metrics.status).toBe(200);
+      expect(metrics.headers.get('x-request-id')).toBe('scrape-1');
+      expect(await metrics.text()).toMatch(/^edgellm:model_info\{model_name="karpathy__stories260K"\} 1$/m);
+      expect((await fetch(`${server.url}/v1/models`)).status).toBe(401);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      const exit = server.stop('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      const draining = await fetch(`${server.url}/health`);
+      expect(draining.status).toBe(503);
+      expect(await draining.json()).toEqual({ status: 'draining' });
+      // Still serving while draining: the balancer decides when to stop sending.
+      const models = await fetch(`${server.url}/v1/models`, { headers: { authorization: 'Bearer k' } });
+      expect(models.status).toBe(200);
+      expect(await exit).toBe(0);
+      await expect(fetch(`${server.url}/health`)).rejects.toThrow();
+    } finally {
+      await server.stop();
+    }
+  });
 });

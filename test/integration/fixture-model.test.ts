@@ -46,7 +46,7 @@ describe('counting fixture through the real server', () => {
   it('counts on from the prompt and stops at </s> with exact usage', async () => {
     const completion = await client.completions.create({ model: 'counting', prompt: 'sixteen seventeen', temperature: 0 });
     expect(completion.choices[0]).toMatchObject({ text: ' eighteen nineteen twenty', finish_reason: 'stop' });
-    expect(completion.usage).toEqual({ prompt_tokens: 3, completion_tokens: 3, total_tokens: 6 });
+    expect(completion.usage).toEqual({ prompt_tokens: 3, completion_tokens: 3, total_tokens: 6, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   it('takes token-id prompts and echoes the prompt', async () => {

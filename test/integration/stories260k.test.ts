@@ -34,7 +34,7 @@ describe.skipIf(!dir)('stories260K through the real server', () => {
     const completion = await client.completions.create({ model: 'karpathy__stories260K', prompt: 'Once upon a time', temperature: 0, max_tokens: 60 });
     expect(completion.choices[0].text.startsWith(GOLDEN)).toBe(true);
     expect(completion.choices[0].finish_reason).toBe('length');
-    expect(completion.usage).toEqual({ prompt_tokens: 5, completion_tokens: 60, total_tokens: 65 });
+    expect(completion.usage).toEqual({ prompt_tokens: 5, completion_tokens: 60, total_tokens: 65, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   it('lists models through the openai client', async () => {
@@ -70,7 +70,12 @@ describe.skipIf(!dir)('stories260K through the real server', () => {
     }
     expect(ids.size).toBe(1);
     expect(text).toBe(full.choices[0].message.content);
-    expect(usage).toEqual(full.usage);
+    // The same prompt again: all but its last token come from the prefix cache.
+    const { prompt_tokens_details: details, ...counts } = usage as typeof full.usage & {};
+    const { prompt_tokens_details: fullDetails, ...fullCounts } = full.usage!;
+    expect(counts).toEqual(fullCounts);
+    expect(fullDetails?.cached_tokens).toBe(0);
+    expect(details?.cached_tokens).toBe(full.usage!.prompt_tokens - 1);
   });
 
   it('streams /generate NDJSON equal to the non-streamed text', async () => {
@@ -87,7 +92,13 @@ describe.skipIf(!dir)('stories260K through the real server', () => {
     const turn2 = await (await post('/generate', { prompt: 'The end', session_id: 7, sequence_start: false, sequence_end: true, request_output_len: 8, temperature: 0 })).json();
     // Turn 2 saw turn 1's prompt and reply, so its prompt is longer than the first one.
     expect(turn2.input_tokens).toBeGreaterThan(turn1.input_tokens + 8);
-    const fresh = await (await post('/generate', { prompt: 'The end', session_id: 7, sequence_start: false, request_output_len: 8, temperature: 0 })).json();
+    // Its KV was reused: turn 1's prompt and reply were not computed again.
+    expect(turn2.history_tokens).toBeGreaterThan(0);
+    // Ended: continuing it is a clear 404, not a silent fresh start.
+    const gone = await post('/generate', { prompt: 'The end', session_id: 7, sequence_start: false, request_output_len: 8, temperature: 0 });
+    expect(gone.status).toBe(404);
+    expect((await gone.json()).error).toMatchObject({ code: 'session_not_found', param: 'session_id' });
+    const fresh = await (await post('/generate', { prompt: 'The end', session_id: 7, request_output_len: 8, temperature: 0 })).json();
     expect(fresh.input_tokens).toBeLessThan(turn2.input_tokens);
   });
 

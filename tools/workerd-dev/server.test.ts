@@ -14,7 +14,7 @@ describe('parseWranglerToml', () => {
       main: 'dist/worker.js',
       compatibilityDate: expect.stringMatching(/^\d{4}-\d\d-\d\d$/),
       compatibilityFlags: ['enable_request_signal'],
-      vars: { MODEL: 'karpathy__stories260K', EMBEDDING_MODEL: 'MinishLab__model2vec-test-model-vocab-quantized', MAX_MODEL_BYTES: String(128 * 1024 * 1024) },
+      vars: { MODEL: 'karpathy__stories260K', EMBEDDING_MODEL: 'MinishLab__model2vec-test-model-vocab-quantized', SHARDS: '1', MAX_MODEL_BYTES: String(128 * 1024 * 1024) },
       assets: { directory: '../shared/models', binding: 'ASSETS', runWorkerFirst: true },
       durableObjects: { EDGELLM: 'EdgellmModel' },
     });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { memoryCost } from './memory-estimate.js';
 import { formatBytes, MemoryBudget, modelDirUrl, ModelFiles } from './model-files.js';
 
 /** A body of `size` bytes in 1 KB chunks that counts how many chunks were pulled. */
@@ -35,7 +36,7 @@ describe('MemoryBudget', () => {
     expect(bytes[2999]).toBe(3);
     expect(budget.used).toBe(3000);
     await expect(budget.read(counted(3000, false).response, 'm/onnx/b.onnx')).rejects.toThrow(
-      /m\/onnx\/b\.onnx is 2\.9 KB \(after 2\.9 KB of other model files\), more than the memory budget of 4\.9 KB/,
+      /m\/onnx\/b\.onnx is 2\.9 KB, after 2\.9 KB of other model files: loading it needs about 5\.9 KB of memory \(its size\), more than the memory budget of 4\.9 KB/,
     );
   });
 
@@ -43,8 +44,25 @@ describe('MemoryBudget', () => {
     const body = counted(10_000, true);
     const error = await new MemoryBudget(4096).read(body.response, 'big.onnx').catch((e) => e);
     expect(error).toMatchObject({ status: 503, code: 'model_too_large' });
-    expect(error.message).toMatch(/big\.onnx is 9\.8 KB, more than the memory budget of 4\.0 KB .*128 MB/);
+    expect(error.message).toMatch(/big\.onnx is 9\.8 KB: loading it needs about 9\.8 KB of memory \(its size\), more than the memory budget of 4\.0 KB\. .*128 MB/);
     expect(body.pulled()).toBeLessThanOrEqual(1);
+  });
+
+  it("counts a file at its cost on wasm: the start-up memory once, then the measured growth per byte plus the JS copy", async () => {
+    const cost = memoryCost('q8', true); // 2.8 x growth + 1 copy, 16 MiB base
+    expect(cost).toEqual({ perFileByte: 3.8, baseBytes: 16 * 1024 * 1024 });
+    const budget = new MemoryBudget(20 * 1024 * 1024);
+    await budget.read(counted(1000 * 1024, true).response, 'small.onnx', cost);
+    expect(budget.estimated).toBe(16 * 1024 * 1024 + 3.8 * 1000 * 1024);
+    // 1 MiB more file is 3.8 MiB more memory: over 20 MiB, though the files are only 2 MiB.
+    const error = await budget.read(counted(1024 * 1024, true).response, 'm/onnx/model_quantized.onnx', cost).catch((e) => e);
+    expect(error).toMatchObject({ status: 503, code: 'model_too_large' });
+    expect(error.message).toMatch(
+      /model_quantized\.onnx is 1\.0 MB, after 1000\.0 KB of other model files: loading it needs about 23\.5 MB of memory \(3\.8 x its size: onnxruntime-web's wasm memory grows 2\.8 x an ONNX file of this dtype, plus the file's copy in JS, plus 16\.0 MB the wasm memory starts with\), more than the memory budget of 20\.0 MB/,
+    );
+    // On WebGPU the weights leave for the GPU: only the JS copy counts.
+    expect(memoryCost('fp32', false)).toEqual({ perFileByte: 1, baseBytes: 0 });
+    expect(memoryCost('fp32', true).perFileByte).toBeGreaterThan(memoryCost('q4', true).perFileByte);
   });
 
   it('without a length, counts the whole body to report its real size', async () => {

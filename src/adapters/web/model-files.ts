@@ -8,8 +8,9 @@
 import { InferenceError } from '../../errors.js';
 import { concatBytes } from '../../internal/bytes.js';
 import type { FetchLike } from './binding-fetch.js';
+import type { MemoryCost } from './memory-estimate.js';
 
-/** Cloudflare Workers give an isolate 128 MB. */
+/** Cloudflare Workers give an isolate 128 MB: the default memory budget in workerd. */
 export const DEFAULT_MAX_MODEL_BYTES = 128 * 1024 * 1024;
 
 export function formatBytes(bytes: number): string {
@@ -27,15 +28,21 @@ export function modelDirUrl(model: string, baseUrl?: string | URL): string {
   return new URL(dir, base).href;
 }
 
-/** Counts the bytes of the files read through it against one limit. */
+/**
+ * Counts what the files read through it will cost in memory against one limit: each file's bytes
+ * times its cost (onnxruntime-web's wasm memory grows 3-5x an ONNX file; see memory-estimate.ts).
+ */
 export class MemoryBudget {
+  /** Bytes of files read. */
   used = 0;
+  /** Estimated memory those files need. */
+  estimated = 0;
   constructor(readonly limit = DEFAULT_MAX_MODEL_BYTES) {}
 
-  /** Reads a body, refusing it (before reading, when its length is known) if it would exceed the budget. */
-  async read(response: Response, name: string): Promise<Uint8Array> {
+  /** Reads a body, refusing it (before reading, when its length is known) if its estimate would exceed the budget. */
+  async read(response: Response, name: string, cost: MemoryCost = { perFileByte: 1, baseBytes: 0 }): Promise<Uint8Array> {
     const declared = Number(response.headers.get('content-length') ?? NaN);
-    if (Number.isFinite(declared) && !response.headers.get('content-encoding')) this.check(declared, name, response);
+    if (Number.isFinite(declared) && !response.headers.get('content-encoding')) this.check(declared, name, cost, response);
     const reader = response.body!.getReader();
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -44,23 +51,34 @@ export class MemoryBudget {
       if (done) break;
       size += value.byteLength;
       // Over budget: keep counting, to report the real size, but hold nothing.
-      if (this.used + size > this.limit) chunks.length = 0;
+      if (this.estimate(size, cost) > this.limit) chunks.length = 0;
       else chunks.push(value);
     }
-    this.check(size, name);
+    this.check(size, name, cost);
+    this.estimated = this.estimate(size, cost);
     this.used += size;
     return concatBytes(chunks, size);
   }
 
-  private check(size: number, name: string, response?: Response): void {
-    if (this.used + size <= this.limit) return;
+  private estimate(size: number, cost: MemoryCost): number {
+    return Math.max(this.estimated, cost.baseBytes) + size * cost.perFileByte;
+  }
+
+  private check(size: number, name: string, cost: MemoryCost, response?: Response): void {
+    const estimate = this.estimate(size, cost);
+    if (estimate <= this.limit) return;
     void response?.body?.cancel();
-    const sofar = this.used ? ` (after ${formatBytes(this.used)} of other model files)` : '';
+    const sofar = this.used ? `, after ${formatBytes(this.used)} of other model files` : '';
+    const how =
+      cost.perFileByte === 1 && cost.baseBytes === 0
+        ? 'its size'
+        : `${cost.perFileByte} x its size: onnxruntime-web's wasm memory grows ${(cost.perFileByte - 1).toFixed(1)} x an ONNX file of this dtype, ` +
+          `plus the file's copy in JS, plus ${formatBytes(cost.baseBytes)} the wasm memory starts with`;
     throw new InferenceError(
       503,
-      `${name} is ${formatBytes(size)}${sofar}, more than the memory budget of ${formatBytes(this.limit)} for model files. ` +
-        'A Cloudflare Worker isolate has 128 MB in all: serve a smaller or quantized model (dtype q8 or q4), ' +
-        'or raise maxModelBytes (MAX_MODEL_BYTES) on a host with more memory.',
+      `${name} is ${formatBytes(size)}${sofar}: loading it needs about ${formatBytes(estimate)} of memory (${how}), ` +
+        `more than the memory budget of ${formatBytes(this.limit)}. A Cloudflare Worker isolate has 128 MB in all: ` +
+        'serve a smaller or quantized model (dtype q8 or q4), or raise maxModelBytes (MAX_MODEL_BYTES) on a host with more memory.',
       { code: 'model_too_large' },
     );
   }

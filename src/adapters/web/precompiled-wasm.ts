@@ -10,6 +10,19 @@
 const MARKER = new TextEncoder().encode('edgellm:precompiled-wasm');
 let compiled: WebAssembly.Module | undefined;
 let installed = false;
+/** The memory of the last instance made from the marker (imported or exported), for /metrics. */
+let memory: WebAssembly.Memory | undefined;
+
+/** Bytes of onnxruntime-web's wasm memory now (it only grows), when it was instantiated from the marker. */
+export function precompiledWasmMemoryBytes(): number | undefined {
+  return memory?.buffer.byteLength;
+}
+
+function findMemory(instance: WebAssembly.Instance, imports?: WebAssembly.Imports): WebAssembly.Memory | undefined {
+  const isMemory = (value: unknown): value is WebAssembly.Memory => value instanceof WebAssembly.Memory;
+  const own = Object.values(instance.exports).find(isMemory);
+  return own ?? Object.values(imports ?? {}).flatMap((module) => Object.values(module)).find(isMemory);
+}
 
 export interface OrtWasmEnv {
   wasm: { wasmBinary?: ArrayBufferLike | Uint8Array; numThreads?: number };
@@ -27,7 +40,10 @@ export function usePrecompiledWasm(env: OrtWasmEnv, module: WebAssembly.Module):
     const original = WebAssembly.instantiate.bind(WebAssembly) as (source: unknown, imports?: WebAssembly.Imports) => Promise<unknown>;
     (WebAssembly as { instantiate: unknown }).instantiate = (source: unknown, imports?: WebAssembly.Imports) =>
       isMarker(source)
-        ? (original(compiled, imports) as Promise<WebAssembly.Instance>).then((instance) => ({ instance, module: compiled }))
+        ? (original(compiled, imports) as Promise<WebAssembly.Instance>).then((instance) => {
+            memory = findMemory(instance, imports);
+            return { instance, module: compiled };
+          })
         : original(source, imports);
     installed = true;
   }

@@ -14,8 +14,11 @@ import { createEngine, type EngineOptions } from '../../runtime/engine.js';
 import type { InferenceRuntime } from '../../runtime/types.js';
 import { BINDING_ORIGIN, bindingFetch, type FetchLike, type ModelBinding } from './binding-fetch.js';
 import { DEVICE_TABLE, hasWebGpuAdapter, resolveDevice, type ResolvedWebDevice, type WebDevice } from './devices.js';
-import { DEFAULT_MAX_MODEL_BYTES, MemoryBudget, ModelFiles } from './model-files.js';
-import { usePrecompiledWasm } from './precompiled-wasm.js';
+import { MemoryBudget, ModelFiles } from './model-files.js';
+
+const WASM32_MAX_BYTES = 4 * 1024 * 1024 * 1024;
+import { memoryCost } from './memory-estimate.js';
+import { precompiledWasmMemoryBytes, usePrecompiledWasm } from './precompiled-wasm.js';
 import { WebBackend, type WebBackendStats } from './web-backend.js';
 
 export type OrtWeb = Ort & { env: OrtCommon.Env };
@@ -44,7 +47,11 @@ export interface WebRuntimeOptions extends EngineTuning {
   embeddingModel?: string;
   /** Names clients may use; default the model directory's name. */
   modelNames?: string[];
-  /** Largest total size of the ONNX files (model, external data, embedding model); default 128 MB. */
+  /**
+   * Memory budget for the models, against an estimate of what their ONNX files cost once loaded
+   * (on wasm 3-5x the files: see memory-estimate.ts). Default 128 MiB in workerd (a Worker isolate's
+   * memory), 4 GiB elsewhere (wasm32's address space).
+   */
   maxModelBytes?: number;
   wasm?: {
     /** A compiled ort-wasm-simd-threaded.wasm, where wasm cannot be compiled from bytes (workerd). */
@@ -66,7 +73,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const fetcher = options.binding ? bindingFetch(options.binding) : options.fetch;
   const baseUrl = options.baseUrl ?? (options.binding ? BINDING_ORIGIN : undefined);
   const files = new ModelFiles(options.model, baseUrl, fetcher);
-  const budget = new MemoryBudget(options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES);
+  const budget = new MemoryBudget(options.maxModelBytes ?? WASM32_MAX_BYTES);
 
   const [config, generation, tokenizerJson, tokenizerConfig] = await Promise.all([
     files.json('config.json'),
@@ -82,7 +89,8 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const ort = await loadOrt(flavour);
   configureWasm(ort.env, options.wasm);
 
-  const onnx = await readOnnx(files, budget, options.dtype ?? configDtype(config));
+  const onWasm = flavour === 'wasm';
+  const onnx = await readOnnx(files, budget, options.dtype ?? configDtype(config), onWasm);
   const model = await OrtCausalLM.create(ort, onnx.bytes, {
     name: files.url + onnx.path,
     contextLength: shape.contextLength,
@@ -90,7 +98,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     expected: shape.expected,
     sessionOptions: { executionProviders, externalData: onnx.externalData },
   });
-  const embedding = options.embeddingModel ? await loadEmbedding(ort, options.embeddingModel, baseUrl, fetcher, budget, executionProviders) : undefined;
+  const embedding = options.embeddingModel ? await loadEmbedding(ort, options.embeddingModel, baseUrl, fetcher, budget, executionProviders, onWasm) : undefined;
   const backend = new WebBackend(model, embedding?.embedder);
 
   const modelNames = options.modelNames?.length ? options.modelNames : [lastSegment(files.url)];
@@ -107,7 +115,13 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
       noEmbeddingModel: 'Set the embeddingModel option of the web runtime.',
     },
   });
+  const engineMetrics = engine.metrics?.bind(engine);
   return Object.assign(engine, {
+    metrics: () => {
+      const metrics = engineMetrics?.();
+      const wasmMemoryBytes = precompiledWasmMemoryBytes();
+      return metrics && wasmMemoryBytes !== undefined ? { ...metrics, wasmMemoryBytes } : metrics;
+    },
     loadInfo: { url: files.url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames, steps: model.steps },
     backendStats: () => backend.stats(),
   });
@@ -127,17 +141,18 @@ interface OnnxFiles {
 }
 
 /** The ONNX file of the dtype (or the first present one) and the external-data files it names. */
-async function readOnnx(files: ModelFiles, budget: MemoryBudget, dtype: Dtype | undefined): Promise<OnnxFiles> {
+async function readOnnx(files: ModelFiles, budget: MemoryBudget, dtype: Dtype | undefined, onWasm: boolean): Promise<OnnxFiles> {
   const candidates = dtype ? [dtype] : DTYPE_PICK_ORDER;
   for (const candidate of candidates) {
     const path = `onnx/${onnxFileName(candidate)}`;
     const response = await files.get(path, true);
     if (!response) continue;
-    const bytes = await budget.read(response, `${files.name}/${path}`);
+    const cost = memoryCost(candidate, onWasm);
+    const bytes = await budget.read(response, `${files.name}/${path}`, cost);
     const externalData = [];
     for (const location of externalDataFiles(bytes)) {
       if (location.includes('..') || location.startsWith('/')) throw new Error(`${path} names external data outside its folder: ${location}`);
-      const data = await budget.read((await files.get(`onnx/${location}`))!, `${files.name}/onnx/${location}`);
+      const data = await budget.read((await files.get(`onnx/${location}`))!, `${files.name}/onnx/${location}`, cost);
       externalData.push({ path: location, data });
     }
     return { dtype: candidate, path, bytes, externalData };
@@ -151,10 +166,11 @@ async function readOnnx(files: ModelFiles, budget: MemoryBudget, dtype: Dtype | 
 
 async function loadEmbedding(
   ort: Ort, name: string, baseUrl: string | URL | undefined, fetcher: FetchLike | undefined, budget: MemoryBudget, executionProviders: string[],
+  onWasm: boolean,
 ) {
   const files = new ModelFiles(name, baseUrl, fetcher);
   const [config, tokenizerJson, tokenizerConfig] = await Promise.all([files.json('config.json'), files.json('tokenizer.json'), files.json('tokenizer_config.json')]);
-  const onnx = await readOnnx(files, budget, configDtype(config));
+  const onnx = await readOnnx(files, budget, configDtype(config), onWasm);
   const shape = modelShape(config);
   const embedder = await OrtEmbedder.create(ort, onnx.bytes, { executionProviders, externalData: onnx.externalData }, shape.hiddenSize);
   return {

@@ -18,7 +18,7 @@ export interface WorkerEnv {
   EMBEDDING_MODEL?: string;
   DTYPE?: string;
   DEVICE?: string;
-  /** Bytes of ONNX files allowed (default 128 MB, the isolate's memory). */
+  /** Memory budget for the models, against their estimated cost once loaded (default 128 MiB, the isolate's memory). */
   MAX_MODEL_BYTES?: string;
   /** Where model directories are fetched from when there is no binding. */
   MODEL_BASE_URL?: string;

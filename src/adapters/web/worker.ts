@@ -9,6 +9,7 @@
  */
 import wasmModule from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import { InferenceError, toErrorResponse } from '../../errors.js';
+import { parseShardCount, pickShard, shardName } from './shards.js';
 import { webAppOptionsFromEnv, type WorkerEnv } from './worker-env.js';
 import { createWebApp, loadError, type WebApp } from './workerd.js';
 
@@ -20,7 +21,13 @@ interface DurableObjectNamespace {
 export interface EdgellmWorkerEnv extends WorkerEnv {
   /** The EdgellmModel Durable Object namespace (wrangler.toml [[durable_objects.bindings]]). */
   EDGELLM?: DurableObjectNamespace;
+  /**
+   * Durable Objects per model (default 1). Each holds its own copy of the model, batch, KV cache
+   * and sessions; a session stays on one (see shards.ts).
+   */
+  SHARDS?: string;
 }
+
 
 /** Holds the app; builds it on the first request (workerd allows no fetch at start-up). */
 export class EdgellmModel {
@@ -34,7 +41,12 @@ export class EdgellmModel {
   async fetch(request: Request): Promise<Response> {
     if (!this.app) {
       try {
-        this.app = createWebApp({ ...webAppOptionsFromEnv(this.env), wasm: { module: wasmModule }, onError: (error) => console.error(error) });
+        this.app = createWebApp({
+          ...webAppOptionsFromEnv(this.env),
+          wasm: { module: wasmModule },
+          durableObject: true,
+          onError: (error) => console.error(error),
+        });
       } catch (error) {
         return toErrorResponse(loadError(error));
       }
@@ -45,12 +57,20 @@ export class EdgellmModel {
 }
 
 export default {
-  fetch(request: Request, env: EdgellmWorkerEnv): Promise<Response> {
+  async fetch(request: Request, env: EdgellmWorkerEnv): Promise<Response> {
     if (!env.EDGELLM) {
-      return Promise.resolve(
-        toErrorResponse(new InferenceError(503, 'The EDGELLM Durable Object binding is missing: bind class EdgellmModel as EDGELLM (see wrangler.toml).', { code: 'model_load_failed' })),
-      );
+      return toErrorResponse(new InferenceError(503, 'The EDGELLM Durable Object binding is missing: bind class EdgellmModel as EDGELLM (see wrangler.toml).', { code: 'model_load_failed' }));
     }
-    return env.EDGELLM.get(env.EDGELLM.idFromName(env.MODEL ?? '')).fetch(request);
+    let shard: number;
+    try {
+      shard = await pickShard(request, parseShardCount(env.SHARDS));
+    } catch (error) {
+      return toErrorResponse(error);
+    }
+    const response = await env.EDGELLM.get(env.EDGELLM.idFromName(shardName(env.MODEL ?? '', shard))).fetch(request);
+    // Which shard answered, for logs and tests; a Durable Object's response headers may be immutable.
+    const headers = new Headers(response.headers);
+    headers.set('x-edgellm-shard', String(shard));
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   },
 };

@@ -128,6 +128,7 @@ async function execute(command: Command, s: Session, signal?: AbortSignal): Prom
       ui.replyStart();
       const result = await conversation.send(command.text, s.params, ui.text, signal);
       ui.replyEnd(finishNote(result, s.params, s.mode));
+      if (result.notice) ui.note(result.notice);
       return 'ok';
     }
     case 'reset':

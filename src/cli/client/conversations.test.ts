@@ -78,12 +78,70 @@ describe('GenerateSession', () => {
     expect(session.started).toBe(false);
     expect(h.bodies[1].body).toEqual({ prompt: '', session_id: 9, sequence_start: false, sequence_end: true, request_output_len: 0 });
     expect(h.backend.live.size).toBe(0);
-    // The history is gone too: continuing id 9 starts from nothing.
-    await fetch(`${h.server.url}/generate`, {
+    // The history is gone too: continuing id 9 is refused, not started from nothing.
+    const lost = await fetch(`${h.server.url}/generate`, {
       method: 'POST',
       body: JSON.stringify({ prompt: 'world', session_id: 9, sequence_start: false, request_output_len: 1 }),
+    });
+    expect(lost.status).toBe(404);
+    expect((await lost.json()).error.code).toBe('session_not_found');
+    // Ending it again (the server forgot it already) is not an error.
+    await session.send('again', greedy, () => {});
+    await fetch(`${h.server.url}/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt: '', session_id: 9, sequence_start: false, sequence_end: true, request_output_len: 0 }),
     }).then((r) => r.text());
-    expect(lastContext(h)).toBe('user : world assistant :');
+    await session.end();
+    expect(session.started).toBe(false);
+  });
+
+  it('names the session in an X-Session-Id header too, for balancers', async () => {
+    const h = await start();
+    const seen: Array<string | null> = [];
+    const transport = createTransport({
+      url: h.server.url,
+      fetch: (input, init) => (seen.push(new Headers(init?.headers).get('x-session-id')), fetch(input, init)),
+    });
+    const session = new GenerateSession(transport, { sessionId: 31 });
+    await session.send('hello', greedy, () => {});
+    await session.end();
+    expect(seen).toEqual(['31', '31']);
+  });
+
+  it('when the server no longer holds the session, resends the conversation to restart it, and says so', async () => {
+    const h = await start();
+    const session = new GenerateSession(h.transport, { sessionId: 21, system: 'sys' });
+    await session.send('hello', greedy, () => {});
+    const second = await session.send('world', greedy, () => {});
+    expect(second.notice).toBeUndefined();
+    // Another replica, a restart, an eviction: here the server simply forgets it.
+    await fetch(`${h.server.url}/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt: '', session_id: 21, sequence_start: false, sequence_end: true, request_output_len: 0 }),
+    }).then((r) => r.text());
+    const third = await session.send('red', greedy, () => {});
+    expect(third).toMatchObject({ text: ' one two three', finishReason: 'length', interrupted: false });
+    expect(third.notice).toMatch(/no longer held session 21.*sent again/);
+    expect(h.bodies.at(-2)!.body).toMatchObject({ prompt: 'red', sequence_start: false });
+    expect(h.bodies.at(-1)!.body).toMatchObject({
+      prompt: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'hello' },
+        { role: 'assistant', content: ' one two three' },
+        { role: 'user', content: 'world' },
+        { role: 'assistant', content: ' one two three' },
+        { role: 'user', content: 'red' },
+      ],
+      session_id: 21,
+      sequence_start: true,
+    });
+    // The whole history reached the model, and the session continues from there.
+    expect(lastContext(h)).toBe(
+      'system :<unk> user : hello assistant : one two three user : world assistant : one two three user : red assistant :',
+    );
+    const fourth = await session.send('blue', greedy, () => {});
+    expect(fourth.notice).toBeUndefined();
+    expect(h.bodies.at(-1)!.body).toMatchObject({ prompt: 'blue', sequence_start: false });
   });
 
   it('does not end a session that never started', async () => {

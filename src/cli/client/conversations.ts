@@ -2,7 +2,10 @@
  * The two ways `edgellm client` keeps a conversation:
  * - GenerateSession: lmdeploy's `/generate` session. The server keeps the history (and its KV
  *   cache), so each turn sends only the new message; the session is ended with `sequence_end`
- *   so the server frees it.
+ *   so the server frees it. The client keeps a transcript too: when the server says it does not
+ *   hold the session (`session_not_found`: it restarted, evicted it, or a balancer moved the
+ *   session to another replica), the turn is sent again with the whole conversation, starting
+ *   the session over without losing its history.
  * - ChatHistory: `/v1/chat/completions`, stateless; the client resends the whole history.
  * @module
  */
@@ -17,6 +20,8 @@ export interface TurnResult {
   /** Tokens generated, when the server says (/generate does). */
   tokens?: number;
   interrupted: boolean;
+  /** Something the user should know about this turn (e.g. the session had to be started again). */
+  notice?: string;
 }
 
 export interface Conversation {
@@ -88,10 +93,14 @@ export interface GenerateSessionOptions {
   newSessionId?: () => number;
 }
 
+const isSessionNotFound = (error: unknown) => error instanceof ServerError && error.status === 404 && error.code === 'session_not_found';
+
 export class GenerateSession implements Conversation {
   system: string | undefined;
   private id: number;
   private open = false;
+  /** The finished turns the server should hold (system prompt included), to start the session again. */
+  private transcript: Message[] = [];
   private readonly newId: () => number;
 
   constructor(
@@ -122,10 +131,30 @@ export class GenerateSession implements Conversation {
 
   async send(text: string, params: Params, onText: (text: string) => void, signal?: AbortSignal): Promise<TurnResult> {
     const first = !this.open;
-    const prompt: string | Message[] =
-      first && this.system ? [{ role: 'system', content: this.system }, { role: 'user', content: text }] : text;
-    const body = { ...toWireParams(params, 'generate'), prompt, session_id: this.id, sequence_start: first, sequence_end: false, stream: true };
-    const result = await readTurn(
+    const user: Message = { role: 'user', content: text };
+    const start = first && this.system ? [{ role: 'system', content: this.system } as Message] : [];
+    let result: TurnResult;
+    let notice: string | undefined;
+    try {
+      result = await this.turn(first && this.system ? [...start, user] : text, first, params, onText, signal);
+    } catch (error) {
+      if (first || !isSessionNotFound(error)) throw error;
+      // Nothing was generated (the 404 comes before the stream): resend the conversation as a new start.
+      notice = `the server no longer held session ${this.id} (restarted, evicted it, or a balancer moved it); the conversation was sent again to restart it`;
+      result = await this.turn([...this.transcript, user], true, params, onText, signal);
+    }
+    // An interrupted turn is not in the server's history (it records only finished replies), so a
+    // first turn cut short must start the session again, with its system prompt.
+    if (!result.interrupted) {
+      this.open = true;
+      this.transcript = [...(first ? start : this.transcript), user, { role: 'assistant', content: result.text }];
+    }
+    return notice ? { ...result, notice } : result;
+  }
+
+  private turn(prompt: string | Message[], start: boolean, params: Params, onText: (text: string) => void, signal?: AbortSignal) {
+    const body = { ...toWireParams(params, 'generate'), prompt, session_id: this.id, sequence_start: start, sequence_end: false, stream: true };
+    return readTurn(
       () => this.post(body, signal),
       'ndjson',
       (line: { text?: string; tokens?: number; finish_reason?: string | null }) => ({
@@ -136,10 +165,6 @@ export class GenerateSession implements Conversation {
       onText,
       signal,
     );
-    // An interrupted turn is not in the server's history (it records only finished replies), so a
-    // first turn cut short must start the session again, with its system prompt.
-    if (!result.interrupted) this.open = true;
-    return result;
   }
 
   async reset(): Promise<void> {
@@ -150,15 +175,20 @@ export class GenerateSession implements Conversation {
   async end(): Promise<void> {
     if (!this.open) return;
     // lmdeploy's way to close a session: sequence_end with no new tokens.
-    const response = await this.post({
-      prompt: '',
-      session_id: this.id,
-      sequence_start: false,
-      sequence_end: true,
-      request_output_len: 0,
-    });
-    await response.text();
+    try {
+      const response = await this.post({
+        prompt: '',
+        session_id: this.id,
+        sequence_start: false,
+        sequence_end: true,
+        request_output_len: 0,
+      });
+      await response.text();
+    } catch (error) {
+      if (!isSessionNotFound(error)) throw error; // already gone: nothing to free
+    }
     this.open = false;
+    this.transcript = [];
   }
 
   /**
@@ -169,7 +199,7 @@ export class GenerateSession implements Conversation {
     const payload = this.options.model ? { ...body, model: this.options.model } : body;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.transport.request('/generate', { body: payload, signal });
+        return await this.transport.request('/generate', { body: payload, signal, headers: { 'x-session-id': String(this.id) } });
       } catch (error) {
         const busy = error instanceof ServerError && error.status === 409 && error.code === 'session_busy';
         if (!busy || attempt >= 20 || signal?.aborted) throw error;

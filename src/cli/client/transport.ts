@@ -101,6 +101,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Statuses handed back as responses instead of thrown (e.g. 503 from /health while loading). */
   accept?: number[];
+  /** More request headers (e.g. X-Session-Id for a balancer). */
+  headers?: Record<string, string>;
 }
 
 export interface Transport {
@@ -121,8 +123,8 @@ export function createTransport(options: TransportOptions): Transport {
   const doFetch = options.fetch ?? fetch;
   return {
     url,
-    async request(path, { body, signal, accept = [] } = {}) {
-      const headers: Record<string, string> = { accept: 'application/json, application/x-ndjson, text/event-stream' };
+    async request(path, { body, signal, accept = [], headers: extra = {} } = {}) {
+      const headers: Record<string, string> = { accept: 'application/json, application/x-ndjson, text/event-stream', ...extra };
       if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
       let response: Response;

@@ -35,7 +35,7 @@ describe('POST /v1/chat/completions: Chinese-LLaMA-Alpaca seed requests', () => 
       model: 'mock-model',
       system_fingerprint: null,
       choices: [{ index: 0, message: { role: 'assistant', content: 'Hello world' }, logprobs: null, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 6, completion_tokens: 2, total_tokens: 8 },
+      usage: { prompt_tokens: 6, completion_tokens: 2, total_tokens: 8, prompt_tokens_details: { cached_tokens: 0 } },
     });
     expect(Math.abs(body.created - Date.now() / 1000)).toBeLessThan(5);
     expect(runtime.requests).toHaveLength(1);
@@ -81,7 +81,7 @@ describe('POST /v1/chat/completions: lmdeploy seed request', () => {
     expect(body.model).toBe('internlm-chat-7b');
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]).toEqual({ index: 0, message: { role: 'assistant', content: 'Hello world' }, logprobs: null, finish_reason: 'stop' });
-    expect(body.usage).toEqual({ prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 });
+    expect(body.usage).toEqual({ prompt_tokens: 4, completion_tokens: 2, total_tokens: 6, prompt_tokens_details: { cached_tokens: 0 } });
     expect(runtime.requests[0].model).toBe('internlm-chat-7b');
   });
 });
@@ -240,7 +240,7 @@ describe('POST /v1/chat/completions: non-streamed responses', () => {
       { index: 0, message: { role: 'assistant', content: 'abc' }, logprobs: null, finish_reason: 'stop' },
       { index: 1, message: { role: 'assistant', content: 'abc' }, logprobs: null, finish_reason: 'stop' },
     ]);
-    expect(body.usage).toEqual({ prompt_tokens: 9, completion_tokens: 6, total_tokens: 15 });
+    expect(body.usage).toEqual({ prompt_tokens: 9, completion_tokens: 6, total_tokens: 15, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   it("reports finish_reason 'length' when max_tokens cuts the answer", async () => {
@@ -455,7 +455,7 @@ describe('POST /v1/chat/completions: streaming', () => {
     const chunks = await readSse(await chat(app, { messages: [user('Hi')], stream: true, stream_options: { include_usage: true } }));
     const last = chunks.at(-1);
     expect(last.choices).toEqual([]);
-    expect(last.usage).toEqual({ prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
+    expect(last.usage).toEqual({ prompt_tokens: 11, completion_tokens: 5, total_tokens: 16, prompt_tokens_details: { cached_tokens: 0 } });
     expect(last.id).toBe(chunks[0].id);
     expect(last.created).toBe(chunks[0].created);
     expect(last.object).toBe('chat.completion.chunk');

@@ -45,7 +45,10 @@ export const handleChatCompletions: Handler = async (request, ctx) => {
   const model = body.model || ctx.runtime.models()[0].id;
   const id = newId('chatcmpl');
   const created = nowSeconds();
-  const usage = { prompt_tokens: start.promptTokens, completion_tokens: 0, total_tokens: 0 };
+  const usage = {
+    prompt_tokens: start.promptTokens, completion_tokens: 0, total_tokens: 0,
+    prompt_tokens_details: { cached_tokens: start.cachedTokens ?? 0 },
+  };
   const iterable = { [Symbol.asyncIterator]: () => events };
 
   if (body.stream) {

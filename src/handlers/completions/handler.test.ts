@@ -34,7 +34,7 @@ describe('POST /v1/completions: Chinese-LLaMA-Alpaca seed requests', () => {
       created: expect.any(Number),
       model: 'mock-model',
       choices: [{ index: 0, text: 'The capital of China is Beijing.', logprobs: null, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 8, completion_tokens: 3, total_tokens: 11 },
+      usage: { prompt_tokens: 8, completion_tokens: 3, total_tokens: 11, prompt_tokens_details: { cached_tokens: 0 } },
     });
     expect(Math.abs(body.created - Date.now() / 1000)).toBeLessThan(5);
     expect(runtime.requests).toHaveLength(1);
@@ -178,7 +178,7 @@ describe('POST /v1/completions: non-streamed responses', () => {
       { index: 2, text: 'C!', logprobs: null, finish_reason: 'stop' },
       { index: 3, text: 'C!', logprobs: null, finish_reason: 'stop' },
     ]);
-    expect(body.usage).toEqual({ prompt_tokens: 3, completion_tokens: 8, total_tokens: 11 });
+    expect(body.usage).toEqual({ prompt_tokens: 3, completion_tokens: 8, total_tokens: 11, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   it('puts the prompt text first with echo', async () => {
@@ -366,7 +366,7 @@ describe('POST /v1/completions: streaming', () => {
     expect(last.choices).toEqual([]);
     expect(last.object).toBe('text_completion');
     expect(last.id).toBe(chunks[0].id);
-    expect(last.usage).toEqual({ prompt_tokens: 8, completion_tokens: 6, total_tokens: 14 });
+    expect(last.usage).toEqual({ prompt_tokens: 8, completion_tokens: 6, total_tokens: 14, prompt_tokens_details: { cached_tokens: 0 } });
     for (const c of chunks.slice(0, -1)) {
       expect(c).toHaveProperty('usage', null);
       expect(c.choices).toHaveLength(1);

@@ -20,7 +20,8 @@ export const handleCompletions: Handler = async (request, ctx) => {
   const n = body.best_of ?? body.n ?? 1; // choices generated per prompt
   const base = { id: newId('cmpl'), object: 'text_completion', created: nowSeconds(), model: body.model || ctx.runtime.models()[0].id };
   const echo = (i: number) => (body.echo ? started[i].start.promptText : '');
-  const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  const cached = started.reduce((sum, s) => sum + (s.start.cachedTokens ?? 0), 0);
+  const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, prompt_tokens_details: { cached_tokens: cached } };
 
   if (body.stream) {
     const includeUsage = body.stream_options?.include_usage === true;

@@ -68,7 +68,9 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     ...SAMPLING,
     model: MODEL,
     prompt: 'A string, or a list of {role, content} messages (rendered with the chat template).',
-    session_id: 'lmdeploy session: -1 (default) is a one-off request; any other id keeps the conversation and its KV cache until sequence_end.',
+    session_id:
+      'lmdeploy session: -1 (default) is a one-off request; any other id keeps the conversation and its KV cache until sequence_end. ' +
+      'The X-Session-Id header may carry it instead.',
     sequence_start: 'Start the session over (default true).',
     sequence_end: 'End the session after this call, freeing its cache (default false).',
     renew_session: 'Start the session over, dropping its history.',

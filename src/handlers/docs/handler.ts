@@ -12,7 +12,7 @@ import { DOCS_CSP, INITIALIZER_FILE, missingAssetsPage, swaggerInitializer, swag
 const base = (ctx: HandlerContext) => ctx.basePath ?? '';
 
 export async function handleOpenApi(_request: Request, ctx: HandlerContext): Promise<Response> {
-  return jsonResponse(buildOpenApiDocument({ basePath: base(ctx), authRequired: ctx.authRequired }));
+  return jsonResponse(buildOpenApiDocument({ basePath: base(ctx), authRequired: ctx.authRequired, metricsPublic: ctx.metricsPublic }));
 }
 
 export async function handleDocsPage(_request: Request, ctx: HandlerContext): Promise<Response> {

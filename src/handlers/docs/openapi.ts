@@ -26,6 +26,8 @@ export interface OpenApiOptions {
   basePath?: string;
   /** Whether the server requires a bearer key (`--api-keys`). */
   authRequired?: boolean;
+  /** `/metrics` is public even with keys (`--metrics-public`). */
+  metricsPublic?: boolean;
 }
 
 /** The request schema of each POST route, with its component name, field docs and examples. */
@@ -146,7 +148,26 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
           security: NO_AUTH,
           responses: {
             200: { description: 'Ready: `{"status": "ok"}`', content: json('Health') },
-            503: { description: 'Loading or stopping: `{"status": "loading"}` or `"closed"`', content: json('Health') },
+            503: {
+              description: 'Loading or stopping: `{"status": "loading"}`, `"draining"` (shutting down, still serving: take it out of the balancer) or `"closed"`',
+              content: json('Health'),
+            },
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          tags: ['server'],
+          operationId: 'metrics',
+          summary: 'Prometheus metrics',
+          description:
+            'Prometheus text format: requests running and waiting, prompt and generation tokens, time to first token, inter-token ' +
+            'and end-to-end latency histograms, KV cache bytes, prefix cache hits, open sessions, 429s, HTTP responses by route ' +
+            'and status. Names follow vLLM\'s with the `edgellm:` prefix. Needs a key when the server has keys, unless `--metrics-public`.',
+          security: options.metricsPublic ? NO_AUTH : keyed,
+          responses: {
+            200: { description: 'The metrics', content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } } },
+            ...errorResponses([401]),
           },
         },
       },
@@ -223,7 +244,18 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
           summary: 'Generate, optionally in a stateful session',
           description:
             'lmdeploy\'s native API. A session (`session_id` >= 0) keeps its history and KV cache between calls until ' +
-            '`sequence_end`, so each turn computes only its new tokens; a full session answers `finish_reason: "length"`.',
+            '`sequence_end`, so each turn computes only its new tokens; a full session answers `finish_reason: "length"`. ' +
+            'A turn with `sequence_start: false` on a session this server does not hold (never started, ended, evicted, or held ' +
+            'by another replica) answers 404 with code `session_not_found`: start it again, sending the conversation so far.',
+          parameters: [
+            {
+              name: 'X-Session-Id',
+              in: 'header',
+              required: false,
+              description: 'The session id as a header, for load balancers that route on it (consistent hashing); fills a missing `session_id`, and must equal a given one.',
+              schema: { type: 'string', pattern: '^-?[0-9]+$' },
+            },
+          ],
           responses: {
             200: {
               description: 'The text, or a stream of lines',

@@ -8,7 +8,14 @@ import { z } from 'zod';
 import type { ErrorType } from '../../errors.js';
 
 const finishReason = z.enum(['stop', 'length']).describe("'stop': EOS or a stop string/token; 'length': the token limit or a full context");
-const usage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
+const usage = z.object({
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  prompt_tokens_details: z.object({
+    cached_tokens: z.number().int().describe('Prompt tokens whose KV was reused (prefix cache or session history), not computed again'),
+  }),
+});
 const streamUsage = usage.nullish().describe('With stream_options.include_usage: null on choice chunks, the totals on the last chunk (which has no choices)');
 
 export const modelSchema = z.object({
@@ -94,6 +101,7 @@ export const generateResponseSchema = z.object({
   tokens: z.number().int().describe('Tokens generated'),
   finish_reason: finishReason,
   input_tokens: z.number().int().describe('Tokens in the prompt of this call'),
+  history_tokens: z.number().int().describe("Of those, tokens whose KV was kept from earlier (the session's history, or a shared prefix)"),
 });
 
 export const generateChunkSchema = z.object({
@@ -102,9 +110,9 @@ export const generateChunkSchema = z.object({
   finish_reason: finishReason.nullable().describe('null until the last line'),
 });
 
-const runtimeStatus = z.enum(['loading', 'ready', 'closed', 'failed']);
+const runtimeStatus = z.enum(['loading', 'ready', 'draining', 'closed', 'failed']);
 
-export const healthSchema = z.object({ status: z.enum(['ok', 'loading', 'closed', 'failed']) });
+export const healthSchema = z.object({ status: z.enum(['ok', 'loading', 'draining', 'closed', 'failed']) });
 
 export const rootSchema = z.object({
   name: z.literal('edgellm'),

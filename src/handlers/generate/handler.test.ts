@@ -187,7 +187,7 @@ describe('POST /generate: non-streamed', () => {
   it('returns text, the number of tokens and the finish reason', async () => {
     const { app } = setup({ script: { pieces: ['a', 'b', 'c', 'd'], promptTokens: 6 } });
     const body: Json = await (await generate(app, { prompt: 'Hi' })).json();
-    expect(body).toEqual({ text: 'abcd', tokens: 4, finish_reason: 'stop', input_tokens: 6 });
+    expect(body).toEqual({ text: 'abcd', tokens: 4, finish_reason: 'stop', input_tokens: 6, history_tokens: 0 });
   });
 
   it("reports finish_reason 'length' at request_output_len", async () => {
@@ -241,7 +241,7 @@ describe('POST /generate: streaming', () => {
       yield { type: 'usage', promptTokens: 2, completionTokens: 4 };
     };
     const app = createApp({ runtime });
-    expect(await (await generate(app, { prompt: 'Hi' })).json()).toEqual({ text: 'abc', tokens: 4, finish_reason: 'stop', input_tokens: 2 });
+    expect(await (await generate(app, { prompt: 'Hi' })).json()).toEqual({ text: 'abc', tokens: 4, finish_reason: 'stop', input_tokens: 2, history_tokens: 0 });
     expect(await readNdjson(await generate(app, { prompt: 'Hi', stream: true }))).toEqual([
       { text: 'ab', tokens: 2, finish_reason: null },
       { text: 'c', tokens: 4, finish_reason: null },
@@ -308,6 +308,37 @@ describe('POST /generate: errors', () => {
       expect(res.status).toBe(409);
       expect(res.headers.get('content-type')).toBe('application/json');
       expect((await res.json()).error).toEqual({ message: 'Session 1 is busy.', type: 'conflict_error', param: null, code: 'session_busy' });
+    }
+  });
+});
+
+describe('POST /generate: X-Session-Id', () => {
+  const withHeader = (app: App, body: unknown, id: string) => generate(app, body, { headers: { 'content-type': 'application/json', 'x-session-id': id } });
+
+  it('names the session as session_id does, for balancers that route on headers', async () => {
+    const { app, runtime } = setup();
+    expect((await withHeader(app, { prompt: 'Hi', sequence_start: false }, '42')).status).toBe(200);
+    expect((await withHeader(app, { prompt: 'Hi', session_id: 42 }, ' 42 ')).status).toBe(200);
+    expect((await withHeader(app, { prompt: 'Hi' }, '-1')).status).toBe(200);
+    expect(runtime.requests.map((r) => r.session)).toEqual([{ id: '42', start: false, end: false }, { id: '42', start: true, end: false }, undefined]);
+  });
+
+  it('400s a header that is not an integer or names another session than the body', async () => {
+    const { app, runtime } = setup();
+    const bad = await expect400(await withHeader(app, { prompt: 'Hi' }, 'abc'), 'session_id');
+    expect(bad.error.message).toMatch(/X-Session-Id header must be an integer/);
+    const differ = await expect400(await withHeader(app, { prompt: 'Hi', session_id: 1 }, '2'), 'session_id');
+    expect(differ.error.message).toMatch(/\(2\) and session_id \(1\) name different sessions/);
+    expect(runtime.requests).toHaveLength(0);
+  });
+
+  it('keeps an unknown session a 404 with code session_not_found, streamed or not', async () => {
+    const error = new InferenceError(404, 'Session 5 is not held by this server.', { param: 'session_id', code: 'session_not_found' });
+    const { app } = setup({ script: { pieces: [], error } });
+    for (const stream of [false, true]) {
+      const res = await generate(app, { prompt: 'Hi', session_id: 5, sequence_start: false, stream });
+      expect(res.status).toBe(404);
+      expect((await res.json()).error).toMatchObject({ type: 'not_found_error', param: 'session_id', code: 'session_not_found' });
     }
   });
 });

@@ -10,10 +10,10 @@ import { startGeneration } from '../shared/start-generation.js';
 import { GENERATE_FIELDS } from '../shared/wire-fields.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
 import { validate } from '../shared/validate.js';
-import { generateRequestSchema, toGenerateRequest } from './schema.js';
+import { generateRequestSchema, toGenerateRequest, withSessionHeader } from './schema.js';
 
 export const handleGenerate: Handler = async (request, ctx) => {
-  const body = validate(generateRequestSchema, await readJson(request, ctx));
+  const body = withSessionHeader(validate(generateRequestSchema, await readJson(request, ctx)), request.headers.get('x-session-id'));
   const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal), {
     ...GENERATE_FIELDS,
     maxTokens: body.request_output_len == null && body.max_tokens != null ? 'max_tokens' : 'request_output_len',
@@ -41,5 +41,7 @@ export const handleGenerate: Handler = async (request, ctx) => {
     }
     if (event.type === 'finish') finishReason = event.reason;
   }
-  return jsonResponse({ text, tokens, finish_reason: finishReason, input_tokens: start.promptTokens });
+  return jsonResponse({
+    text, tokens, finish_reason: finishReason, input_tokens: start.promptTokens, history_tokens: start.cachedTokens ?? 0,
+  });
 };

@@ -30,6 +30,23 @@ export type GenerateBody = z.output<typeof generateRequestSchema>;
 // lmdeploy's api_server defaults; the model's generation_config.json overrides them.
 const DEFAULTS: Partial<SamplingParams> = { temperature: 0.8, topP: 0.8, topK: 40 };
 
+/**
+ * The `X-Session-Id` header names the session as `session_id` does, so a balancer can route on
+ * it without reading the body: it fills a missing `session_id`, and must agree with a given one.
+ */
+export function withSessionHeader(body: GenerateBody, header: string | null): GenerateBody {
+  if (header === null) return body;
+  const value = header.trim();
+  if (!/^-?\d{1,15}$/.test(value)) {
+    throw invalidRequest(`The X-Session-Id header must be an integer, as session_id is; got '${value.slice(0, 40)}'.`, 'session_id');
+  }
+  const id = Number(value);
+  if (body.session_id !== undefined && body.session_id !== null && body.session_id !== id) {
+    throw invalidRequest(`The X-Session-Id header (${id}) and session_id (${body.session_id}) name different sessions.`, 'session_id');
+  }
+  return { ...body, session_id: id };
+}
+
 export function toGenerateRequest(body: GenerateBody, signal?: AbortSignal): GenerateRequest {
   if (body.stop === true) throw invalidRequest("'stop': true (cancel) is not supported; close the connection to cancel.", 'stop');
   const sessionId = body.session_id ?? -1;

@@ -1,5 +1,5 @@
 /**
- * GET /health (200 when ready, 503 while loading or shutting down) and GET / (what this server is,
+ * GET /health (200 when ready, 503 while loading, draining or shutting down) and GET / (what this server is,
  * or for a browser a redirect to the docs).
  * @module
  */
@@ -19,9 +19,10 @@ export const handleRoot: Handler = async (request, ctx) => {
   return jsonResponse({
     name: 'edgellm',
     status: ctx.runtime.status(),
-    models: ctx.runtime.status() === 'ready' ? ctx.runtime.models().map((m) => m.id) : [],
+    models: ['ready', 'draining'].includes(ctx.runtime.status()) ? ctx.runtime.models().map((m) => m.id) : [],
     endpoints: [
       'GET /health',
+      'GET /metrics',
       'GET /v1/models',
       'POST /v1/completions',
       'POST /v1/chat/completions',

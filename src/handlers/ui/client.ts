@@ -36,6 +36,8 @@ export function startChat({ renderMarkdown, createSseParser }: ChatHelpers): voi
   const FIELDS = ['max_tokens', 'temperature', 'top_p', 'top_k', 'num_beams', 'repetition_penalty'];
 
   let history: Turn[] = [];
+  // Sent as X-Session-Id so a balancer keeps one conversation on one replica (its prefix cache there).
+  let conversationId = String(1 + Math.floor(Math.random() * 2_000_000_000));
   let controller: AbortController | null = null;
   let contextLengths = new Map<string, number>();
 
@@ -195,7 +197,10 @@ export function startChat({ renderMarkdown, createSseParser }: ChatHelpers): voi
       let failure: Failure | undefined;
       try {
         const response = await fetch('v1/chat/completions', {
-          method: 'POST', headers: ui.headers(), body: JSON.stringify(ui.requestBody(turns)), signal: ctl.signal,
+          method: 'POST',
+          headers: { ...ui.headers(), 'x-session-id': conversationId },
+          body: JSON.stringify(ui.requestBody(turns)),
+          signal: ctl.signal,
         });
         if (!response.ok) throw ui.failure(await ui.errorMessage(response), response.status);
         outcome = await ui.readStream(response, (delta) => {
@@ -254,6 +259,7 @@ export function startChat({ renderMarkdown, createSseParser }: ChatHelpers): voi
     newSession(): void {
       controller?.abort();
       history = [];
+      conversationId = String(1 + Math.floor(Math.random() * 2_000_000_000));
       log.replaceChildren();
       status.textContent = 'New session.';
       input.focus();
