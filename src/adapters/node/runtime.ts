@@ -4,11 +4,11 @@
  * @module
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
 import type { InferenceRuntime } from '../../runtime/types.js';
-import { generationDefaults, modelShape } from '../../model/model-config.js';
+import { embeddingShape, generationDefaults, modelShape, servedModelNames } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
@@ -65,13 +65,13 @@ const readJson = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(p
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { dir } = await resolveModelDir(options.model, { dtype: options.dtype, log });
+  const { dir, hubId } = await resolveModelDir(options.model, { dtype: options.dtype, log });
   const dtype = pickDtype(dir, options.dtype);
   const generation = readJson(join(dir, 'generation_config.json'));
   const shape = modelShape(readJson(join(dir, 'config.json')), generation);
   const embedding = options.embeddingModel ? await resolveModelDir(options.embeddingModel, { log }) : undefined;
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
-  const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
+  const embeddingConfig = embeddingShape(embedding ? readJson(join(embedding.dir, 'config.json')) : {});
 
   // What the worker on a device rewrites the attention with, or why it keeps the exported graph.
   const fuse = options.fuseAttention ?? process.env.EDGELLM_FUSE_ATTENTION !== '0';
@@ -100,7 +100,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
-          dimensions: embeddingConfig.hidden_size ?? 0,
+          dimensions: embeddingConfig.dimensions,
         },
         executionProviders: executionProviders(candidate, options.deviceId),
         threads: options.threads,
@@ -119,7 +119,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   if (!backend) throw new Error('No device could load the model.');
 
   const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
-  const modelNames = options.modelNames?.length ? options.modelNames : [basename(dir) === 'main' ? options.model : basename(dir)];
+  const modelNames = servedModelNames(options.modelNames, dir, hubId);
   const engine = createEngine({
     backend,
     tokenizer,
@@ -137,8 +137,8 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         ? {
             backend: backend.embedding,
             tokenizer: await loadTokenizer(embedding.dir, []),
-            name: basename(embedding.dir) === 'main' ? options.embeddingModel! : basename(embedding.dir),
-            contextLength: embeddingConfig.max_position_embeddings ?? 512,
+            name: servedModelNames(undefined, embedding.dir, embedding.hubId)[0],
+            contextLength: embeddingConfig.contextLength,
           }
         : undefined,
     onError: options.onError,
