@@ -4,8 +4,7 @@
  * --base_model/--tokenizer_path/--only_cpu/--gpus/--load_in_8bit); `_` and `-` are interchangeable.
  * @module
  */
-import { createApp } from '../app/create-app.js';
-import { createDeferredRuntime } from '../runtime/deferred-runtime.js';
+import { createLoadingApp } from '../app/loading-app.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './cli-args.js';
 import { clientCommand } from './client/client.js';
 import { createLogger } from './logger.js';
@@ -34,9 +33,12 @@ async function main(argv: string[]): Promise<number> {
   const log = logger.info;
   for (const warning of args.warnings) log(warning);
 
-  const runtime = createDeferredRuntime();
-  const app = createApp({
-    runtime,
+  // The server listens first (/health says loading) and loads the model once it does.
+  let startLoading!: () => void;
+  const loading = new Promise<void>((go) => (startLoading = go)).then(() =>
+    createNodeRuntime({ ...args.runtime, log, onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`) }),
+  );
+  const app = createLoadingApp(loading, {
     apiKeys: args.apiKeys,
     cors: args.cors,
     maxBodyBytes: args.maxBodyBytes,
@@ -54,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
     log(`${signal} received, finishing in-flight requests (Ctrl-C again to force)...`);
     setTimeout(() => process.exit(1), 30_000).unref();
     await server.close();
-    await runtime.close();
+    await app.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -63,8 +65,8 @@ async function main(argv: string[]): Promise<number> {
   // Started by bin/edgellm.js: if the launcher dies without forwarding a signal, stop too.
   if (process.send) process.on('disconnect', () => void stop('launcher gone'));
 
-  const loaded = await createNodeRuntime({ ...args.runtime, log, onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`) });
-  runtime.resolve(loaded);
+  startLoading();
+  const loaded = await loading; // a failure ends the process with its own message
   const info = loaded.loadInfo;
   log(
     `serving ${info.modelNames.join(', ')} at ${server.url} ` +
