@@ -5,7 +5,9 @@
  */
 import { formatRequestLog, requestLogJson, type RequestLog } from '../app/request-log.js';
 
-export const LOG_FORMATS = ['text', 'json'] as const;
+import { LOG_FORMATS } from '../app/settings.js';
+
+export { LOG_FORMATS };
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Logger {

@@ -7,7 +7,8 @@
 import type { GenerationDefaults } from '../runtime/types.js';
 import type { AttentionShape } from '../onnx/onnx-attention-fusion.js';
 
-export type Dtype = 'fp32' | 'fp16' | 'q8' | 'q4';
+export const DTYPES = ['fp32', 'fp16', 'q8', 'q4'] as const;
+export type Dtype = (typeof DTYPES)[number];
 
 const SUFFIX: Record<Dtype, string> = { fp32: '', fp16: '_fp16', q8: '_quantized', q4: '_q4' };
 /** Without a requested dtype, the first of these that exists is used. */

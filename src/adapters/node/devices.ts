@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
+import { CLI_DEVICES } from '../../app/settings.js';
 
-export const DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
+export const DEVICES = CLI_DEVICES;
 export type Device = (typeof DEVICES)[number];
 
 type Providers = InferenceSession.ExecutionProviderConfig[];
