@@ -36,7 +36,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (message) => emit('info', bare(message)),
     error: (message) => emit('error', bare(message)),
     request(log) {
-      if (!options.logHealthChecks && log.status === 200 && /\/health$/.test(log.path)) return;
+      if (!options.logHealthChecks && log.status === 200 && log.path.endsWith('/health')) return;
       const line = formatRequestLog(log);
       if (json) emit(log.status >= 500 ? 'error' : 'info', line, { type: 'request', ...requestLogJson(log) });
       else emit(log.status >= 500 ? 'error' : 'info', line);

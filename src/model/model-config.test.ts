@@ -24,7 +24,10 @@ describe('model config', () => {
     expect(chooseDtypeFrom(prefersQ8, undefined, ['model.onnx'], 'dir')).toBe('fp32');
     // ... and an fp16-only model is found (the Hub download used to skip fp16).
     const probed: string[] = [];
-    const present = (d: string) => (probed.push(d), d === 'fp16');
+    const present = (d: string) => {
+      probed.push(d);
+      return d === 'fp16';
+    };
     expect(await chooseDtype({}, undefined, present, 'owner/name')).toBe('fp16');
     expect(probed).toEqual(['fp32', 'q8', 'q4', 'fp16']);
     await expect(chooseDtype({}, 'q4', () => false, 'owner/name')).rejects.toThrow('dtype q4 needs onnx/model_q4.onnx, which owner/name does not have. Pick another dtype or omit it.');

@@ -245,7 +245,12 @@ class Engine implements InferenceRuntime {
           ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, tokens: [...promptTokens, ...tokens] })
           : undefined,
       onRetain:
-        cache && !request.session?.end ? (seq, tokens) => (cache.insert(seq, tokens, request.session?.id), true) : undefined,
+        cache && !request.session?.end
+          ? (seq, tokens) => {
+              cache.insert(seq, tokens, request.session?.id);
+              return true;
+            }
+          : undefined,
       // A cancelled or failed job ends its stream too, so no reader waits forever.
       onDispose: () => {
         session?.release();

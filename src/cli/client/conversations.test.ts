@@ -149,7 +149,10 @@ describe('GenerateSession', () => {
 
     const other = createTransport({
       url: 'http://test',
-      fetch: async () => (calls++, new Response('{"error":{"message":"no","type":"conflict_error","code":"other"}}', { status: 409 })),
+      fetch: async () => {
+        calls++;
+        return new Response('{"error":{"message":"no","type":"conflict_error","code":"other"}}', { status: 409 });
+      },
     });
     calls = 0;
     await expect(new GenerateSession(other).send('x', {}, () => {})).rejects.toThrow('the server answered 409 conflict_error: no');
