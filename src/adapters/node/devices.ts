@@ -39,6 +39,18 @@ export function deviceHint(device: Exclude<Device, 'auto'>): string {
 }
 
 /**
+ * onnxruntime-node is an optional peer dependency (a Worker or browser user does not need its
+ * 290 MB): when it is missing, say how to install it instead of failing inside the inference thread.
+ */
+export function assertOnnxruntimeNode(): void {
+  try {
+    createRequire(import.meta.url).resolve('onnxruntime-node');
+  } catch {
+    throw new Error('edgellm runs models in Node on onnxruntime-node, which is not installed: npm install onnxruntime-node@^1.30.0');
+  }
+}
+
+/**
  * Whether onnxruntime-node's CUDA provider library is installed. Checked before trying CUDA in
  * `auto` mode, so a CPU-only install does not print onnxruntime's native load error.
  */

@@ -10,7 +10,7 @@ import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.j
 import type { InferenceRuntime } from '../../runtime/types.js';
 import { embeddingShape, generationDefaults, modelShape, servedModelNames } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
-import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
+import { assertOnnxruntimeNode, cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
 import { loadTokenizer } from './tokenizer.js';
 import { WorkerBackend } from './thread-backend.js';
@@ -64,6 +64,7 @@ const readJson = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(p
 
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();
+  assertOnnxruntimeNode();
   const log = options.log ?? ((line: string) => console.error(line));
   const { dir, hubId } = await resolveModelDir(options.model, { dtype: options.dtype, log });
   const dtype = pickDtype(dir, options.dtype);
