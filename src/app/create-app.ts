@@ -10,7 +10,8 @@ import { handleCompletions } from '../handlers/completions/handler.js';
 import type { AssetSource, Handler, HandlerContext } from '../handlers/context.js';
 import { handleDocsFile, handleDocsPage, handleOpenApi } from '../handlers/docs/handler.js';
 import { handleEmbeddings } from '../handlers/embeddings/handler.js';
-import { handleGenerate } from '../handlers/generate/handler.js';
+import { handleEncode } from '../handlers/encode/handler.js';
+import { handleChatInteractive, handleGenerate } from '../handlers/generate/handler.js';
 import { handleHealth, handleRoot } from '../handlers/health/handler.js';
 import { handleListModels, handleRetrieveModel } from '../handlers/models/handler.js';
 import { handleUi } from '../handlers/ui/handler.js';
@@ -57,6 +58,8 @@ export const ROUTES: Route[] = [
   ['POST', '/v1/chat/completions', on(handleChatCompletions)],
   ['POST', '/v1/embeddings', on(handleEmbeddings)],
   ['POST', '/generate', on(handleGenerate)],
+  ['POST', '/v1/chat/interactive', on(handleChatInteractive)],
+  ['POST', '/v1/encode', on(handleEncode)],
   ['GET', '/openapi.json', on(handleOpenApi)],
   ['GET', '/docs', on(handleDocsPage)],
   ['GET', '/docs/:file', (request, ctx) => handleDocsFile(request.params.file, ctx)],

@@ -163,7 +163,7 @@ class Engine implements InferenceRuntime {
         ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer)
         : template === 'completion'
           ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
-          : { text: input.text, addSpecialTokens: true };
+          : { text: input.text, addSpecialTokens: input.addSpecialTokens ?? true };
     return this.o.tokenizer.encode(rendered.text, rendered.addSpecialTokens);
   }
 

@@ -13,7 +13,8 @@ export interface ChatMessage {
 
 /** What to generate from: raw text, token ids, or a conversation to render with the chat template. */
 export type PromptInput =
-  | { kind: 'text'; text: string }
+  /** `addSpecialTokens: false` leaves out the tokenizer's BOS (lmdeploy's `add_bos: false`); default true. */
+  | { kind: 'text'; text: string; addSpecialTokens?: boolean }
   | { kind: 'tokens'; tokens: number[] }
   | { kind: 'messages'; messages: ChatMessage[] };
 

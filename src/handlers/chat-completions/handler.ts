@@ -14,7 +14,7 @@ import { validate } from '../shared/validate.js';
 import { chatRequestSchema, checkChatRequest, toGenerateRequest } from './schema.js';
 
 export const handleChatCompletions: Handler = async (request, ctx) => {
-  const body = validate(chatRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  const body = validate(chatRequestSchema, await readJson(request, ctx.maxBodyBytes), ['messages']);
   checkChatRequest(body);
   const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal));
   const n = body.n ?? 1;
