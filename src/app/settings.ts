@@ -162,8 +162,8 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'logHealthChecks', flag: 'log-health-checks', kind: flag, group: 'Logs',
-    help: 'also log successful GET /health (skipped by default: load balancers poll it)',
-    doc: 'also log successful `GET /health` (skipped by default: load balancers poll it)',
+    help: 'also log GET /health probes, 200 and 503 while loading (skipped by default: load balancers poll it)',
+    doc: 'also log `GET /health` probes, 200 and 503 while loading (skipped by default: load balancers poll it; never logged as errors)',
   },
 ];
 

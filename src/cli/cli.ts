@@ -46,7 +46,13 @@ async function main(argv: string[]): Promise<number> {
     onRequestLog: logger.request,
     docsAssets: swaggerUiAssets(),
   });
-  const server = await serve(app, { host: args.host, port: args.port });
+  const server = await serve(app, { host: args.host, port: args.port }).catch((error: NodeJS.ErrnoException) => {
+    if (error?.code === 'EADDRINUSE') {
+      throw new Error(`port ${args.port} is already in use on ${args.host ?? '0.0.0.0'} (another edgellm or another server): stop it, or pick another port with --port N.`);
+    }
+    if (error?.code === 'EACCES') throw new Error(`no permission to listen on port ${args.port}: pick one above 1023 with --port N.`);
+    throw error;
+  });
   log(`listening on ${server.url} (loading ${args.runtime.model}...)`);
 
   let stopping = false;

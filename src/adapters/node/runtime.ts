@@ -3,7 +3,6 @@
  * a worker thread on onnxruntime-node and tokenization (the shared pure-JS tokenizer) in this thread.
  * @module
  */
-import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
@@ -12,6 +11,7 @@ import { embeddingShape, generationDefaults, modelShape, servedModelNames } from
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { assertOnnxruntimeNode, cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
+import { readJsonFile } from './json-file.js';
 import { loadTokenizer } from './tokenizer.js';
 import { WorkerBackend } from './thread-backend.js';
 import type { WorkerStats } from './thread-protocol.js';
@@ -60,7 +60,7 @@ export interface NodeRuntime extends InferenceRuntime {
   backendStats(): Promise<WorkerStats>;
 }
 
-const readJson = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {});
+const readJson = (path: string) => readJsonFile(path, { optional: true });
 
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();

@@ -4,16 +4,14 @@
  * thread therefore never loads transformers.js (and with it onnxruntime-node a second time).
  * @module
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHfTokenizer } from '../../model/hf-tokenizer.js';
 import type { Tokenizer } from '../../runtime/tokenizer.js';
+import { readJsonFile } from './json-file.js';
 
 export async function loadTokenizer(dir: string, eosTokenIds: number[]): Promise<Tokenizer> {
-  const json = (name: string, optional = false) => {
-    const path = join(dir, name);
-    if (optional && !existsSync(path)) return {};
-    return JSON.parse(readFileSync(path, 'utf8'));
-  };
-  return createHfTokenizer(json('tokenizer.json'), json('tokenizer_config.json', true), eosTokenIds);
+  const tokenizer = readJsonFile(join(dir, 'tokenizer.json'), {
+    hint: 'edgellm needs the fast tokenizer file of the transformers.js layout (save it with the model\'s tokenizer, or pass --tokenizer-path DIR)',
+  });
+  return createHfTokenizer(tokenizer, readJsonFile(join(dir, 'tokenizer_config.json'), { optional: true }), eosTokenIds);
 }
