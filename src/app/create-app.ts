@@ -69,6 +69,14 @@ export const ROUTES: Route[] = [
 const PUBLIC_PATHS = new Set(['/', '/health', '/openapi.json', '/docs', '/ui']);
 const isPublic = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith('/docs/');
 
+/**
+ * Every endpoint as one fetch handler on a runtime: host it anywhere that speaks `Request -> Response`.
+ * @example
+ * import { createApp } from 'edgellm';
+ * import { createNodeRuntime, serve } from 'edgellm/node';
+ * const app = createApp({ runtime: await createNodeRuntime({ model: './models/stories' }), apiKeys: ['secret'], basePath: '/llm' });
+ * await serve(app, { port: 8080 });            // or: honoApp.all('/llm/*', (c) => app.fetch(c.req.raw))
+ */
 export function createApp(options: AppOptions): App {
   const base = (options.basePath ?? '').replace(/\/+$/, '');
   const ctx: HandlerContext = {

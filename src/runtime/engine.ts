@@ -49,6 +49,14 @@ const BASE_SAMPLING: SamplingParams = {
   numBeams: 1, lengthPenalty: 1,
 };
 
+/**
+ * The platform-neutral engine (scheduler, sampling, sessions, prefix cache) on any Backend: what
+ * createNodeRuntime and createWebRuntime build for you; call it yourself to run another backend.
+ * @example
+ * import { createApp, createEngine } from 'edgellm';
+ * const runtime = createEngine({ backend: myBackend, tokenizer: myTokenizer, modelNames: ['my-model'] });
+ * const app = createApp({ runtime });
+ */
 export function createEngine(options: EngineOptions): InferenceRuntime {
   return new Engine(options);
 }

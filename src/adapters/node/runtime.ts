@@ -62,6 +62,16 @@ export interface NodeRuntime extends InferenceRuntime {
 
 const readJson = (path: string) => readJsonFile(path, { optional: true });
 
+/**
+ * A model directory (transformers.js layout) or Hub id, loaded on onnxruntime-node in an inference
+ * thread: the runtime createApp serves. Needs the optional peer `onnxruntime-node`.
+ * @example
+ * import { createApp } from 'edgellm';
+ * import { createNodeRuntime, serve } from 'edgellm/node';
+ * const runtime = await createNodeRuntime({ model: 'HuggingFaceTB/SmolLM2-135M-Instruct', dtype: 'q8', maxConcurrent: 4 });
+ * console.log(runtime.loadInfo);   // { dir, dtype, device, loadMs, modelNames, attention }
+ * await serve(createApp({ runtime }), { port: 23333 });
+ */
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();
   assertOnnxruntimeNode();
