@@ -153,6 +153,14 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
     post: { ...operation, security: keyed, requestBody: requestBody(path), responses: { ...(operation.responses as object), ...errorResponses(statuses) } },
   });
 
+  // /generate and /v1/chat/interactive answer alike.
+  const lmdeployResponses = {
+    200: {
+      description: 'The text, or a stream of lines',
+      content: { ...json('GenerateResponse'), ...stream('application/x-ndjson', 'GenerateChunk', 'Newline-delimited JSON, one object per line.') },
+    },
+  };
+
   return {
     openapi: '3.1.0',
     info: {
@@ -270,12 +278,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
           description:
             'lmdeploy\'s native API. A session (`session_id` >= 0) keeps its history and KV cache between calls until ' +
             '`sequence_end`, so each turn computes only its new tokens; a full session answers `finish_reason: "length"`.',
-          responses: {
-            200: {
-              description: 'The text, or a stream of lines',
-              content: { ...json('GenerateResponse'), ...stream('application/x-ndjson', 'GenerateChunk', 'Newline-delimited JSON, one object per line.') },
-            },
-          },
+          responses: lmdeployResponses,
         },
         [...GENERATION_ERRORS, 409].sort((a, b) => a - b),
       ),
@@ -289,12 +292,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
             'With `interactive_mode: true` the session (`session_id` >= 0) keeps its history and KV cache for the next call; ' +
             '`interactive_mode: false` (the default) ends it after this call, so lmdeploy\'s `end_session` (an empty prompt, ' +
             '`request_output_len: 0`) frees it. Otherwise as /generate.',
-          responses: {
-            200: {
-              description: 'The text, or a stream of lines',
-              content: { ...json('GenerateResponse'), ...stream('application/x-ndjson', 'GenerateChunk', 'Newline-delimited JSON, one object per line.') },
-            },
-          },
+          responses: lmdeployResponses,
         },
         [...GENERATION_ERRORS, 409].sort((a, b) => a - b),
       ),
