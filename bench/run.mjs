@@ -3,7 +3,7 @@
 // See bench/README.md for what each figure means. Every child process (the server, the transformers.js
 // pipeline, the raw onnxruntime loop and step) is killed at the end, on errors and on Ctrl-C.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

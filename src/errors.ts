@@ -88,9 +88,8 @@ export function toErrorBody(error: InferenceError) {
 
 /** Any throwable -> OpenAI error Response. Unknown errors become a 500 with a generic message. */
 export function toErrorResponse(error: unknown, onInternal?: (error: unknown) => void): Response {
-  const known = isInferenceError(error)
-    ? error
-    : (onInternal?.(error), new InferenceError(500, 'The server had an error while processing your request.'));
+  if (!isInferenceError(error)) onInternal?.(error);
+  const known = isInferenceError(error) ? error : new InferenceError(500, 'The server had an error while processing your request.');
   return new Response(JSON.stringify(toErrorBody(known)), {
     status: known.status,
     headers: { 'content-type': 'application/json', ...known.headers },

@@ -4,6 +4,7 @@
  * @module
  */
 export { createApp, type App, type AppOptions } from './app/create-app.js';
+export { createLoadingApp, loadError, type LoadingApp } from './app/loading-app.js';
 export { InferenceError, isInferenceError, toErrorResponse, type ErrorType } from './errors.js';
 export type { AssetSource } from './handlers/context.js';
 export type { RequestLog } from './app/request-log.js';

@@ -10,7 +10,8 @@ import { handleCompletions } from '../handlers/completions/handler.js';
 import type { AssetSource, Handler, HandlerContext } from '../handlers/context.js';
 import { handleDocsFile, handleDocsPage, handleOpenApi } from '../handlers/docs/handler.js';
 import { handleEmbeddings } from '../handlers/embeddings/handler.js';
-import { handleGenerate } from '../handlers/generate/handler.js';
+import { handleEncode } from '../handlers/encode/handler.js';
+import { handleChatInteractive, handleGenerate } from '../handlers/generate/handler.js';
 import { handleHealth, handleRoot } from '../handlers/health/handler.js';
 import { handleMetrics } from '../handlers/metrics/handler.js';
 import { handleListModels, handleRetrieveModel } from '../handlers/models/handler.js';
@@ -69,6 +70,8 @@ export const ROUTES: Route[] = [
   ['POST', '/v1/chat/completions', on(handleChatCompletions)],
   ['POST', '/v1/embeddings', on(handleEmbeddings)],
   ['POST', '/generate', on(handleGenerate)],
+  ['POST', '/v1/chat/interactive', on(handleChatInteractive)],
+  ['POST', '/v1/encode', on(handleEncode)],
   ['GET', '/openapi.json', on(handleOpenApi)],
   ['GET', '/docs', on(handleDocsPage)],
   ['GET', '/docs/:file', (request, ctx) => handleDocsFile(request.params.file, ctx)],
@@ -94,6 +97,14 @@ const PUBLIC_PATHS = new Set(['/', '/health', '/openapi.json', '/docs', '/ui']);
 const isPublic = (path: string, metricsPublic: boolean) =>
   PUBLIC_PATHS.has(path) || path.startsWith('/docs/') || (metricsPublic && path === '/metrics');
 
+/**
+ * Every endpoint as one fetch handler on a runtime: host it anywhere that speaks `Request -> Response`.
+ * @example
+ * import { createApp } from 'edgellm';
+ * import { createNodeRuntime, serve } from 'edgellm/node';
+ * const app = createApp({ runtime: await createNodeRuntime({ model: './models/stories' }), apiKeys: ['secret'], basePath: '/llm' });
+ * await serve(app, { port: 8080 });            // or: honoApp.all('/llm/*', (c) => app.fetch(c.req.raw))
+ */
 export function createApp(options: AppOptions): App {
   const base = (options.basePath ?? '').replace(/\/+$/, '');
   const http = new HttpCounter(ROUTES.map(([method, path]) => [method, path, routePattern(path)]));

@@ -4,90 +4,27 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from '../runtime/templates.js';
-import { DEVICES, type Device } from '../adapters/node/devices.js';
-import { LOG_FORMATS, type LogFormat } from './logger.js';
+import { parseSetting, SETTINGS, SettingError, settingsHelp } from '../app/settings.js';
+import type { ChatTemplate, CompletionTemplate } from '../runtime/templates.js';
+import type { Device } from '../adapters/node/devices.js';
+import type { LogFormat } from './logger.js';
 import type { Dtype } from '../adapters/node/model-files.js';
 import type { NodeRuntimeOptions } from '../adapters/node/runtime.js';
 
 export class UsageError extends Error {}
 
-const DTYPES = ['fp32', 'fp16', 'q8', 'q4'] as const;
+/** `edgellm serve --help`, made from the settings table. */
+export const SERVE_HELP = settingsHelp();
 
-export const SERVE_HELP = `Model:
-  <model> | --base-model DIR     model directory (transformers.js layout) or Hugging Face Hub id
-  --tokenizer-path DIR           tokenizer directory (default: the model's)
-  --dtype fp32|fp16|q8|q4        which ONNX file to load (default: the model's preference, else fp32)
-  --load-in-8bit                 same as --dtype q8
-  --model-name NAME[,NAME]       names clients send as "model" (default: the directory name)
-  --embedding-model DIR          serve /v1/embeddings from this sentence-embedding model
-  --prompt-template raw|alpaca   template for /v1/completions prompts (default raw)
-  --chat-template NAME           model (default: the model's own), alpaca, chatml, llama-2, raw
-  --lora-model DIR               not supported yet (merge the adapter into the model)
-Device:
-  --device auto|cpu|cuda|webgpu  (default auto: CUDA when available, else CPU)
-  --only-cpu                     same as --device cpu
-  --gpus 0[,1]                   GPU ids; the first is used (one model replica per server for now)
-  --threads N                    CPU threads for onnxruntime (default: its choice)
-  --exact-quantized              keep weight-only int8 models batch-invariant (slower; see README)
-  --tp N                         tensor parallelism: only 1 is supported
-Server:
-  --host, --server-name HOST     (default 0.0.0.0)
-  --port, --server-port PORT     (default 23333)
-  --instance-num N               concurrent sequences: n, beams, each prompt of a list count (default 8)
-  --max-queue N                  sequences waiting beyond those (default 256); more get 429
-  --cache-max-bytes N            KV kept for reuse (prefixes, idle sessions), default 536870912; 0 disables
-  --prefill-chunk N              longest prompt piece prefilled per step, so others keep streaming (default 512)
-  --session-len N                token budget of a /generate session (default: the model's context)
-  --api-keys KEY[,KEY]           require Authorization: Bearer KEY
-  --cors ORIGIN[,ORIGIN] | '*'   allowed browser origins (default: no CORS headers)
-  --max-body-bytes N             largest request body (default: 256 bytes per context token, at least 1 MiB)
-  --request-timeout S            seconds to receive a request's headers and body (default 60; 408 after; 0 = none)
-  --metrics-public               serve GET /metrics without a key even with --api-keys
-  --drain-delay SECONDS          on SIGTERM, keep listening this long with /health answering 503
-                                 "draining" (requests still served) before closing (default 0)
-Logs:
-  --log-format text|json         one line per request (method, path, status, tokens, ttft, time) (default text)
-  --log-health-checks            also log successful GET /health (skipped by default)
-Underscores and dashes are interchangeable (--server_port = --server-port).
-`;
+const CLI_SETTINGS = SETTINGS.filter((s) => s.flag);
 
-const OPTIONS = {
-  'base-model': { type: 'string' },
-  'tokenizer-path': { type: 'string' },
-  'lora-model': { type: 'string' },
-  dtype: { type: 'string' },
-  'load-in-8bit': { type: 'boolean' },
-  'model-name': { type: 'string', multiple: true },
-  'embedding-model': { type: 'string' },
-  'prompt-template': { type: 'string' },
-  'chat-template': { type: 'string' },
-  device: { type: 'string' },
-  'only-cpu': { type: 'boolean' },
-  gpus: { type: 'string' },
-  threads: { type: 'string' },
-  'exact-quantized': { type: 'boolean' },
-  tp: { type: 'string' },
-  host: { type: 'string' },
-  'server-name': { type: 'string' },
-  port: { type: 'string' },
-  'server-port': { type: 'string' },
-  'instance-num': { type: 'string' },
-  'max-queue': { type: 'string' },
-  'cache-max-bytes': { type: 'string' },
-  'session-len': { type: 'string' },
-  'prefill-chunk': { type: 'string' },
-  'api-keys': { type: 'string', multiple: true },
-  cors: { type: 'string', multiple: true },
-  'allow-origins': { type: 'string', multiple: true },
-  'max-body-bytes': { type: 'string' },
-  'request-timeout': { type: 'string' },
-  'metrics-public': { type: 'boolean' },
-  'drain-delay': { type: 'string' },
-  'log-format': { type: 'string' },
-  'log-health-checks': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+/** parseArgs' option table: every flag and alias of the settings table, and --help. */
+const OPTIONS: ParseArgsOptionsConfig = Object.fromEntries([
+  ...CLI_SETTINGS.flatMap((s) =>
+    [s.flag!, ...(s.aliases ?? [])].map((name) => [name, { type: s.kind.type === 'flag' ? 'boolean' : 'string', multiple: s.kind.type === 'list' }] as const),
+  ),
+  ['help', { type: 'boolean', short: 'h' }],
+]);
 
 export interface ServeArgs {
   help: boolean;
@@ -117,60 +54,75 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(argv: string[
   }
 }
 
+/** The settings given on the command line, parsed by the settings table, keyed by option name. */
+function readSettings(values: Record<string, string | boolean | Array<string | boolean> | undefined>): Record<string, any> {
+  const out: Record<string, any> = {};
+  for (const s of CLI_SETTINGS) {
+    for (const name of [s.flag!, ...(s.aliases ?? [])]) {
+      const raw = values[name];
+      if (raw === undefined) continue;
+      try {
+        if (s.kind.type === 'flag') out[s.key] = raw;
+        else if (s.kind.type === 'list') out[s.key] = [...(out[s.key] ?? []), ...(raw as string[]).flatMap((v) => parseSetting(s, v, `--${name}`) as string[])];
+        else out[s.key] ??= parseSetting(s, raw as string, `--${name}`);
+      } catch (error) {
+        throw error instanceof SettingError ? new UsageError(error.message) : error;
+      }
+    }
+  }
+  return out;
+}
+
 export function parseServeArgs(argv: string[]): ServeArgs {
   const parsed = parseFlags(argv, OPTIONS);
-  const v = parsed.values;
-  if (v.help) return { help: true, port: 0, requestTimeout: 60, metricsPublic: false, drainDelaySeconds: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
+  if (parsed.values.help) {
+    return { help: true, port: 0, requestTimeout: 60, metricsPublic: false, drainDelaySeconds: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
+  }
+  const v = readSettings(parsed.values);
   const positionals = parsed.positionals[0] === 'api_server' ? parsed.positionals.slice(1) : parsed.positionals;
   if (positionals.length > 1) throw new UsageError(`expected one model, got: ${positionals.join(' ')}`);
-  const model = positionals[0] ?? v['base-model'];
+  const model = positionals[0] ?? v.model;
   if (!model) throw new UsageError('no model given: edgellm serve <model directory or Hub id>');
-  if (positionals[0] && v['base-model'] && positionals[0] !== v['base-model']) {
+  if (positionals[0] && v.model && positionals[0] !== v.model) {
     throw new UsageError('give the model either as an argument or with --base-model, not both');
   }
-  if (v['lora-model']) {
+  if (v.loraModel) {
     throw new UsageError('--lora-model is not supported yet: merge the LoRA weights into the base model and export it to ONNX.');
   }
-  const tp = int(v.tp, '--tp', 1);
-  if (tp !== 1) throw new UsageError(`--tp ${tp}: tensor parallelism is not supported yet; use --tp 1.`);
+  if (v.tp !== undefined && v.tp !== 1) throw new UsageError(`--tp ${v.tp}: tensor parallelism is not supported yet; use --tp 1.`);
 
   const warnings: string[] = [];
-  let dtype = oneOf(v.dtype, DTYPES, '--dtype') as Dtype | undefined;
-  if (v['load-in-8bit']) {
+  let dtype = v.dtype as Dtype | undefined;
+  if (v.loadIn8bit) {
     if (dtype && dtype !== 'q8') throw new UsageError(`--load-in-8bit conflicts with --dtype ${dtype}`);
     dtype = 'q8';
   }
-  let device = oneOf(v.device, DEVICES, '--device') as Device | undefined;
-  if (v['only-cpu']) {
+  let device = v.device as Device | undefined;
+  if (v.onlyCpu) {
     if (device && device !== 'cpu') throw new UsageError(`--only-cpu conflicts with --device ${device}`);
     device = 'cpu';
   }
-  const gpus = v.gpus?.split(',').map((id) => int(id.trim(), '--gpus', 0)) ?? [];
+  const gpus = (v.gpus as string | undefined)?.split(',').map((id) => int(id.trim(), '--gpus', 0)) ?? [];
   if (gpus.length > 1) warnings.push(`--gpus ${v.gpus}: using GPU ${gpus[0]} only (one model replica per server for now).`);
   if (gpus.length && device === undefined) device = 'cuda';
 
-  const apiKeys = v['api-keys']?.flatMap(splitList);
   // `--api-keys "$KEYS"` with KEYS unset must not start a server open to everyone.
-  if (v['api-keys'] && apiKeys!.length === 0) {
+  if (v.apiKeys !== undefined && v.apiKeys.length === 0) {
     throw new UsageError('--api-keys is empty (an unset variable?): give at least one key, or leave the flag out to serve without keys.');
   }
-  const requestTimeout = v['request-timeout'] === undefined ? 60 : Number(v['request-timeout']);
-  if (!Number.isFinite(requestTimeout) || requestTimeout < 0) {
-    throw new UsageError(`--request-timeout must be a number of seconds >= 0, got '${v['request-timeout']}'`);
-  }
-  const corsList = [...(v.cors ?? []), ...(v['allow-origins'] ?? [])].flatMap(splitList);
+  const cors = v.cors as string[] | undefined;
   return {
     help: false,
-    host: v.host ?? v['server-name'],
-    port: int(v.port ?? v['server-port'], '--port', 23333),
-    apiKeys,
-    cors: corsList.includes('*') ? '*' : corsList.length ? corsList : undefined,
-    maxBodyBytes: v['max-body-bytes'] === undefined ? undefined : int(v['max-body-bytes'], '--max-body-bytes', 0),
-    requestTimeout,
-    metricsPublic: v['metrics-public'] ?? false,
-    drainDelaySeconds: seconds(v['drain-delay'], '--drain-delay'),
-    logFormat: oneOf(v['log-format'], LOG_FORMATS, '--log-format') ?? 'text',
-    logHealthChecks: v['log-health-checks'] ?? false,
+    host: v.host,
+    port: v.port ?? 23333,
+    apiKeys: v.apiKeys,
+    cors: cors?.includes('*') ? '*' : cors?.length ? cors : undefined,
+    maxBodyBytes: v.maxBodyBytes,
+    requestTimeout: v.requestTimeout ?? 60,
+    metricsPublic: v.metricsPublic ?? false,
+    drainDelaySeconds: v.drainDelaySeconds ?? 0,
+    logFormat: (v.logFormat as LogFormat | undefined) ?? 'text',
+    logHealthChecks: v.logHealthChecks ?? false,
     warnings,
     runtime: {
       model,
@@ -179,34 +131,23 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         noChatTemplate: 'Start the server with --chat-template NAME.',
         noEmbeddingModel: 'Start the server with --embedding-model.',
       },
-      tokenizerPath: v['tokenizer-path'],
+      tokenizerPath: v.tokenizerPath,
       dtype,
       device,
       deviceId: gpus[0],
-      modelNames: v['model-name']?.flatMap(splitList),
-      embeddingModel: v['embedding-model'],
-      completionTemplate: oneOf(v['prompt-template'], COMPLETION_TEMPLATES, '--prompt-template') as CompletionTemplate | undefined,
-      chatTemplate: oneOf(v['chat-template'], CHAT_TEMPLATES, '--chat-template') as ChatTemplate | undefined,
-      maxConcurrent: v['instance-num'] === undefined ? undefined : int(v['instance-num'], '--instance-num', 1, 1),
-      maxQueue: v['max-queue'] === undefined ? undefined : int(v['max-queue'], '--max-queue', 0),
-      cacheMaxBytes: v['cache-max-bytes'] === undefined ? undefined : int(v['cache-max-bytes'], '--cache-max-bytes', 0),
-      prefillChunk: v['prefill-chunk'] === undefined ? undefined : int(v['prefill-chunk'], '--prefill-chunk', 1, 1),
-      sessionLength: v['session-len'] === undefined ? undefined : int(v['session-len'], '--session-len', 1, 1),
-      threads: v.threads === undefined ? undefined : int(v.threads, '--threads', 1, 1),
-      exactQuantized: v['exact-quantized'] ?? false,
+      modelNames: v.modelNames,
+      embeddingModel: v.embeddingModel,
+      completionTemplate: v.completionTemplate as CompletionTemplate | undefined,
+      chatTemplate: v.chatTemplate as ChatTemplate | undefined,
+      maxConcurrent: v.maxConcurrent,
+      maxQueue: v.maxQueue,
+      cacheMaxBytes: v.cacheMaxBytes,
+      prefillChunk: v.prefillChunk,
+      sessionLength: v.sessionLength,
+      threads: v.threads,
+      exactQuantized: v.exactQuantized ?? false,
     },
   };
-}
-
-function seconds(value: string | undefined, flag: string): number {
-  if (value === undefined) return 0;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number of seconds >= 0, got '${value}'`);
-  return n;
-}
-
-function splitList(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 function int(value: string | undefined, flag: string, fallback: number, min = 0): number {
@@ -214,10 +155,4 @@ function int(value: string | undefined, flag: string, fallback: number, min = 0)
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got '${value}'`);
   return n;
-}
-
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
-  if (value === undefined) return undefined;
-  if (!allowed.includes(value as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}; got '${value}'`);
-  return value as T;
 }

@@ -4,8 +4,7 @@
  * --base_model/--tokenizer_path/--only_cpu/--gpus/--load_in_8bit); `_` and `-` are interchangeable.
  * @module
  */
-import { createApp } from '../app/create-app.js';
-import { createDeferredRuntime } from '../runtime/deferred-runtime.js';
+import { createLoadingApp } from '../app/loading-app.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './cli-args.js';
 import { clientCommand } from './client/client.js';
 import { createLogger } from './logger.js';
@@ -34,9 +33,23 @@ async function main(argv: string[]): Promise<number> {
   const log = logger.info;
   for (const warning of args.warnings) log(warning);
 
-  const runtime = createDeferredRuntime();
-  const app = createApp({
-    runtime,
+  let stopping = false;
+  let closeServer = async () => {};
+  // A dead inference thread cannot be revived in place (its KV caches are gone): answer 503
+  // meanwhile, and exit non-zero so that a supervisor (systemd, Docker, Kubernetes) restarts us.
+  const onFatal = (error: Error) => {
+    logger.error(`the inference thread stopped (${error.message}); exiting with status 1 for a restart.`);
+    stopping = true;
+    setTimeout(() => process.exit(1), 500).unref();
+    void closeServer().then(() => process.exit(1));
+  };
+
+  // The server listens first (/health says loading) and loads the model once it does.
+  let startLoading!: () => void;
+  const loading = new Promise<void>((go) => (startLoading = go)).then(() =>
+    createNodeRuntime({ ...args.runtime, log, onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`), onFatal }),
+  );
+  const app = createLoadingApp(loading, {
     apiKeys: args.apiKeys,
     metricsPublic: args.metricsPublic,
     cors: args.cors,
@@ -46,23 +59,29 @@ async function main(argv: string[]): Promise<number> {
     onRequestLog: logger.request,
     docsAssets: swaggerUiAssets(),
   });
-  const server = await serve(app, { host: args.host, port: args.port, requestTimeoutMs: args.requestTimeout * 1000 });
+  const server = await serve(app, { host: args.host, port: args.port, requestTimeoutMs: args.requestTimeout * 1000 }).catch((error: NodeJS.ErrnoException) => {
+    if (error?.code === 'EADDRINUSE') {
+      throw new Error(`port ${args.port} is already in use on ${args.host ?? '0.0.0.0'} (another edgellm or another server): stop it, or pick another port with --port N.`);
+    }
+    if (error?.code === 'EACCES') throw new Error(`no permission to listen on port ${args.port}: pick one above 1023 with --port N.`);
+    throw error;
+  });
+  closeServer = () => server.close();
   log(`listening on ${server.url} (loading ${args.runtime.model}...)`);
 
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
     log(`${signal} received, finishing in-flight requests (Ctrl-C again to force)...`);
     // /health answers 503 "draining" from now until the listener closes, so a balancer stops sending here.
-    runtime.drain();
+    app.drain();
     if (args.drainDelaySeconds > 0) {
       log(`/health says draining; the listener closes in ${args.drainDelaySeconds} s.`);
       await new Promise((resolve) => setTimeout(resolve, args.drainDelaySeconds * 1000));
     }
     setTimeout(() => process.exit(1), 30_000).unref();
     await server.close();
-    await runtime.close();
+    await app.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -71,21 +90,8 @@ async function main(argv: string[]): Promise<number> {
   // Started by bin/edgellm.js: if the launcher dies without forwarding a signal, stop too.
   if (process.send) process.on('disconnect', () => void stop('launcher gone'));
 
-  // A dead inference thread cannot be revived in place (its KV caches are gone): answer 503
-  // meanwhile, and exit non-zero so that a supervisor (systemd, Docker, Kubernetes) restarts us.
-  const onFatal = (error: Error) => {
-    logger.error(`the inference thread stopped (${error.message}); exiting with status 1 for a restart.`);
-    stopping = true;
-    setTimeout(() => process.exit(1), 500).unref();
-    void server.close().then(() => process.exit(1));
-  };
-  const loaded = await createNodeRuntime({
-    ...args.runtime,
-    log,
-    onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`),
-    onFatal,
-  });
-  runtime.resolve(loaded);
+  startLoading();
+  const loaded = await loading; // a failure ends the process with its own message
   const info = loaded.loadInfo;
   log(
     `serving ${info.modelNames.join(', ')} at ${server.url} ` +

@@ -27,13 +27,15 @@ describe('createLogger', () => {
     expect(JSON.parse(lines[1])).toMatchObject({ level: 'error', type: 'request', method: 'POST', path: '/generate', status: 500, prompt_tokens: 5, completion_tokens: 9, ttft_ms: 12, total_ms: 80 });
   });
 
-  it('skips successful health checks unless asked', () => {
-    const quiet = capture('text');
+  it('skips health probes (200, and 503 while loading) unless asked, and never logs them as errors', () => {
+    const quiet = capture('json');
     quiet.logger.request({ ...request, method: 'GET', path: '/health' });
     quiet.logger.request({ ...request, method: 'GET', path: '/health', status: 503 });
-    expect(quiet.lines).toHaveLength(1);
-    const loud = capture('text', true);
+    quiet.logger.request({ ...request, method: 'GET', path: '/health', status: 500 });
+    expect(quiet.lines.map((l) => JSON.parse(l).level)).toEqual(['error']);
+    const loud = capture('json', true);
     loud.logger.request({ ...request, method: 'GET', path: '/health' });
-    expect(loud.lines).toHaveLength(1);
+    loud.logger.request({ ...request, method: 'GET', path: '/health', status: 503 });
+    expect(loud.lines.map((l) => JSON.parse(l).level)).toEqual(['info', 'info']);
   });
 });

@@ -5,7 +5,9 @@
  */
 import { formatRequestLog, requestLogJson, type RequestLog } from '../app/request-log.js';
 
-export const LOG_FORMATS = ['text', 'json'] as const;
+import { LOG_FORMATS } from '../app/settings.js';
+
+export { LOG_FORMATS };
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Logger {
@@ -34,10 +36,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (message) => emit('info', bare(message)),
     error: (message) => emit('error', bare(message)),
     request(log) {
-      if (!options.logHealthChecks && log.status === 200 && /\/health$/.test(log.path)) return;
+      // Probes: a 200 is routine, and a 503 means "loading" or "stopping", which the server says itself.
+      const probe = log.path.endsWith('/health') && (log.status === 200 || log.status === 503);
+      if (probe && !options.logHealthChecks) return;
+      const level = log.status >= 500 && !probe ? 'error' : 'info';
       const line = formatRequestLog(log);
-      if (json) emit(log.status >= 500 ? 'error' : 'info', line, { type: 'request', ...requestLogJson(log) });
-      else emit(log.status >= 500 ? 'error' : 'info', line);
+      if (json) emit(level, line, { type: 'request', ...requestLogJson(log) });
+      else emit(level, line);
     },
   };
 }

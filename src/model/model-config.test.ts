@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionShape, checkConfig, configDtype, graphExpectations, generationDefaults, isDtype, modelShape, onnxFileName } from './model-config.js';
+import { attentionShape, checkConfig, chooseDtype, chooseDtypeFrom, configDtype, defaultModelName, dtypeCandidates, embeddingShape, generationDefaults, graphExpectations, servedModelNames, isDtype, modelShape, onnxFileName } from './model-config.js';
 
 describe('model config', () => {
   it('names ONNX files as transformers.js does', () => {
@@ -13,6 +13,36 @@ describe('model config', () => {
     expect(configDtype({ 'transformers.js_config': { dtype: 'q4' } })).toBe('q4');
     expect(configDtype({ 'transformers.js_config': { dtype: { decoder: 'q4' } } })).toBeUndefined();
     expect(configDtype({})).toBeUndefined();
+  });
+
+  it('chooses the ONNX file by one rule: the request alone, else the config preference, then fp32, q8, q4, fp16', async () => {
+    const prefersQ8 = { 'transformers.js_config': { dtype: 'q8' } };
+    expect(dtypeCandidates(prefersQ8)).toEqual(['q8', 'fp32', 'q4', 'fp16']);
+    expect(dtypeCandidates(prefersQ8, 'q4')).toEqual(['q4']);
+    expect(dtypeCandidates(undefined)).toEqual(['fp32', 'q8', 'q4', 'fp16']);
+    // A preferred file that is missing falls back (the web adapter used to fail here) ...
+    expect(chooseDtypeFrom(prefersQ8, undefined, ['model.onnx'], 'dir')).toBe('fp32');
+    // ... and an fp16-only model is found (the Hub download used to skip fp16).
+    const probed: string[] = [];
+    const present = (d: string) => {
+      probed.push(d);
+      return d === 'fp16';
+    };
+    expect(await chooseDtype({}, undefined, present, 'owner/name')).toBe('fp16');
+    expect(probed).toEqual(['fp32', 'q8', 'q4', 'fp16']);
+    await expect(chooseDtype({}, 'q4', () => false, 'owner/name')).rejects.toThrow('dtype q4 needs onnx/model_q4.onnx, which owner/name does not have. Pick another dtype or omit it.');
+    expect(() => chooseDtypeFrom({}, undefined, ['decoder.onnx'], 'dir')).toThrow(/No ONNX model in dir \(tried onnx\/model\.onnx, .*\) \(ONNX files present: onnx\/decoder\.onnx\)/);
+  });
+
+  it('names a served model as both adapters do: the Hub id, else the last path or URL segment', () => {
+    expect(defaultModelName('/models/karpathy__stories260K/')).toBe('karpathy__stories260K');
+    expect(defaultModelName('C:\\models\\tiny')).toBe('tiny');
+    expect(defaultModelName('https://cdn.example/models/my%20model/')).toBe('my model');
+    expect(defaultModelName('/cache/owner--name/main', 'owner/name')).toBe('owner/name');
+    expect(servedModelNames(['a', 'b'], '/x/y')).toEqual(['a', 'b']);
+    expect(servedModelNames([], '/x/y')).toEqual(['y']);
+    expect(embeddingShape({ hidden_size: 64 })).toEqual({ dimensions: 64, contextLength: 512 });
+    expect(embeddingShape({ hidden_size: 8, max_position_embeddings: 128 })).toEqual({ dimensions: 8, contextLength: 128 });
   });
 
   it('reads the context, hidden size and EOS ids (generation config first)', () => {

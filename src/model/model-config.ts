@@ -7,7 +7,8 @@
 import type { GenerationDefaults } from '../runtime/types.js';
 import type { AttentionShape } from '../onnx/onnx-attention-fusion.js';
 
-export type Dtype = 'fp32' | 'fp16' | 'q8' | 'q4';
+export const DTYPES = ['fp32', 'fp16', 'q8', 'q4'] as const;
+export type Dtype = (typeof DTYPES)[number];
 
 const SUFFIX: Record<Dtype, string> = { fp32: '', fp16: '_fp16', q8: '_quantized', q4: '_q4' };
 /** Without a requested dtype, the first of these that exists is used. */
@@ -24,6 +25,48 @@ export const isDtype = (value: unknown): value is Dtype => typeof value === 'str
 export function configDtype(config: Record<string, any>): Dtype | undefined {
   const d = config?.['transformers.js_config']?.dtype;
   return isDtype(d) ? d : undefined;
+}
+
+/**
+ * The dtypes to try, in order: the requested one alone; else config.json's preference, then
+ * DTYPE_PICK_ORDER. The one rule for every place that chooses an ONNX file (a local directory, a
+ * Hub download, files behind fetch), so they cannot drift apart.
+ */
+export function dtypeCandidates(config: Record<string, any> | undefined, requested?: Dtype): Dtype[] {
+  if (requested) return [requested];
+  const preferred = config ? configDtype(config) : undefined;
+  return [...new Set([...(preferred ? [preferred] : []), ...DTYPE_PICK_ORDER])];
+}
+
+/**
+ * The first candidate whose ONNX file `present` finds (it may fetch). Throws the one message for a
+ * model without the file: `where` names the model, `listed` (when known) what its onnx/ folder has.
+ */
+export async function chooseDtype(
+  config: Record<string, any> | undefined,
+  requested: Dtype | undefined,
+  present: (dtype: Dtype) => boolean | Promise<boolean>,
+  where: string,
+  listed?: string[],
+): Promise<Dtype> {
+  const candidates = dtypeCandidates(config, requested);
+  for (const dtype of candidates) if (await present(dtype)) return dtype;
+  throw new Error(missingOnnxMessage(candidates, requested, where, listed));
+}
+
+/** Synchronous twin of chooseDtype, for a listing already in hand. */
+export function chooseDtypeFrom(config: Record<string, any> | undefined, requested: Dtype | undefined, files: string[], where: string): Dtype {
+  const candidates = dtypeCandidates(config, requested);
+  const found = candidates.find((dtype) => files.includes(onnxFileName(dtype)));
+  if (found) return found;
+  throw new Error(missingOnnxMessage(candidates, requested, where, files));
+}
+
+function missingOnnxMessage(candidates: Dtype[], requested: Dtype | undefined, where: string, listed?: string[]): string {
+  const present = listed && ` (ONNX files present: ${listed.length ? listed.map((f) => `onnx/${f}`).join(', ') : 'none'})`;
+  return requested
+    ? `dtype ${requested} needs onnx/${onnxFileName(requested)}, which ${where} does not have${present ?? ''}. Pick another dtype or omit it.`
+    : `No ONNX model in ${where} (tried ${candidates.map((d) => `onnx/${onnxFileName(d)}`).join(', ')})${present ?? ''}.`;
 }
 
 export interface ModelShape {
@@ -117,6 +160,27 @@ export function attentionShape(config: Record<string, any>, contextLength: numbe
   const headDim = config.head_dim ?? config.hidden_size / heads;
   if (![heads, kvHeads, headDim].every((n) => Number.isInteger(n) && n > 0)) return 'no head counts in config.json';
   return { heads, kvHeads, headDim, ropeTheta: config.rope_theta ?? 10000, maxPositions: contextLength };
+}
+
+/**
+ * The name clients send as `model` when none is configured: a Hub id as given, else the last
+ * segment of the model's directory path or URL.
+ */
+export function defaultModelName(location: string, hubId?: string): string {
+  if (hubId) return hubId;
+  let path = location;
+  if (/^[a-z][a-z0-9+.-]+:\/\//i.test(location)) path = decodeURIComponent(new URL(location).pathname);
+  return path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || location;
+}
+
+/** The configured names, or the default one. */
+export function servedModelNames(configured: string[] | undefined, location: string, hubId?: string): string[] {
+  return configured?.length ? configured : [defaultModelName(location, hubId)];
+}
+
+/** What the engine needs of a sentence-embedding model's config.json. */
+export function embeddingShape(config: Record<string, any>): { dimensions: number; contextLength: number } {
+  return { dimensions: config.hidden_size ?? 0, contextLength: config.max_position_embeddings ?? 512 };
 }
 
 /** generation_config.json sampling fields; `do_sample: false` makes greedy the default. */

@@ -70,7 +70,11 @@ function parseGraph(bytes: Uint8Array): Graph {
     if (f.field === GRAPH_INITIALIZER && f.bytes) g.sources.add((name = nameOf(f.bytes, TENSOR_NAME)));
     else if ((f.field === GRAPH_INPUT || f.field === GRAPH_OUTPUT || f.field === GRAPH_VALUE_INFO) && f.bytes) {
       name = nameOf(f.bytes, VALUE_INFO_NAME);
-      if (f.field === GRAPH_INPUT) g.sources.add(name), g.inputs.add(name), g.inputTypes.set(name, elemType(f.bytes));
+      if (f.field === GRAPH_INPUT) {
+        g.sources.add(name);
+        g.inputs.add(name);
+        g.inputTypes.set(name, elemType(f.bytes));
+      }
       if (f.field === GRAPH_OUTPUT) g.outputs.add(name);
     }
     g.rest.push({ field: f.field, raw, name });

@@ -27,7 +27,6 @@ export function externalDataFolderOption(modelDir: string): InferenceSession.Ses
 
 /** Prefill of `ids` with an empty KV cache; input shapes and KV dtype come from the session's metadata. */
 async function prefill(session: InferenceSession, ids: number[], outputs?: string[]) {
-  const S = ids.length;
   const int64 = (values: number[]) => new Tensor('int64', BigInt64Array.from(values.map(BigInt)), [1, values.length]);
   const feeds: Record<string, Tensor> = {};
   for (const meta of session.inputMetadata) {

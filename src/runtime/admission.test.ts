@@ -94,7 +94,10 @@ describe('bounded requests', () => {
     const { engine, tokenizer } = makeEngine({ backend: { contextLength: 4096 } });
     const asyncTexts: string[] = [];
     Object.assign(tokenizer, {
-      encodeAsync: async (text: string, special: boolean) => (asyncTexts.push(text), tokenizer.encode(text, special)),
+      encodeAsync: async (text: string, special: boolean) => {
+        asyncTexts.push(text);
+        return tokenizer.encode(text, special);
+      },
     });
     const long = words(1500); // > 4096 characters
     const events = await collect(() => engine.generate(request({ prompt: long, maxTokens: 1 })));
@@ -131,7 +134,10 @@ describe('embeddings share the scheduler', () => {
   it('get 429 when the queue is full, and stop when their client goes away', async () => {
     const embedding = new FakeEmbeddingBackend();
     const slow = embedding.embed.bind(embedding);
-    embedding.embed = async (inputs) => (await settle(2), slow(inputs));
+    embedding.embed = async (inputs) => {
+      await settle(2);
+      return slow(inputs);
+    };
     const { engine } = makeEngine({
       engine: { maxConcurrent: 1, maxQueue: 1, prefillChunk: 1, embedding: { backend: embedding, tokenizer: makeEngine().tokenizer, name: 'e', contextLength: 64 } },
     });

@@ -16,6 +16,14 @@ export interface DeferredRuntime extends InferenceRuntime {
   drain(): void;
 }
 
+/**
+ * A runtime that answers 503 (and /health "loading") until `resolve(runtime)` hands over the real one.
+ * createLoadingApp does this for you.
+ * @example
+ * const runtime = createDeferredRuntime();
+ * const app = createApp({ runtime });                 // serve it now
+ * runtime.resolve(await createWebRuntime({ model })); // ...and the model when it is loaded
+ */
 export function createDeferredRuntime(): DeferredRuntime {
   let target: InferenceRuntime | undefined;
   let closed = false;

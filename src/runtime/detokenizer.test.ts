@@ -118,7 +118,10 @@ describe('IncrementalDetokenizer (fakes)', () => {
 
   it('decodes O(window) tokens per step, not O(total)', () => {
     let maxLen = 0;
-    const decode: Decode = (ids) => ((maxLen = Math.max(maxLen, ids.length)), byteDecode(ids));
+    const decode: Decode = (ids) => {
+      maxLen = Math.max(maxLen, ids.length);
+      return byteDecode(ids);
+    };
     const d = new IncrementalDetokenizer(decode, bytes('ctx'));
     const ids = bytes('杭州 abc 🎉 '.repeat(200));
     let out = '';

@@ -68,6 +68,14 @@ const BASE_SAMPLING: SamplingParams = {
   numBeams: 1, lengthPenalty: 1,
 };
 
+/**
+ * The platform-neutral engine (scheduler, sampling, sessions, prefix cache) on any Backend: what
+ * createNodeRuntime and createWebRuntime build for you; call it yourself to run another backend.
+ * @example
+ * import { createApp, createEngine } from 'edgellm';
+ * const runtime = createEngine({ backend: myBackend, tokenizer: myTokenizer, modelNames: ['my-model'] });
+ * const app = createApp({ runtime });
+ */
 export function createEngine(options: EngineOptions): InferenceRuntime {
   return new Engine(options);
 }
@@ -298,7 +306,7 @@ class Engine implements InferenceRuntime {
       ? this.renderChat(input.messages, tools)
       : template === 'completion'
         ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
-        : { text: input.text, addSpecialTokens: true };
+        : { text: input.text, addSpecialTokens: input.addSpecialTokens ?? true };
   }
 
   private promptTokens(input: PromptInput, template: GenerateRequest['template'], tools?: ToolDefinition[]): number[] {
@@ -408,7 +416,12 @@ class Engine implements InferenceRuntime {
           ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, tokens: [...promptTokens, ...tokens] })
           : undefined,
       onRetain:
-        cache && !request.session?.end ? (seq, tokens) => (cache.insert(seq, tokens, request.session?.id), true) : undefined,
+        cache && !request.session?.end
+          ? (seq, tokens) => {
+              cache.insert(seq, tokens, request.session?.id);
+              return true;
+            }
+          : undefined,
       // A cancelled or failed job ends its stream too, so no reader waits forever.
       onDispose: () => {
         timer.end(job.cancelled ? 'abort' : 'error');

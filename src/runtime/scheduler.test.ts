@@ -49,7 +49,7 @@ describe('Scheduler', () => {
     const backend = new FakeBackend({ logits: (_h, v) => new Float32Array(v) });
     // Tag each row with its item's sequence id.
     const original = backend.forward.bind(backend);
-    backend.forward = async (items) => (await original(items)).map((row, i) => (row.fill(items[i].seq), row));
+    backend.forward = async (items) => (await original(items)).map((row, i) => row.fill(items[i].seq));
     const scheduler = new Scheduler(backend, { maxConcurrent: 4, maxQueue: 4 });
     const a = new StubJob([10, 11], 2, backend);
     const b = new StubJob([20], 3, backend);

@@ -148,7 +148,13 @@ describe('sessions through the engine', () => {
     let started!: () => void;
     let go!: () => void;
     const inFlight = new Promise<void>((resolve) => (started = resolve));
-    backend.beforeForward = (call) => (call === 1 ? new Promise<void>((resolve) => ((go = resolve), started())) : undefined);
+    backend.beforeForward = (call) =>
+      call === 1
+        ? new Promise<void>((resolve) => {
+            go = resolve;
+            started();
+          })
+        : undefined;
     for await (const event of engine.generate(turn('red', { id: 'x', start: true, end: false }, { maxTokens: 2 }))) {
       if (event.type === 'delta') {
         await inFlight;

@@ -67,7 +67,7 @@ export class SessionStore {
     // A text turn continues a history this store must hold; starting fresh instead would silently
     // drop it (e.g. behind a balancer that moved the session to another replica). A messages
     // prompt carries its whole history, so it needs none.
-    if (!control.start && !existing && input.kind === 'text') throw unknownSession(control.id);
+    if (!control.start && !existing && input.kind === 'text' && !control.startIfMissing) throw unknownSession(control.id);
     const state: SessionState = control.start || !existing ? { history: [], busy: false } : existing;
     // A messages prompt replaces the history, so it does not continue the context.
     const messages = input.kind === 'messages' ? input.messages : [...state.history, { role: 'user' as const, content: input.text }];

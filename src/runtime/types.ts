@@ -47,7 +47,8 @@ export interface ToolsRequest {
 
 /** What to generate from: raw text, token ids, or a conversation to render with the chat template. */
 export type PromptInput =
-  | { kind: 'text'; text: string }
+  /** `addSpecialTokens: false` leaves out the tokenizer's BOS (lmdeploy's `add_bos: false`); default true. */
+  | { kind: 'text'; text: string; addSpecialTokens?: boolean }
   | { kind: 'tokens'; tokens: number[] }
   | { kind: 'messages'; messages: ChatMessage[] };
 
@@ -80,6 +81,11 @@ export interface SessionControl {
   start: boolean;
   /** true: forget the session after this call. */
   end: boolean;
+  /**
+   * true: a continuation of a session this server does not hold starts it afresh (lmdeploy 0.2's
+   * interactive chat); otherwise it is refused as unknown, so no history is lost silently.
+   */
+  startIfMissing?: boolean;
 }
 
 

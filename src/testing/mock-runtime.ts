@@ -34,6 +34,16 @@ export interface MockRuntimeOptions {
   script?: MockScript | ((request: GenerateRequest) => MockScript);
 }
 
+/**
+ * A scripted runtime: test the handlers, or your app that embeds them, without a model.
+ * @example
+ * import { createApp } from 'edgellm';
+ * import { MockRuntime } from 'edgellm/testing';
+ * const runtime = new MockRuntime({ model: 'm', script: { pieces: ['Hello', ' world'] } });
+ * const res = await createApp({ runtime }).fetch(new Request('http://x/v1/chat/completions', {
+ *   method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }] }) }));
+ * runtime.requests[0].input;   // what the handler asked the engine for
+ */
 export class MockRuntime implements InferenceRuntime {
   readonly specificationVersion = 'v1' as const;
   readonly requests: GenerateRequest[] = [];

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app/create-app.js';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
-import { InferenceError } from '../../src/errors.js';
+import { contextLengthExceeded, InferenceError } from '../../src/errors.js';
 import type { GenerateRequest, ModelInfo } from '../../src/runtime/types.js';
 import { MockRuntime, type MockScript } from '../../src/testing/mock-runtime.js';
 import { chromiumAvailable, launchChromium, openOffline, type OfflinePage } from '../helpers/chromium.js';
@@ -42,6 +42,7 @@ function lastUserText(request: GenerateRequest): string {
 function script(request: GenerateRequest): MockScript {
   const text = lastUserText(request);
   if (text === 'fail please') return { pieces: [], error: new InferenceError(429, 'The queue is full; retry later.') };
+  if (text === 'no room left' && request.maxTokens !== undefined) return { pieces: [], error: contextLengthExceeded(400, request.maxTokens, 512, 'max_tokens') };
   if (text.startsWith('long')) return { pieces: LONG_REPLY, delayMs: 60 };
   return { pieces: SHORT_REPLY, delayMs: 20 };
 }
@@ -182,6 +183,17 @@ describe.skipIf(!hasChromium)('web chat UI in Chromium (MockRuntime, basePath /l
     await expect.poll(() => page.locator('.msg.error').last().innerText()).toContain('The queue is full; retry later.');
     expect(await page.locator('.msg.user').last().getAttribute('class')).toContain('unsent');
     expect(await page.locator('#input').inputValue()).toBe('fail please');
+  });
+
+  it('asks again without Max tokens when it no longer fits the context, and says so', async () => {
+    await page.locator('#max_tokens').fill('256');
+    const before = runtime.requests.length;
+    const errors = await page.locator('.msg.error').count();
+    await page.locator('#input').fill('no room left');
+    await page.locator('#input').press('Enter');
+    await expect.poll(() => page.locator('.msg.assistant').last().innerText()).toContain('did not fit the context left');
+    expect(runtime.requests.slice(before).map((r) => r.maxTokens)).toEqual([256, undefined]);
+    expect(await page.locator('.msg.error').count()).toBe(errors);
   });
 
   it('New session clears the conversation', async () => {

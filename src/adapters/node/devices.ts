@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
+import { CLI_DEVICES } from '../../app/settings.js';
 
-export const DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
+export const DEVICES = CLI_DEVICES;
 export type Device = (typeof DEVICES)[number];
 
 type Providers = InferenceSession.ExecutionProviderConfig[];
@@ -35,6 +36,18 @@ export function deviceHint(device: Exclude<Device, 'auto'>): string {
   }
   if (device === 'webgpu') return 'WebGPU needs a GPU with a Vulkan driver (libvulkan1) on Linux; use --device cpu.';
   return '';
+}
+
+/**
+ * onnxruntime-node is an optional peer dependency (a Worker or browser user does not need its
+ * 290 MB): when it is missing, say how to install it instead of failing inside the inference thread.
+ */
+export function assertOnnxruntimeNode(): void {
+  try {
+    createRequire(import.meta.url).resolve('onnxruntime-node');
+  } catch {
+    throw new Error('edgellm runs models in Node on onnxruntime-node, which is not installed: npm install onnxruntime-node@^1.30.0');
+  }
 }
 
 /**

@@ -83,7 +83,7 @@ describe.skipIf(!hasFixture)('resolveModelDir from a Hub', () => {
     const cache = tmp();
     const lines: string[] = [];
     const first = await resolveModelDir('test/stories', opts(cache, { log: (l) => lines.push(l) }));
-    expect(first).toEqual({ dir: join(cache, 'test--stories', 'main'), downloaded: true });
+    expect(first).toEqual({ dir: join(cache, 'test--stories', 'main'), downloaded: true, hubId: 'test/stories' });
     for (const f of [...TEXT_FILES, 'onnx/model.onnx']) {
       expect(readFileSync(join(first.dir, f)).equals(readFileSync(join(FIXTURE, f))), f).toBe(true);
     }
@@ -96,7 +96,7 @@ describe.skipIf(!hasFixture)('resolveModelDir from a Hub', () => {
 
     hub.requests.length = 0;
     const second = await resolveModelDir('test/stories', opts(cache, { fetch: noFetch }));
-    expect(second).toEqual({ dir: first.dir, downloaded: false });
+    expect(second).toEqual({ dir: first.dir, downloaded: false, hubId: 'test/stories' });
     expect(hub.requests).toEqual([]);
     rmSync(cache, { recursive: true });
   });

@@ -7,18 +7,17 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { configDtype as dtypeOfConfig, DTYPE_PICK_ORDER as PICK_ORDER, onnxFileName, type Dtype } from '../../model/model-config.js';
+import { chooseDtype, chooseDtypeFrom, onnxFileName, type Dtype } from '../../model/model-config.js';
 import { createProgress } from './progress.js';
 
 export { onnxFileName, type Dtype } from '../../model/model-config.js';
 
-const DOWNLOAD_ORDER: Dtype[] = ['fp32', 'q8', 'q4'];
 const MARKER = '.complete';
 
-/** config.json's `transformers.js_config.dtype` when it is one of ours (a per-module object is ignored). */
-function configDtype(dir: string): Dtype | undefined {
+/** config.json, parsed, when it is there and readable (the model loader reports a broken one). */
+function readConfig(dir: string): Record<string, any> | undefined {
   try {
-    return dtypeOfConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
+    return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   } catch {
     return undefined;
   }
@@ -28,19 +27,7 @@ function configDtype(dir: string): Dtype | undefined {
 export function pickDtype(dir: string, requested?: Dtype): Dtype {
   const onnxDir = join(dir, 'onnx');
   const files = existsSync(onnxDir) ? readdirSync(onnxDir).filter((f) => f.endsWith('.onnx')).sort() : [];
-  const present = (d: Dtype) => files.includes(onnxFileName(d));
-  const listed = files.length ? files.map((f) => `onnx/${f}`).join(', ') : 'none';
-  if (requested) {
-    if (present(requested)) return requested;
-    throw new Error(
-      `dtype ${requested} needs onnx/${onnxFileName(requested)}, which is not in ${dir} (ONNX files present: ${listed}). ` +
-        `Pick another dtype or omit it.`,
-    );
-  }
-  const preferred = configDtype(dir);
-  const found = [preferred, ...PICK_ORDER].find((d): d is Dtype => d !== undefined && present(d));
-  if (found) return found;
-  throw new Error(`No ONNX model in ${onnxDir} (expected one of ${PICK_ORDER.map((d) => onnxFileName(d)).join(', ')}; present: ${listed}).`);
+  return chooseDtypeFrom(readConfig(dir), requested, files, dir);
 }
 
 export interface ResolveOptions {
@@ -65,7 +52,7 @@ const looksLikePath = (p: string) => /^(\.{1,2}(\/|\\|$)|\/|~|[A-Za-z]:[\\/])/.t
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 
 /** Returns an absolute local directory: `name` itself when it is a directory, else the cached Hub download. */
-export async function resolveModelDir(name: string, options: ResolveOptions = {}): Promise<{ dir: string; downloaded: boolean }> {
+export async function resolveModelDir(name: string, options: ResolveOptions = {}): Promise<{ dir: string; downloaded: boolean; hubId?: string }> {
   const local = resolve(expandHome(name));
   if (existsSync(local)) {
     if (!statSync(local).isDirectory()) throw new Error(`Model path ${local} is a file; give the model's directory.`);
@@ -83,12 +70,12 @@ export async function resolveModelDir(name: string, options: ResolveOptions = {}
   const dir = join(cacheDir, name.replace('/', '--'), encodeURIComponent(revision));
   const marker = join(dir, MARKER);
   if (existsSync(marker) && (!options.dtype || existsSync(join(dir, 'onnx', onnxFileName(options.dtype))))) {
-    return { dir, downloaded: false };
+    return { dir, downloaded: false, hubId: name };
   }
   const downloaded = await download(name, dir, revision, options);
   await writeFile(`${marker}.part`, JSON.stringify({ id: name, revision, time: new Date().toISOString() }) + '\n');
   await rename(`${marker}.part`, marker);
-  return { dir, downloaded };
+  return { dir, downloaded, hubId: name };
 }
 
 type Fetched = 'fetched' | 'exists' | 'missing';
@@ -159,23 +146,10 @@ async function download(id: string, dir: string, revision: string, options: Reso
   for (const rel of ['tokenizer.json', 'tokenizer_config.json']) await get(rel, false);
   for (const rel of ['generation_config.json', 'special_tokens_map.json']) await get(rel, true);
 
-  let onnx: string | undefined;
-  if (options.dtype) {
-    onnx = onnxFileName(options.dtype);
-    await get(`onnx/${onnx}`, false);
-  } else {
-    const preferred = configDtype(dir);
-    const order = [...new Set([...(preferred && DOWNLOAD_ORDER.includes(preferred) ? [preferred] : []), ...DOWNLOAD_ORDER])];
-    for (const d of order) {
-      if ((await get(`onnx/${onnxFileName(d)}`, true)) !== 'missing') {
-        onnx = onnxFileName(d);
-        break;
-      }
-    }
-    if (!onnx) {
-      throw new Error(`${id} has no ONNX weights at ${endpoint} (tried ${order.map((d) => `onnx/${onnxFileName(d)}`).join(', ')}); pass a dtype or a local directory.`);
-    }
-  }
+  // The same choice as pickDtype makes on the downloaded directory: probe the candidates in its order.
+  const where = `${id} at ${endpoint}`;
+  const dtype = await chooseDtype(readConfig(dir), options.dtype, async (d) => (await get(`onnx/${onnxFileName(d)}`, !options.dtype)) !== 'missing', where);
+  const onnx = onnxFileName(dtype);
   const stem = onnx.slice(0, -'.onnx'.length);
   for (const rel of [`onnx/${stem}.onnx_data`, `onnx/${stem}.onnx.data`]) await get(rel, true);
   if (count) log(`Downloaded ${count} file(s) of ${id} into ${dir}`);

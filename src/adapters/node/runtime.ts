@@ -3,15 +3,15 @@
  * a worker thread on onnxruntime-node and tokenization (the shared pure-JS tokenizer) in this thread.
  * @module
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
 import type { HostAdvice, InferenceRuntime } from '../../runtime/types.js';
-import { checkConfig, generationDefaults, modelShape } from '../../model/model-config.js';
+import { checkConfig, embeddingShape, generationDefaults, modelShape, servedModelNames } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
-import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
+import { assertOnnxruntimeNode, cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
+import { readJsonFile } from './json-file.js';
 import { loadTokenizer } from './tokenizer.js';
 import { WorkerBackend } from './thread-backend.js';
 import type { WorkerStats } from './thread-protocol.js';
@@ -73,20 +73,23 @@ export interface NodeRuntime extends InferenceRuntime {
   backendStats(): Promise<WorkerStats>;
 }
 
-/** A JSON file's contents ({} when absent); a file that does not parse is an error naming it. */
-function readJson(path: string) {
-  if (!existsSync(path)) return {};
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new Error(`cannot read ${path}: ${(error as Error).message}`);
-  }
-}
+const readJson = (path: string) => readJsonFile(path, { optional: true });
 
+/**
+ * A model directory (transformers.js layout) or Hub id, loaded on onnxruntime-node in an inference
+ * thread: the runtime createApp serves. Needs the optional peer `onnxruntime-node`.
+ * @example
+ * import { createApp } from 'edgellm';
+ * import { createNodeRuntime, serve } from 'edgellm/node';
+ * const runtime = await createNodeRuntime({ model: 'HuggingFaceTB/SmolLM2-135M-Instruct', dtype: 'q8', maxConcurrent: 4 });
+ * console.log(runtime.loadInfo);   // { dir, dtype, device, loadMs, modelNames, attention }
+ * await serve(createApp({ runtime }), { port: 23333 });
+ */
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();
+  assertOnnxruntimeNode();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { dir } = await resolveModelDir(options.model, { dtype: options.dtype, log });
+  const { dir, hubId } = await resolveModelDir(options.model, { dtype: options.dtype, log });
   const dtype = pickDtype(dir, options.dtype);
   const generation = readJson(join(dir, 'generation_config.json'));
   const config = readJson(join(dir, 'config.json'));
@@ -94,7 +97,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const shape = modelShape(config, generation);
   const embedding = options.embeddingModel ? await resolveModelDir(options.embeddingModel, { log }) : undefined;
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
-  const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
+  const embeddingConfig = embeddingShape(embedding ? readJson(join(embedding.dir, 'config.json')) : {});
 
   // Cheap and often the broken file: before any thread starts, so a failure leaves nothing running.
   const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
@@ -129,7 +132,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
-          dimensions: embeddingConfig.hidden_size ?? 0,
+          dimensions: embeddingConfig.dimensions,
         },
         executionProviders: executionProviders(candidate, options.deviceId),
         threads: options.threads,
@@ -148,7 +151,8 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   }
   if (!backend) throw new Error(`No device could load the model (${lastFailure || 'no device to try'}).`);
 
-  const modelNames = options.modelNames?.length ? options.modelNames : [basename(dir) === 'main' ? options.model : basename(dir)];
+  const modelNames = servedModelNames(options.modelNames, dir, hubId);
+
   const engine = createEngine({
     backend,
     tokenizer,
@@ -166,8 +170,8 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         ? {
             backend: backend.embedding,
             tokenizer: embeddingTokenizer!,
-            name: basename(embedding.dir) === 'main' ? options.embeddingModel! : basename(embedding.dir),
-            contextLength: embeddingConfig.max_position_embeddings ?? 512,
+            name: servedModelNames(undefined, embedding.dir, embedding.hubId)[0],
+            contextLength: embeddingConfig.contextLength,
           }
         : undefined,
     onError: options.onError,

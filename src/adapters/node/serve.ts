@@ -32,6 +32,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * Listens with node:http and hands every request to `app.fetch`; `close()` lets in-flight responses finish.
+ * @example
+ * const server = await serve(createApp({ runtime }), { host: '127.0.0.1', port: 0 });
+ * console.log(server.url);   // http://127.0.0.1:<free port>
+ * await server.close();
+ */
 export function serve(app: App, options: ServeOptions = {}): Promise<RunningServer> {
   const server = createAdaptorServer({ fetch: (request: Request) => app.fetch(request) }) as Server;
   const timeout = options.requestTimeoutMs ?? 60_000;

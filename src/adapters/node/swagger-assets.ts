@@ -15,7 +15,11 @@ export function swaggerUiDistDir(): string {
   return dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 }
 
-/** Serves the files the docs page loads, and nothing else; each is read once, on first request. */
+/**
+ * Serves the files the docs page loads, and nothing else; each is read once, on first request.
+ * @example
+ * const app = createApp({ runtime, docsAssets: swaggerUiAssets() });   // Swagger UI at /docs
+ */
 export function swaggerUiAssets(dir: string = swaggerUiDistDir()): AssetSource {
   const cache = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
   return async (name) => {

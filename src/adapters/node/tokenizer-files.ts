@@ -3,18 +3,14 @@
  * names the file.
  * @module
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJsonFile } from './json-file.js';
 
 export function readTokenizerFiles(dir: string): { tokenizer: object; config: Record<string, unknown> } {
-  const json = (name: string, optional = false) => {
-    const path = join(dir, name);
-    if (optional && !existsSync(path)) return {};
-    try {
-      return JSON.parse(readFileSync(path, 'utf8'));
-    } catch (error) {
-      throw new Error(`cannot read the tokenizer file ${path}: ${(error as Error).message}`);
-    }
+  return {
+    tokenizer: readJsonFile(join(dir, 'tokenizer.json'), {
+      hint: "edgellm needs the fast tokenizer file of the transformers.js layout (save it with the model's tokenizer, or pass --tokenizer-path DIR)",
+    }),
+    config: readJsonFile(join(dir, 'tokenizer_config.json'), { optional: true }),
   };
-  return { tokenizer: json('tokenizer.json'), config: json('tokenizer_config.json', true) };
 }

@@ -63,4 +63,5 @@ function offThreadEncoder(dir: string, fallback: Tokenizer): Tokenizer['encodeAs
 function threadUrl(): URL {
   const here = import.meta.url;
   return here.includes('/src/adapters/node/') ? new URL('../../../dist/tokenizer-thread.js', here) : new URL('./tokenizer-thread.js', here);
+
 }

@@ -39,6 +39,11 @@ const keyOf = (input: string | URL | Request) =>
 
 const notFound = (key: string) => new Response(`${key} not found`, { status: 404 });
 
+/**
+ * A fetch over a Workers binding (static assets, R2 or KV) holding model directories.
+ * @example
+ * const runtime = await createWebRuntime({ model: 'stories', fetch: bindingFetch(env.MODELS), baseUrl: 'https://models/' });
+ */
 export function bindingFetch(binding: ModelBinding): FetchLike {
   switch (bindingKind(binding)) {
     case 'r2': {

@@ -2,9 +2,10 @@
  * Device -> onnxruntime-web flavour and execution providers: one table, one choice function.
  * @module
  */
+import { WORKER_DEVICES } from '../../app/settings.js';
 import { InferenceError } from '../../errors.js';
 
-export const WEB_DEVICES = ['auto', 'webgpu', 'wasm'] as const;
+export const WEB_DEVICES = WORKER_DEVICES;
 export type WebDevice = (typeof WEB_DEVICES)[number];
 export type ResolvedWebDevice = Exclude<WebDevice, 'auto'>;
 

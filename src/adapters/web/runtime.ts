@@ -6,7 +6,7 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import { createHfTokenizer } from '../../model/hf-tokenizer.js';
-import { checkConfig, configDtype, DTYPE_PICK_ORDER, generationDefaults, modelShape, onnxFileName, type Dtype } from '../../model/model-config.js';
+import { checkConfig, chooseDtype, embeddingShape, generationDefaults, modelShape, onnxFileName, servedModelNames, type Dtype } from '../../model/model-config.js';
 import { externalDataFiles } from '../../onnx/onnx-external-data.js';
 import { OrtCausalLM, type Ort } from '../../onnx/ort-causal-lm.js';
 import { OrtEmbedder } from '../../onnx/ort-embedder.js';
@@ -90,7 +90,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   configureWasm(ort.env, options.wasm);
 
   const onWasm = flavour === 'wasm';
-  const onnx = await readOnnx(files, budget, options.dtype ?? configDtype(config), onWasm);
+  const onnx = await readOnnx(files, budget, config, options.dtype, onWasm);
   const model = await OrtCausalLM.create(ort, onnx.bytes, {
     name: files.url + onnx.path,
     contextLength: shape.contextLength,
@@ -101,7 +101,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const embedding = options.embeddingModel ? await loadEmbedding(ort, options.embeddingModel, baseUrl, fetcher, budget, executionProviders, onWasm) : undefined;
   const backend = new WebBackend(model, embedding?.embedder);
 
-  const modelNames = options.modelNames?.length ? options.modelNames : [lastSegment(files.url)];
+  const modelNames = servedModelNames(options.modelNames, files.url);
   const engine = createEngine({
     ...pickEngineTuning(options),
     backend,
@@ -140,28 +140,20 @@ interface OnnxFiles {
   externalData: Array<{ path: string; data: Uint8Array }>;
 }
 
-/** The ONNX file of the dtype (or the first present one) and the external-data files it names. */
-async function readOnnx(files: ModelFiles, budget: MemoryBudget, dtype: Dtype | undefined, onWasm: boolean): Promise<OnnxFiles> {
-  const candidates = dtype ? [dtype] : DTYPE_PICK_ORDER;
-  for (const candidate of candidates) {
-    const path = `onnx/${onnxFileName(candidate)}`;
-    const response = await files.get(path, true);
-    if (!response) continue;
-    const cost = memoryCost(candidate, onWasm);
-    const bytes = await budget.read(response, `${files.name}/${path}`, cost);
-    const externalData = [];
-    for (const location of externalDataFiles(bytes)) {
-      if (location.includes('..') || location.startsWith('/')) throw new Error(`${path} names external data outside its folder: ${location}`);
-      const data = await budget.read((await files.get(`onnx/${location}`))!, `${files.name}/onnx/${location}`, cost);
-      externalData.push({ path: location, data });
-    }
-    return { dtype: candidate, path, bytes, externalData };
+/** The ONNX file of the dtype (chosen as every adapter chooses it) and the external-data files it names. */
+async function readOnnx(files: ModelFiles, budget: MemoryBudget, config: Record<string, any>, requested: Dtype | undefined, onWasm: boolean): Promise<OnnxFiles> {
+  let response: Response | undefined;
+  const dtype = await chooseDtype(config, requested, async (candidate) => (response = await files.get(`onnx/${onnxFileName(candidate)}`, true)) !== undefined, files.url);
+  const path = `onnx/${onnxFileName(dtype)}`;
+  const cost = memoryCost(dtype, onWasm);
+  const bytes = await budget.read(response!, `${files.name}/${path}`, cost);
+  const externalData = [];
+  for (const location of externalDataFiles(bytes)) {
+    if (location.includes('..') || location.startsWith('/')) throw new Error(`${path} names external data outside its folder: ${location}`);
+    const data = await budget.read((await files.get(`onnx/${location}`))!, `${files.name}/onnx/${location}`, cost);
+    externalData.push({ path: location, data });
   }
-  throw new Error(
-    dtype
-      ? `dtype ${dtype} needs onnx/${onnxFileName(dtype)}, which ${files.url} does not have. Pick another dtype or omit it.`
-      : `No ONNX model under ${files.url}onnx/ (tried ${DTYPE_PICK_ORDER.map((d) => onnxFileName(d)).join(', ')}).`,
-  );
+  return { dtype, path, bytes, externalData };
 }
 
 async function loadEmbedding(
@@ -170,20 +162,18 @@ async function loadEmbedding(
 ) {
   const files = new ModelFiles(name, baseUrl, fetcher);
   const [config, tokenizerJson, tokenizerConfig] = await Promise.all([files.json('config.json'), files.json('tokenizer.json'), files.json('tokenizer_config.json')]);
-  const onnx = await readOnnx(files, budget, configDtype(config), onWasm);
-  const shape = modelShape(config);
-  const embedder = await OrtEmbedder.create(ort, onnx.bytes, { executionProviders, externalData: onnx.externalData }, shape.hiddenSize);
+  const onnx = await readOnnx(files, budget, config, undefined, onWasm);
+  const shape = embeddingShape(config);
+  const embedder = await OrtEmbedder.create(ort, onnx.bytes, { executionProviders, externalData: onnx.externalData }, shape.dimensions);
   return {
     embedder,
     engine: {
       tokenizer: createHfTokenizer(tokenizerJson, tokenizerConfig, []),
-      name: lastSegment(files.url),
-      contextLength: config.max_position_embeddings ?? 512,
+      name: servedModelNames(undefined, files.url)[0],
+      contextLength: shape.contextLength,
     },
   };
 }
-
-const lastSegment = (url: string) => decodeURIComponent(new URL(url).pathname.replace(/\/+$/, '').split('/').pop() || url);
 
 function pickEngineTuning(o: WebRuntimeOptions): EngineTuning {
   const { completionTemplate, chatTemplate, maxConcurrent, maxQueue, sessionLength, prefillChunk, cacheMaxBytes, onError } = o;

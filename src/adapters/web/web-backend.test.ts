@@ -17,7 +17,10 @@ function fakeModel(log: string[]) {
     },
     fork: (src: number, dst: number) => void log.push(`fork ${src}->${dst}`),
     release: (seq: number) => void log.push(`release ${seq}`),
-    hiddenStates: async () => (log.push('hidden'), [new Float32Array(2)]),
+    hiddenStates: async () => {
+      log.push('hidden');
+      return [new Float32Array(2)];
+    },
     dispose: async () => void log.push('dispose'),
   } as unknown as OrtCausalLM;
 }

@@ -19,9 +19,9 @@ describe('webAppOptionsFromEnv', () => {
   });
 
   it('falls back to the assets binding, then to MODEL_BASE_URL, and leaves unset options undefined', () => {
-    expect(webAppOptionsFromEnv({ MODEL: 'm', ASSETS: assets })).toMatchObject({ model: 'm', binding: assets, maxModelBytes: undefined, cors: undefined });
+    expect(webAppOptionsFromEnv({ MODEL: 'm', ASSETS: assets })).toEqual({ model: 'm', binding: assets });
     const byUrl = webAppOptionsFromEnv({ MODEL: 'm', MODEL_BASE_URL: 'https://cdn/models/', CORS: 'https://a, https://b', EMBEDDING_MODEL: '' });
-    expect(byUrl).toMatchObject({ baseUrl: 'https://cdn/models/', cors: ['https://a', 'https://b'], embeddingModel: undefined });
+    expect(byUrl).toEqual({ model: 'm', baseUrl: 'https://cdn/models/', cors: ['https://a', 'https://b'] });
     expect(byUrl).not.toHaveProperty('binding');
     expect(webAppOptionsFromEnv({ MODEL: 'https://cdn/models/m' }).model).toBe('https://cdn/models/m');
   });
@@ -35,6 +35,8 @@ describe('webAppOptionsFromEnv', () => {
     [{ MODEL: 'm', ASSETS: assets, INSTANCE_NUM: '0' }, /INSTANCE_NUM must be an integer >= 1, not "0"/],
     [{ MODEL: 'm', ASSETS: assets, MAX_MODEL_BYTES: '12.5' }, /MAX_MODEL_BYTES must be an integer/],
     [{ MODEL: 'm', ASSETS: assets, CHAT_TEMPLATE: 'vicuna' }, /CHAT_TEMPLATE must be one of model, alpaca/],
+    [{ MODEL: 'm', ASSETS: assets, INSTANCE_NUM: ' ' }, /INSTANCE_NUM must be an integer >= 1, not " "/],
+    [{ MODEL: 'm', ASSETS: assets, API_KEYS: r2 }, /API_KEYS must be a string variable/],
   ])('refuses %j', (env, message) => {
     expect(() => webAppOptionsFromEnv(env)).toThrow(message);
   });

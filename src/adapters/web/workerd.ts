@@ -52,7 +52,7 @@ export function createWebApp(options: WorkerdWebAppOptions): WebApp {
     const error = plainWorkerError();
     const ready = Promise.reject(error);
     ready.catch(() => {}); // the refusal is every response
-    return { ready, fetch: async () => toErrorResponse(error) };
+    return { ready, fetch: async () => toErrorResponse(error), drain: () => {}, close: async () => {} };
   }
   return createWebAppOn(createWebRuntime, options);
 }

@@ -41,7 +41,11 @@ export function createYield(g: YieldGlobals = globalThis as YieldGlobals): () =>
       const channel = new g.MessageChannel!();
       const waiting: Array<() => void> = [];
       channel.port1.onmessage = () => waiting.shift()?.();
-      return () => new Promise<void>((resolve) => (waiting.push(resolve), channel.port2.postMessage(0)));
+      return () =>
+        new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          channel.port2.postMessage(0);
+        });
     }
     case 'timeout':
       return () => new Promise<void>((resolve) => setTimeout(resolve, 0));

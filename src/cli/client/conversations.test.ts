@@ -100,7 +100,10 @@ describe('GenerateSession', () => {
     const seen: Array<string | null> = [];
     const transport = createTransport({
       url: h.server.url,
-      fetch: (input, init) => (seen.push(new Headers(init?.headers).get('x-session-id')), fetch(input, init)),
+      fetch: (input, init) => {
+        seen.push(new Headers(init?.headers).get('x-session-id'));
+        return fetch(input, init);
+      },
     });
     const session = new GenerateSession(transport, { sessionId: 31 });
     await session.send('hello', greedy, () => {});
@@ -207,7 +210,10 @@ describe('GenerateSession', () => {
 
     const other = createTransport({
       url: 'http://test',
-      fetch: async () => (calls++, new Response('{"error":{"message":"no","type":"conflict_error","code":"other"}}', { status: 409 })),
+      fetch: async () => {
+        calls++;
+        return new Response('{"error":{"message":"no","type":"conflict_error","code":"other"}}', { status: 409 });
+      },
     });
     calls = 0;
     await expect(new GenerateSession(other).send('x', {}, () => {})).rejects.toThrow('the server answered 409 conflict_error: no');

@@ -35,7 +35,7 @@ function addToolCall(message: { tool_calls?: ToolCallJson[] }, event: ToolCallEv
 }
 
 export const handleChatCompletions: Handler = async (request, ctx) => {
-  const body = validate(chatRequestSchema, await readJson(request, ctx));
+  const body = validate(chatRequestSchema, await readJson(request, ctx), ['messages']);
   checkChatRequest(body);
   const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal), {
     ...CHAT_FIELDS,

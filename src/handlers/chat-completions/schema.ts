@@ -44,7 +44,8 @@ const toolChoiceSchema = z.union([
 
 export const chatRequestSchema = z.object({
   model: z.string().nullish(),
-  messages: z.array(messageSchema).min(1, 'must contain at least one message'),
+  // lmdeploy's APIClient also sends a plain string: one user message.
+  messages: z.union([z.string().min(1, 'must not be empty'), z.array(messageSchema).min(1, 'must contain at least one message')]),
   max_tokens: z.number().int().min(0).nullish(),
   max_completion_tokens: z.number().int().min(0).nullish(),
   logprobs: z.boolean().nullish(),
@@ -54,6 +55,10 @@ export const chatRequestSchema = z.object({
   parallel_tool_calls: z.boolean().nullish(),
   response_format: z.object({ type: z.string() }).passthrough().nullish(),
   ...samplingFields,
+  // lmdeploy's early protocol declared `stop: bool` (stop the session's generation); false is "no stop".
+  stop: z.union([samplingFields.stop.unwrap().unwrap(), z.boolean()]).nullish(),
+  // lmdeploy's name for min_tokens.
+  min_new_tokens: z.number().int().min(0).nullish(),
 });
 
 export type ChatRequest = z.output<typeof chatRequestSchema>;
@@ -61,9 +66,11 @@ export type ChatRequest = z.output<typeof chatRequestSchema>;
 const DEFAULTS: Partial<SamplingParams> = { temperature: 1, topP: 1 };
 
 export function checkChatRequest(body: ChatRequest): void {
-  if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
+  // lmdeploy's APIClient sends logprobs: false with top_logprobs: 0: only alternatives without logprobs are a mistake.
+  if (body.top_logprobs && body.logprobs !== true) {
     throw invalidRequest('top_logprobs needs logprobs: true.', 'top_logprobs');
   }
+  if (body.stop === true) throw invalidRequest("'stop': true (lmdeploy's session stop) is not supported; close the connection to cancel.", 'stop');
   rejectUnsupported(body, {
     response_format: (v) => (v as { type: string }).type !== 'text',
   });
@@ -94,6 +101,7 @@ export function toToolsRequest(body: ChatRequest): ToolsRequest | undefined {
 }
 
 export function toMessages(body: ChatRequest): ChatMessage[] {
+  if (typeof body.messages === 'string') return [{ role: 'user', content: body.messages }];
   return body.messages.map((m, i) => {
     const content = m.content ?? m.message;
     const toolCalls = m.role === 'assistant' && m.tool_calls?.length ? m.tool_calls : undefined;
@@ -113,7 +121,7 @@ export function toMessages(body: ChatRequest): ChatMessage[] {
 
 export function toGenerateRequest(body: ChatRequest, signal?: AbortSignal): GenerateRequest {
   return {
-    ...toGenerationFields(body, DEFAULTS, signal),
+    ...toGenerationFields({ ...body, stop: typeof body.stop === 'boolean' ? undefined : body.stop, min_tokens: body.min_tokens ?? body.min_new_tokens }, DEFAULTS, signal),
     input: { kind: 'messages', messages: toMessages(body) },
     tools: toToolsRequest(body),
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,

@@ -11,7 +11,7 @@ export interface RequestExample {
   value: Record<string, unknown>;
 }
 
-export const REQUEST_EXAMPLES: Record<'completions' | 'chat' | 'embeddings' | 'generate', Record<string, RequestExample>> = {
+export const REQUEST_EXAMPLES: Record<'completions' | 'chat' | 'embeddings' | 'generate' | 'interactive' | 'encode', Record<string, RequestExample>> = {
   completions: {
     alpaca_capital: {
       summary: 'Chinese-LLaMA-Alpaca: a plain prompt',
@@ -76,5 +76,35 @@ export const REQUEST_EXAMPLES: Record<'completions' | 'chat' | 'embeddings' | 'g
         ignore_eos: false,
       },
     },
+  },
+  interactive: {
+    lmdeploy_chat: {
+      summary: "lmdeploy 0.2: APIClient.chat(), a turn that keeps the session",
+      value: {
+        prompt: 'Hi, how are you?',
+        session_id: 1,
+        interactive_mode: true,
+        stream: true,
+        stop: null,
+        request_output_len: 512,
+        top_p: 0.8,
+        top_k: 40,
+        temperature: 0.8,
+        repetition_penalty: 1.0,
+        ignore_eos: false,
+        skip_special_tokens: true,
+      },
+    },
+    lmdeploy_end_session: {
+      summary: 'lmdeploy 0.2: APIClient.end_session(), freeing session 1',
+      value: { prompt: '', session_id: 1, interactive_mode: false, request_output_len: 0 },
+    },
+  },
+  encode: {
+    lmdeploy_encode: {
+      summary: "lmdeploy: APIClient.encode()'s request",
+      value: { input: 'Hello! How are you?', do_preprocess: false, add_bos: true },
+    },
+    batch: { summary: 'Several prompts', value: { input: ['Hello', 'Once upon a time'] } },
   },
 };

@@ -30,7 +30,42 @@ const SAMPLING: Record<string, string> = {
 const MODEL = 'A model id from GET /v1/models; default: the first served model. Unknown ids get 404 model_not_found.';
 const MAX_TOKENS = 'Most new tokens to generate; default: up to the context length.';
 
-export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generate', Record<string, string>> = {
+const GENERATE: Record<string, string> = {
+  ...SAMPLING,
+  model: MODEL,
+  prompt: 'A string, or a list of {role, content} messages (rendered with the chat template).',
+  session_id:
+    'lmdeploy session: -1 (default) is a one-off request; any other id keeps the conversation and its KV cache until sequence_end. ' +
+    'The X-Session-Id header may carry it instead.',
+  sequence_start: 'Start the session over (default true).',
+  sequence_end: 'End the session after this call, freeing its cache (default false).',
+  renew_session: 'Start the session over, dropping its history.',
+  interactive_mode: 'Accepted for older lmdeploy clients; /generate sessions follow session_id, sequence_start and sequence_end (see /v1/chat/interactive).',
+  cancel: "lmdeploy 0.2's cancel: only false; true gets 400 (close the connection to cancel).",
+  request_output_len: 'Most new tokens to generate (default: what the context leaves). A full session answers finish_reason "length".',
+  max_tokens: 'Same as request_output_len.',
+  stop: "Stop strings (up to 32). lmdeploy's boolean `stop` (cancel) gets 400: close the connection to cancel.",
+  stream: 'Stream newline-delimited JSON lines {"text", "tokens", "finish_reason"} (application/x-ndjson).',
+  stream_options: 'Ignored: the NDJSON lines carry the running token count instead.',
+  n: 'Ignored: /generate always answers one choice.',
+};
+
+const INTERACTIVE = {
+  ...GENERATE,
+  session_id: 'lmdeploy session: -1 (default) is a one-off request; any other id continues (or starts) that conversation.',
+  interactive_mode: 'true: keep the session for the next call; false (default): end it after this call (an empty prompt with request_output_len 0 just ends it).',
+  sequence_start: 'Start the session over (default false: continue it).',
+  sequence_end: 'End the session after this call (default: not interactive_mode).',
+};
+
+const ENCODE = {
+  input: 'A prompt, or a list of prompts.',
+  do_preprocess: 'Apply the chat template to each prompt, as one user message (default false).',
+  add_bos: "Prepend the tokenizer's BOS when not preprocessing (default true).",
+  model: MODEL,
+};
+
+export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generate' | 'interactive' | 'encode', Record<string, string>> = {
   completions: {
     ...SAMPLING,
     model: MODEL,
@@ -45,13 +80,15 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     ...SAMPLING,
     model: MODEL,
     messages:
-      'The conversation. Roles: system, developer (same as system), user, assistant, tool. The text is `content` ' +
+      'The conversation, or a plain string (one user message, as lmdeploy\'s APIClient may send). Roles: system, developer (same as system), user, assistant, tool. The text is `content` ' +
       "(a string or text parts) or, as in the Chinese-LLaMA-Alpaca demo, `message`. Rendered with the model's chat template. " +
       'An assistant message may carry `tool_calls` (with `content` null); a tool message answers one with `tool_call_id`.',
     max_tokens: MAX_TOKENS,
     max_completion_tokens: "OpenAI's newer name for max_tokens; wins over it.",
     logprobs: "Return each output token's logprob.",
-    top_logprobs: 'With logprobs: true, also the N most likely alternatives of each token (0-20).',
+    top_logprobs: 'With logprobs: true, also the N most likely alternatives of each token (0-20); 0 is accepted without logprobs.',
+    stop: "Stop strings (up to 32). lmdeploy's early boolean `stop`: false is no stop, true gets 400 (close the connection to cancel).",
+    min_new_tokens: "lmdeploy's name for min_tokens.",
     tools: 'Functions the model may call: `[{"type": "function", "function": {name, description, parameters}}]`. Rendered through the model\'s chat template when it takes tools, else through a default system prompt; calls are parsed from the reply (Hermes `<tool_call>` JSON, Llama 3 JSON, Mistral arrays) and returned as `tool_calls` with finish_reason "tool_calls".',
     tool_choice: '"auto" (default with tools), "none", "required", or {"type": "function", "function": {"name": ...}}.',
     parallel_tool_calls: 'Whether one reply may hold several calls (default true).',
@@ -64,22 +101,8 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     dimensions: 'Keep the first N dimensions and renormalise (meaningful for Matryoshka-trained models).',
     user: 'Accepted for OpenAI compatibility; not used.',
   },
-  generate: {
-    ...SAMPLING,
-    model: MODEL,
-    prompt: 'A string, or a list of {role, content} messages (rendered with the chat template).',
-    session_id:
-      'lmdeploy session: -1 (default) is a one-off request; any other id keeps the conversation and its KV cache until sequence_end. ' +
-      'The X-Session-Id header may carry it instead.',
-    sequence_start: 'Start the session over (default true).',
-    sequence_end: 'End the session after this call, freeing its cache (default false).',
-    renew_session: 'Start the session over, dropping its history.',
-    interactive_mode: 'Accepted for older lmdeploy clients; sessions follow session_id, sequence_start and sequence_end.',
-    request_output_len: 'Most new tokens to generate (default 512). A full session answers finish_reason "length".',
-    max_tokens: 'Same as request_output_len.',
-    stop: "Stop strings (up to 32). lmdeploy's boolean `stop` (cancel) gets 400: close the connection to cancel.",
-    stream: 'Stream newline-delimited JSON lines {"text", "tokens", "finish_reason"} (application/x-ndjson).',
-    stream_options: 'Ignored: the NDJSON lines carry the running token count instead.',
-    n: 'Ignored: /generate always answers one choice.',
-  },
+  generate: GENERATE,
+  interactive: INTERACTIVE,
+  encode: ENCODE,
+
 };

@@ -106,7 +106,10 @@ describe('GET /openapi.json', () => {
   it('carries the constraints of the zod schemas', async () => {
     const schemas = (await fetchDocument()).components.schemas;
     expect(schemas.ChatCompletionRequest.required).toEqual(['messages']);
-    expect(schemas.ChatCompletionRequest.properties.messages.minItems).toBe(1);
+    expect(schemas.ChatCompletionRequest.properties.messages.anyOf).toEqual([
+      { type: 'string', minLength: 1 },
+      expect.objectContaining({ type: 'array', minItems: 1 }),
+    ]);
     expect(schemas.CompletionRequest.properties.temperature.anyOf).toContainEqual({ type: 'number', minimum: 0, maximum: 2 });
     expect(schemas.EmbeddingRequest.properties.encoding_format.anyOf).toContainEqual({ type: 'string', enum: ['float', 'base64'] });
     expect(schemas.GenerateRequest.properties.session_id.anyOf).toContainEqual({ type: 'integer' });
@@ -127,6 +130,22 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(paths['/v1/chat/completions'].post.responses['200'].content)).toEqual(['application/json', 'text/event-stream']);
     expect(Object.keys(paths['/v1/completions'].post.responses['200'].content)).toEqual(['application/json', 'text/event-stream']);
     expect(Object.keys(paths['/generate'].post.responses['200'].content)).toEqual(['application/json', 'application/x-ndjson']);
+  });
+
+  it('describes each streamed event, not only "a string"', async () => {
+    const document = await fetchDocument();
+    const chat = document.paths['/v1/chat/completions'].post.responses['200'].content['text/event-stream'];
+    expect(chat.schema).toMatchObject({ type: 'string', contentMediaType: 'text/event-stream' });
+    expect(chat['x-itemSchema']).toEqual({ $ref: '#/components/schemas/ChatCompletionChunkEvent' });
+    const event = document.components.schemas.ChatCompletionChunkEvent;
+    expect(event.required).toEqual(['data']);
+    expect(event.properties.data.oneOf).toContainEqual({ contentMediaType: 'application/json', contentSchema: { $ref: '#/components/schemas/ChatCompletionChunk' } });
+    expect(event.properties.data.oneOf).toContainEqual({ const: '[DONE]' });
+    const lines = document.paths['/v1/chat/interactive'].post.responses['200'].content['application/x-ndjson'];
+    expect(lines['x-itemSchema']).toEqual({ $ref: '#/components/schemas/GenerateChunkEvent' });
+    for (const [, media] of Object.entries(document.paths).flatMap(([, item]: [string, Json]) => Object.entries(item.post?.responses['200'].content ?? {}))) {
+      if ((media as Json).schema.type === 'string') expect((media as Json)['x-itemSchema'], 'every streamed body names its events').toBeDefined();
+    }
   });
 
   it('puts the server URL at the mount point', async () => {
@@ -168,11 +187,16 @@ describe('request examples (the seed documents\' curl bodies)', () => {
     const app = appWith({}, { model: value.model ?? undefined });
     const res = await post(app, path, value);
     expect(res.status, await res.clone().text()).toBe(200);
-    if (path === '/generate') {
+    if (path === '/generate' || path === '/v1/chat/interactive') {
       if (value.stream) for (const line of await ndjson(res)) expectDocumented('GenerateChunk', line);
       else expectDocumented('GenerateResponse', await res.json());
     } else {
-      const names = { '/v1/completions': 'Completion', '/v1/chat/completions': 'ChatCompletion', '/v1/embeddings': 'EmbeddingList' } as const;
+      const names = {
+        '/v1/completions': 'Completion',
+        '/v1/chat/completions': 'ChatCompletion',
+        '/v1/embeddings': 'EmbeddingList',
+        '/v1/encode': 'EncodeResponse',
+      } as const;
       const name = names[path as keyof typeof names];
       expectDocumented(name, await res.json());
     }

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { chatRequestSchema } from '../chat-completions/schema.js';
 import { completionRequestSchema } from '../completions/schema.js';
 import { embeddingRequestSchema } from '../embeddings/schema.js';
+import { encodeRequestSchema } from '../encode/schema.js';
 import { generateRequestSchema } from '../generate/schema.js';
 import { REQUEST_EXAMPLES, type RequestExample } from './examples.js';
 import { FIELD_DOCS } from './field-docs.js';
@@ -36,6 +37,13 @@ export const REQUEST_BODIES = {
   '/v1/chat/completions': { name: 'ChatCompletionRequest', schema: chatRequestSchema, docs: FIELD_DOCS.chat, examples: REQUEST_EXAMPLES.chat },
   '/v1/embeddings': { name: 'EmbeddingRequest', schema: embeddingRequestSchema, docs: FIELD_DOCS.embeddings, examples: REQUEST_EXAMPLES.embeddings },
   '/generate': { name: 'GenerateRequest', schema: generateRequestSchema, docs: FIELD_DOCS.generate, examples: REQUEST_EXAMPLES.generate },
+  '/v1/chat/interactive': {
+    name: 'ChatInteractiveRequest',
+    schema: generateRequestSchema,
+    docs: FIELD_DOCS.interactive,
+    examples: REQUEST_EXAMPLES.interactive,
+  },
+  '/v1/encode': { name: 'EncodeRequest', schema: encodeRequestSchema, docs: FIELD_DOCS.encode, examples: REQUEST_EXAMPLES.encode },
 } satisfies Record<string, { name: string; schema: z.ZodObject; docs: Record<string, string>; examples: Record<string, RequestExample> }>;
 
 export const RESPONSE_SCHEMAS = {
@@ -50,6 +58,7 @@ export const RESPONSE_SCHEMAS = {
   EmbeddingList: responses.embeddingListSchema,
   GenerateResponse: responses.generateResponseSchema,
   GenerateChunk: responses.generateChunkSchema,
+  EncodeResponse: responses.encodeResponseSchema,
   Error: responses.errorSchema,
 } satisfies Record<string, z.ZodType>;
 
@@ -78,10 +87,48 @@ function errorResponses(statuses: number[]) {
   return Object.fromEntries(statuses.map((status) => [String(status), ref('responses', ERRORS[status].name)]));
 }
 
-function stream(mediaType: string, chunk: string, framing: string) {
+/**
+ * A streamed 200. The body is text, so `schema` says so (with its media type); each event's JSON is
+ * described by `x-itemSchema`, which mirrors OpenAPI 3.2's `itemSchema` (this document stays 3.1 for
+ * Swagger UI): for SSE an event `{data}` whose data is the chunk's JSON (or `[DONE]`), for NDJSON
+ * the line's JSON itself. The events are also components (`<Chunk>Event`) for generators.
+ */
+function stream(mediaType: 'text/event-stream' | 'application/x-ndjson', chunk: string, framing: string) {
   return {
     [mediaType]: {
-      schema: { type: 'string', description: `With "stream": true. ${framing} Each line's JSON is a ${chunk} (see Schemas).` },
+      schema: {
+        type: 'string',
+        contentMediaType: mediaType,
+        description: `With "stream": true. ${framing} Each event's JSON is a ${chunk} (see Schemas: ${chunk}Event).`,
+      },
+      'x-itemSchema': ref('schemas', `${chunk}Event`),
+    },
+  };
+}
+
+/** The event schemas the streams' `x-itemSchema` point at. */
+function eventSchemas(): Record<string, JsonSchema> {
+  const sse = (chunk: string, doneMarker: boolean): JsonSchema => ({
+    type: 'object',
+    description: `One server-sent event: \`data: <JSON>\` then a blank line.${doneMarker ? ' The last event is `data: [DONE]`.' : ''} An error after the stream started is an event whose data is an Error.`,
+    required: ['data'],
+    properties: {
+      data: {
+        type: 'string',
+        oneOf: [
+          { contentMediaType: 'application/json', contentSchema: ref('schemas', chunk) },
+          { contentMediaType: 'application/json', contentSchema: ref('schemas', 'Error') },
+          ...(doneMarker ? [{ const: '[DONE]' }] : []),
+        ],
+      },
+    },
+  });
+  return {
+    CompletionChunkEvent: sse('CompletionChunk', true),
+    ChatCompletionChunkEvent: sse('ChatCompletionChunk', true),
+    GenerateChunkEvent: {
+      description: 'One line of newline-delimited JSON (an Error object if the stream fails after it started).',
+      oneOf: [ref('schemas', 'GenerateChunk'), ref('schemas', 'Error')],
     },
   };
 }
@@ -108,6 +155,14 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
   const post = (path: keyof typeof REQUEST_BODIES, operation: JsonSchema, statuses = GENERATION_ERRORS) => ({
     post: { ...operation, security: keyed, requestBody: requestBody(path), responses: { ...(operation.responses as object), ...errorResponses(statuses) } },
   });
+
+  // /generate and /v1/chat/interactive answer alike.
+  const lmdeployResponses = {
+    200: {
+      description: 'The text, or a stream of lines',
+      content: { ...json('GenerateResponse'), ...stream('application/x-ndjson', 'GenerateChunk', 'Newline-delimited JSON, one object per line.') },
+    },
+  };
 
   return {
     openapi: '3.1.0',
@@ -256,20 +311,41 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}) {
               schema: { type: 'string', pattern: '^-?[0-9]+$' },
             },
           ],
-          responses: {
-            200: {
-              description: 'The text, or a stream of lines',
-              content: { ...json('GenerateResponse'), ...stream('application/x-ndjson', 'GenerateChunk', 'Newline-delimited JSON, one object per line.') },
-            },
-          },
+          responses: lmdeployResponses,
         },
         [...GENERATION_ERRORS, 409].sort((a, b) => a - b),
+      ),
+      '/v1/chat/interactive': post(
+        '/v1/chat/interactive',
+        {
+          tags: ['lmdeploy'],
+          operationId: 'chatInteractive',
+          summary: "lmdeploy 0.2's interactive chat (/generate with interactive_mode)",
+          description:
+            'With `interactive_mode: true` the session (`session_id` >= 0) keeps its history and KV cache for the next call; ' +
+            '`interactive_mode: false` (the default) ends it after this call, so lmdeploy\'s `end_session` (an empty prompt, ' +
+            '`request_output_len: 0`) frees it. Otherwise as /generate.',
+          responses: lmdeployResponses,
+        },
+        [...GENERATION_ERRORS, 409].sort((a, b) => a - b),
+      ),
+      '/v1/encode': post(
+        '/v1/encode',
+        {
+          tags: ['lmdeploy'],
+          operationId: 'encode',
+          summary: 'Tokenize prompts',
+          description: 'A string gives `{input_ids: [...], length: n}`; a list of strings gives a list of each.',
+          responses: { 200: { description: 'The token ids and their counts', content: json('EncodeResponse') } },
+        },
+        [400, 401, 404, 413, 503],
       ),
     },
     components: {
       schemas: {
         ...Object.fromEntries(Object.values(REQUEST_BODIES).map((b) => [b.name, requestJsonSchema(b.schema, b.docs)])),
         ...Object.fromEntries(Object.entries(RESPONSE_SCHEMAS).map(([name, schema]) => [name, toJsonSchema(schema)])),
+        ...eventSchemas(),
       },
       responses: Object.fromEntries(
         Object.values(ERRORS).map(({ name, description, headers }) => [name, { description, ...(headers ? { headers } : {}), content: json('Error') }]),

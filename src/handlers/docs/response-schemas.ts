@@ -110,6 +110,11 @@ export const generateChunkSchema = z.object({
   finish_reason: finishReason.nullable().describe('null until the last line'),
 });
 
+export const encodeResponseSchema = z.object({
+  input_ids: z.union([z.array(z.number().int()), z.array(z.array(z.number().int()))]).describe('The token ids (a list per prompt for a list input)'),
+  length: z.union([z.number().int(), z.array(z.number().int())]).describe('How many ids (one count per prompt for a list input)'),
+});
+
 const runtimeStatus = z.enum(['loading', 'ready', 'draining', 'closed', 'failed']);
 
 export const healthSchema = z.object({ status: z.enum(['ok', 'loading', 'draining', 'closed', 'failed']) });

@@ -1,20 +1,24 @@
 /**
- * POST /generate: lmdeploy's native endpoint. Streams newline-delimited JSON lines
- * `{"text","tokens","finish_reason"}` where `tokens` counts the tokens generated so far.
+ * POST /generate and POST /v1/chat/interactive: lmdeploy's native endpoints (the second is its
+ * 0.2-era name, with `interactive_mode` for the session controls). Streams newline-delimited JSON
+ * lines `{"text","tokens","finish_reason"}` where `tokens` counts the tokens generated so far.
  * @module
  */
-import type { FinishReason } from '../../runtime/types.js';
-import type { Handler } from '../context.js';
+import type { FinishReason, GenerateRequest } from '../../runtime/types.js';
+import type { Handler, HandlerContext } from '../context.js';
 import { readJson } from '../shared/read-json.js';
 import { startGeneration } from '../shared/start-generation.js';
 import { GENERATE_FIELDS } from '../shared/wire-fields.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
 import { validate } from '../shared/validate.js';
-import { generateRequestSchema, toGenerateRequest, withSessionHeader } from './schema.js';
+import { generateRequestSchema, toGenerateRequest, toInteractiveRequest, withSessionHeader, type GenerateBody } from './schema.js';
 
-export const handleGenerate: Handler = async (request, ctx) => {
+export const handleGenerate: Handler = (request, ctx) => serveLmdeploy(request, ctx, toGenerateRequest);
+export const handleChatInteractive: Handler = (request, ctx) => serveLmdeploy(request, ctx, toInteractiveRequest);
+
+async function serveLmdeploy(request: Request, ctx: HandlerContext, toRequest: (body: GenerateBody, signal?: AbortSignal) => GenerateRequest) {
   const body = withSessionHeader(validate(generateRequestSchema, await readJson(request, ctx)), request.headers.get('x-session-id'));
-  const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal), {
+  const { start, events } = await startGeneration(ctx.runtime, toRequest(body, request.signal), {
     ...GENERATE_FIELDS,
     maxTokens: body.request_output_len == null && body.max_tokens != null ? 'max_tokens' : 'request_output_len',
   });
@@ -44,4 +48,4 @@ export const handleGenerate: Handler = async (request, ctx) => {
   return jsonResponse({
     text, tokens, finish_reason: finishReason, input_tokens: start.promptTokens, history_tokens: start.cachedTokens ?? 0,
   });
-};
+}

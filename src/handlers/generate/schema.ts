@@ -18,6 +18,8 @@ export const generateRequestSchema = z.object({
   sequence_end: z.boolean().nullish(),
   renew_session: z.boolean().nullish(),
   interactive_mode: z.boolean().nullish(),
+  // lmdeploy 0.2's cancel of a running session; only false (its default) is accepted.
+  cancel: z.boolean().nullish(),
   request_output_len: z.number().int().min(0).nullish(),
   max_tokens: z.number().int().min(0).nullish(),
   // lmdeploy once used a boolean `stop` (cancel); strings are stop sequences as elsewhere.
@@ -49,6 +51,7 @@ export function withSessionHeader(body: GenerateBody, header: string | null): Ge
 
 export function toGenerateRequest(body: GenerateBody, signal?: AbortSignal): GenerateRequest {
   if (body.stop === true) throw invalidRequest("'stop': true (cancel) is not supported; close the connection to cancel.", 'stop');
+  if (body.cancel === true) throw invalidRequest("'cancel': true is not supported; close the connection to cancel.", 'cancel');
   const sessionId = body.session_id ?? -1;
   // session_id -1 (lmdeploy's default) is a one-off request with no kept history.
   const session =
@@ -68,4 +71,23 @@ export function toGenerateRequest(body: GenerateBody, signal?: AbortSignal): Gen
     maxTokens: body.request_output_len ?? body.max_tokens ?? undefined,
     session,
   };
+}
+
+/**
+ * POST /v1/chat/interactive (lmdeploy 0.2's interactive chat): `/generate` whose session controls
+ * are lmdeploy's `interactive_mode`. With a session id, the call continues the session's history
+ * (or starts it); `interactive_mode: false` (the default) ends the session after the call, as
+ * lmdeploy's `sequence_end = not interactive_mode`, so its `end_session` (an empty prompt with
+ * `request_output_len: 0`) frees it. `renew_session` or `sequence_start: true` start afresh.
+ */
+export function toInteractiveRequest(body: GenerateBody, signal?: AbortSignal): GenerateRequest {
+  const request = toGenerateRequest(
+    {
+      ...body,
+      sequence_start: body.sequence_start ?? false,
+      sequence_end: body.sequence_end ?? !body.interactive_mode,
+    },
+    signal,
+  );
+  return request.session ? { ...request, session: { ...request.session, startIfMissing: true } } : request;
 }

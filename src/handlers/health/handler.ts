@@ -28,6 +28,8 @@ export const handleRoot: Handler = async (request, ctx) => {
       'POST /v1/chat/completions',
       'POST /v1/embeddings',
       'POST /generate',
+      'POST /v1/chat/interactive',
+      'POST /v1/encode',
       'GET /openapi.json',
       'GET /docs',
       'GET /ui',

@@ -6,15 +6,15 @@
 import type { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
 
-type Issue = z.core.$ZodIssue;
-
-export function validate<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+/** `unionFields`: top-level union fields whose errors should name the field inside the matching branch. */
+export function validate<S extends z.ZodType>(schema: S, body: unknown, unionFields: string[] = []): z.output<S> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalidRequest('The request body must be a JSON object.');
   }
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const first = result.error.issues[0];
+  const issue = unionFields.includes(String(first.path[0])) && first.path.length === 1 ? innermost(first) : first;
   const param = issue.path.length ? formatPath(issue.path) : null;
   const rule = describe(issue);
   if (!param) throw invalidRequest(rule);
@@ -46,4 +46,17 @@ function isMissing(issue: Issue): boolean {
 
 function formatPath(path: PropertyKey[], relative = false): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 && !relative ? String(p) : `.${String(p)}`)).join('');
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * For a value that matches no branch of a union (`messages`: a string or a list), the problem in
+ * the branch whose type it has, so the message names the field inside (`messages[1].role`).
+ */
+function innermost(issue: Issue): Issue {
+  if (issue.code !== 'invalid_union' || !issue.errors?.length) return issue;
+  const typed = issue.errors.find((branch) => branch.length > 0 && !(branch[0].code === 'invalid_type' && branch[0].path.length === 0));
+  if (!typed) return issue;
+  return { ...typed[0], path: [...issue.path, ...typed[0].path] } as Issue;
 }

@@ -101,6 +101,18 @@ export function startChat({ renderMarkdown, createSseParser }: ChatHelpers): voi
     failure(message: string, httpStatus?: number): Failure {
       return Object.assign(new Error(message), { httpStatus });
     },
+    postChat(body: Record<string, unknown>, signal: AbortSignal): Promise<Response> {
+      // The conversation's id: a balancer routing on X-Session-Id keeps its prefix cache on one replica.
+      return fetch('v1/chat/completions', { method: 'POST', headers: { ...ui.headers(), 'x-session-id': conversationId }, body: JSON.stringify(body), signal });
+    },
+    /** The OpenAI error code of a failed response, if it has one (the body stays readable). */
+    async errorCode(response: Response): Promise<string | undefined> {
+      try {
+        return (await response.clone().json())?.error?.code ?? undefined;
+      } catch {
+        return undefined;
+      }
+    },
     showError(message: string, httpStatus?: number): void {
       if (httpStatus === 401) {
         keyRow.hidden = false;
@@ -195,13 +207,18 @@ export function startChat({ renderMarkdown, createSseParser }: ChatHelpers): voi
       const started = performance.now();
       let outcome: Outcome = {};
       let failure: Failure | undefined;
+      let uncapped: number | undefined;
       try {
-        const response = await fetch('v1/chat/completions', {
-          method: 'POST',
-          headers: { ...ui.headers(), 'x-session-id': conversationId },
-          body: JSON.stringify(ui.requestBody(turns)),
-          signal: ctl.signal,
-        });
+        const sent = ui.requestBody(turns);
+        let response = await ui.postChat(sent, ctl.signal);
+        // After a few turns a small model's context has no room left for Max tokens: ask again without it
+        // (the reply may then use the rest of the context) instead of failing the turn, and say so.
+        if (response.status === 400 && sent.max_tokens !== undefined && (await ui.errorCode(response)) === 'context_length_exceeded') {
+          uncapped = sent.max_tokens as number;
+          delete sent.max_tokens;
+          response = await ui.postChat(sent, ctl.signal);
+        }
+
         if (!response.ok) throw ui.failure(await ui.errorMessage(response), response.status);
         outcome = await ui.readStream(response, (delta) => {
           content += delta;
@@ -247,6 +264,7 @@ export function startChat({ renderMarkdown, createSseParser }: ChatHelpers): voi
           status.textContent = '';
           ui.showError(failure.message);
         } else {
+          if (uncapped !== undefined) ui.note(reply, `Max tokens (${uncapped}) did not fit the context left, so this reply could use all of it.`);
           if (outcome.finish === 'length') ui.note(reply, 'Cut off at the token limit.');
           const seconds = (performance.now() - started) / 1000;
           const tokens = outcome.usage?.completion_tokens;
