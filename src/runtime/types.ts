@@ -48,6 +48,29 @@ export interface SessionControl {
   end: boolean;
 }
 
+/**
+ * What a generated text must match, enforced token by token. Specs compose, so a caller can
+ * enforce a schema inside literal text (a tool call's wrapper): `sequence`, `choice`, `repeat`.
+ */
+export type ConstraintSpec =
+  /** Any JSON object. */
+  | { kind: 'json' }
+  /** A JSON document valid under the schema (the supported subset; other keywords are refused). */
+  | { kind: 'jsonSchema'; schema: unknown }
+  /** A full match of a regular expression. */
+  | { kind: 'regex'; pattern: string }
+  /** A llama.cpp GBNF grammar (start rule `root`). */
+  | { kind: 'grammar'; gbnf: string }
+  | { kind: 'literal'; text: string }
+  | { kind: 'sequence'; parts: ConstraintSpec[] }
+  | { kind: 'choice'; options: ConstraintSpec[] }
+  | { kind: 'repeat'; item: ConstraintSpec; min: number; max?: number; separator?: string };
+
+export interface Constraint {
+  spec: ConstraintSpec;
+  /** The request field a 400 about this constraint names (e.g. `response_format.json_schema.schema`). */
+  param?: string;
+}
 
 export interface GenerateRequest {
   /** The model id the client asked for; undefined means the default model. */
@@ -70,6 +93,8 @@ export interface GenerateRequest {
   /** Report each token's logprob and this many top alternatives (0..20); undefined = off. */
   logprobs?: number;
   session?: SessionControl;
+  /** Every choice's text must match this; end-of-sequence is allowed exactly when it is complete. */
+  constraint?: Constraint;
   signal?: AbortSignal;
 }
 

@@ -1,0 +1,104 @@
+/**
+ * Constraints as the engine uses them: a spec (see `ConstraintSpec` in the runtime types) compiled
+ * once per tokenizer into a matcher and a masker, and a small immutable per-row state that says
+ * which tokens may come next. Sampling checks the sampled token first and masks the whole
+ * vocabulary only when that token is refused (see `sampleConstrained`).
+ * @module
+ */
+import type { ConstraintSpec } from '../types.js';
+import { argmax, sampleToken, type Rng, type SampleParams } from '../sampling/index.js';
+import { grammarOf } from './spec.js';
+import { flattenGrammar } from './grammar.js';
+import { ByteMatcher, type MatchState } from './matcher.js';
+import { maskHas, tokenTrie, TokenMasker } from './token-index.js';
+
+export class CompiledConstraint {
+  readonly matcher: ByteMatcher;
+  readonly masker: TokenMasker;
+
+  constructor(spec: ConstraintSpec, tokenBytes: ReadonlyArray<Uint8Array | null>, vocabSize: number) {
+    this.matcher = new ByteMatcher(flattenGrammar(grammarOf(spec)));
+    this.masker = new TokenMasker(this.matcher, tokenTrie(tokenBytes), vocabSize);
+  }
+
+  start(): ConstraintState {
+    return new ConstraintState(this, this.matcher.initial);
+  }
+}
+
+/** Where one row stands in its constraint. Immutable: `next` returns a new state (beams share parents). */
+export class ConstraintState {
+  constructor(
+    private readonly c: CompiledConstraint,
+    readonly state: MatchState,
+  ) {}
+
+  /** The output so far is complete: end-of-sequence is allowed. */
+  get complete(): boolean {
+    return this.c.matcher.accepts(this.state);
+  }
+
+  /** Complete, and nothing may follow: the row should finish now. */
+  get mustEnd(): boolean {
+    return this.c.matcher.onlyEnd(this.state);
+  }
+
+  /** Whether `token` may come next; `ends` (EOS and stop ids) are allowed exactly when complete. */
+  allows(token: number, ends: ReadonlySet<number>): boolean {
+    if (ends.has(token)) return this.complete;
+    return this.c.masker.allows(this.state, token);
+  }
+
+  /** Sets every refused token's logit to -Infinity. */
+  maskLogits(logits: Float32Array, ends: ReadonlySet<number>): void {
+    const mask = this.c.masker.mask(this.state);
+    const complete = this.complete;
+    const kept: Array<[number, number]> = [];
+    if (complete) for (const e of ends) if (e < logits.length) kept.push([e, logits[e]]);
+    const V = logits.length;
+    for (let w = 0; w * 32 < V; w++) {
+      const bits = w < mask.length ? mask[w] : 0;
+      if (bits === 0xffffffff) continue;
+      const top = Math.min(V, w * 32 + 32);
+      for (let i = w * 32; i < top; i++) if (((bits >>> (i & 31)) & 1) === 0) logits[i] = -Infinity;
+    }
+    for (const [e, v] of kept) logits[e] = v;
+  }
+
+  /** The state after `token` (an end token leaves it unchanged). */
+  next(token: number): ConstraintState {
+    const bytes = this.c.masker.trie.tokenBytes[token];
+    if (!bytes) return this;
+    return new ConstraintState(this.c, this.c.matcher.stepBytes(this.state, bytes));
+  }
+
+  /** Whether a token is in the full mask (for tests). */
+  inMask(token: number): boolean {
+    return maskHas(this.c.masker.mask(this.state), token);
+  }
+}
+
+/**
+ * Samples a token the constraint allows, or returns undefined when it allows none. Without top-k,
+ * top-p and min-p (or when greedy), the token sampled from the unmasked distribution is kept when
+ * allowed, and only a refusal costs a full mask: that is exact, since an allowed token then comes
+ * out with probability p(t) + (1 - A) p(t) / A = p(t) / A, its probability under the mask (A the
+ * allowed mass). With a truncating filter, the filter must see the masked distribution, so the
+ * mask comes first.
+ */
+export function sampleConstrained(
+  logits: Float32Array,
+  params: SampleParams,
+  rng: Rng,
+  constraint: ConstraintState,
+  ends: ReadonlySet<number>,
+): number | undefined {
+  const filtered = params.temperature > 0 && (params.topK > 0 || params.topP < 1 || params.minP > 0);
+  if (!filtered && argmax(logits) >= 0) {
+    const t = sampleToken(logits, params, rng);
+    if (constraint.allows(t, ends)) return t;
+  }
+  constraint.maskLogits(logits, ends);
+  if (argmax(logits) < 0) return undefined;
+  return sampleToken(logits, params, rng);
+}
