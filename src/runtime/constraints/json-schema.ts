@@ -393,9 +393,13 @@ function sameLength(lo: string, hi: string): Expr {
   if (a === b) return seq(lit(lo[0]), sameLength(restLo, restHi));
   const nines = '9'.repeat(restLo.length);
   const zeros = '0'.repeat(restLo.length);
-  const parts: Expr[] = [seq(lit(lo[0]), sameLength(restLo, nines))];
-  if (b - a > 1) parts.push(seq(digitRange(a + 1, b - 1), anyDigits(restLo.length)));
-  parts.push(seq(lit(hi[0]), sameLength(zeros, restHi)));
+  // First digits whose every continuation is in range form one class followed by any digits.
+  const from = restLo === zeros ? a : a + 1;
+  const to = restHi === nines ? b : b - 1;
+  const parts: Expr[] = [];
+  if (from > a) parts.push(seq(lit(lo[0]), sameLength(restLo, nines)));
+  if (to >= from) parts.push(seq(digitRange(from, to), anyDigits(restLo.length)));
+  if (to < b) parts.push(seq(lit(hi[0]), sameLength(zeros, restHi)));
   return alt(...parts);
 }
 
