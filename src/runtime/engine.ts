@@ -8,6 +8,7 @@ import { l2Normalize } from '../internal/vector.js';
 import { contextLengthExceeded, InferenceError, invalidRequest, notFound } from '../errors.js';
 import type { Backend, EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
+import { ConstraintCache, ConstraintError, type CompiledConstraint } from './constraints/index.js';
 import { EventChannel } from './event-channel.js';
 import type { Job, JobContext, JobSpec } from './job.js';
 import { SamplingJob } from './sampling-job.js';
@@ -62,6 +63,7 @@ class Engine implements InferenceRuntime {
   private readonly cache: PrefixCache | undefined;
   private readonly created: number;
   private readonly contextLength: number;
+  private constraints: ConstraintCache | undefined;
 
   constructor(private readonly o: EngineOptions) {
     this.created = o.created ?? Math.floor(Date.now() / 1000);
@@ -229,6 +231,7 @@ class Engine implements InferenceRuntime {
       n: request.n,
       logprobs: request.logprobs,
       prefillChunk: this.o.prefillChunk ?? 512,
+      constraint: this.compileConstraint(request.constraint),
     };
     spec.reuse = this.reusePrefix(promptTokens, request.session);
     const cache = this.cache;
@@ -295,6 +298,23 @@ class Engine implements InferenceRuntime {
     const seq = this.nextSeq++;
     this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
     return { seq, ...reuse };
+  }
+
+  /** A request's constraint, compiled once per spec (cached); a spec the server cannot enforce is a 400. */
+  private compileConstraint(constraint: GenerateRequest['constraint']): CompiledConstraint | undefined {
+    if (!constraint) return undefined;
+    const param = constraint.param ?? 'constraint';
+    const tokenizer = this.o.tokenizer;
+    if (!tokenizer.tokenBytes) {
+      throw invalidRequest(`${param}: this model's tokenizer does not expose token bytes, so output cannot be constrained.`, param);
+    }
+    this.constraints ??= new ConstraintCache(() => tokenizer.tokenBytes!(), this.o.backend.info.vocabSize);
+    try {
+      return this.constraints.get(constraint.spec);
+    } catch (error) {
+      if (error instanceof ConstraintError) throw invalidRequest(`${param}: ${error.message}`, param, 'invalid_constraint');
+      throw error;
+    }
   }
 
   /** The first token id the model has no row for, if any. */

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
 import type { ChatMessage, GenerateRequest, SamplingParams } from '../../runtime/types.js';
+import { constraintFields, toConstraint } from '../shared/constraint-fields.js';
 import { rejectUnsupported, samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
@@ -26,7 +27,7 @@ export const chatRequestSchema = z.object({
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   tools: z.array(z.unknown()).nullish(),
   tool_choice: z.unknown().nullish(),
-  response_format: z.object({ type: z.string() }).passthrough().nullish(),
+  ...constraintFields,
   ...samplingFields,
 });
 
@@ -40,7 +41,6 @@ export function checkChatRequest(body: ChatRequest): void {
   }
   rejectUnsupported(body, {
     tools: (v) => (v as unknown[]).length > 0,
-    response_format: (v) => (v as { type: string }).type !== 'text',
   });
 }
 
@@ -61,5 +61,6 @@ export function toGenerateRequest(body: ChatRequest, signal?: AbortSignal): Gene
     input: { kind: 'messages', messages: toMessages(body) },
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
     logprobs: body.logprobs ? (body.top_logprobs ?? 0) : undefined,
+    constraint: toConstraint(body),
   };
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { CONSTRAINT_DOCS } from '../shared/constraint-fields.js';
+
 const SAMPLING: Record<string, string> = {
   temperature: "Sampling temperature, 0 = greedy. Default 1 (0.8 for /generate) or the model's generation_config.json.",
   top_p: 'Nucleus sampling: sample among the most likely tokens whose probabilities sum to top_p.',
@@ -40,6 +42,7 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     suffix: 'Not supported yet: a non-empty suffix gets 400 unsupported_parameter.',
     best_of: 'Generate this many candidates per prompt and return the n with the highest mean token logprob (not with stream).',
     logprobs: 'Return each token\'s logprob and the N most likely alternatives (0-20).',
+    ...CONSTRAINT_DOCS,
   },
   chat: {
     ...SAMPLING,
@@ -53,7 +56,7 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     top_logprobs: 'With logprobs: true, also the N most likely alternatives of each token (0-20).',
     tools: 'Not supported yet: a non-empty list gets 400 unsupported_parameter.',
     tool_choice: 'Accepted and ignored (no tools are supported).',
-    response_format: 'Only {"type": "text"}; other types get 400 unsupported_parameter.',
+    ...CONSTRAINT_DOCS,
   },
   embeddings: {
     model: 'A model id from GET /v1/models; default: the --embedding-model if one is served, else the generation model (its hidden state).',
