@@ -43,7 +43,9 @@ export class BeamJob extends Job {
       for (const t of beam.tokens) counts.set(t, (counts.get(t) ?? 0) + 1);
       this.processLogits(logits[i], beam.tokens.length, counts);
       // Beams rank whole candidate lists, so a constrained beam needs its full mask.
-      this.states[i]?.maskLogits(logits[i], this.ends);
+      const state = this.states[i];
+      const budget = this.spec.maxNewTokens - beam.tokens.length - 1;
+      state?.maskLogits(logits[i], this.ends, state.minClose > budget ? Infinity : budget);
     });
     const choices = this.search.step(logits);
     if (this.search.done || choices.length === 0) return this.complete();

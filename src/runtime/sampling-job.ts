@@ -112,7 +112,9 @@ export class SamplingJob extends Job {
     let token: number;
     if (choice.constraint) {
       // The constraint is complete and nothing may follow, or no token can continue it: the choice ends here.
-      const t = choice.constraint.mustEnd ? undefined : sampleConstrained(logits, this.spec.sampling, choice.rng, choice.constraint, this.ends);
+      // Tokens left after this one: near max_tokens only tokens that can still close the output in time are allowed.
+      const budget = this.spec.maxNewTokens - choice.tokens.length - 1;
+      const t = choice.constraint.mustEnd ? undefined : sampleConstrained(logits, this.spec.sampling, choice.rng, choice.constraint, this.ends, budget);
       if (t === undefined) return this.finish(choice, this.release(choice).text, 'stop', []);
       token = t;
     } else token = sampleToken(logits, this.spec.sampling, choice.rng);

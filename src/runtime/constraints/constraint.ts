@@ -43,14 +43,46 @@ export class ConstraintState {
     return this.c.matcher.onlyEnd(this.state);
   }
 
-  /** Whether `token` may come next; `ends` (EOS and stop ids) are allowed exactly when complete. */
-  allows(token: number, ends: ReadonlySet<number>): boolean {
-    if (ends.has(token)) return this.complete;
-    return this.c.masker.allows(this.state, token);
+  /** Fewest bytes that complete the output from here (0 when complete). */
+  get minClose(): number {
+    return this.c.matcher.minClose(this.state);
   }
 
-  /** Sets every refused token's logit to -Infinity. */
-  maskLogits(logits: Float32Array, ends: ReadonlySet<number>): void {
+  /**
+   * Whether `token` may come next; `ends` (EOS and stop ids) are allowed exactly when complete.
+   * With a `budget` (tokens left after this one), a token is refused when the output could no
+   * longer be completed within it, at one token per byte (byte-level and byte-fallback
+   * vocabularies have a token for every byte).
+   */
+  allows(token: number, ends: ReadonlySet<number>, budget = Infinity): boolean {
+    if (ends.has(token)) return this.complete;
+    const bytes = this.c.masker.trie.tokenBytes[token];
+    if (!bytes || bytes.length === 0) return false;
+    const next = this.c.matcher.stepBytes(this.state, bytes);
+    return next.length > 0 && (budget === Infinity || this.c.matcher.minClose(next) <= budget);
+  }
+
+  /** Whether the budget can constrain this step at all: entering rules can add at most this many bytes per token. */
+  private budgetBinds(budget: number): boolean {
+    if (budget === Infinity) return false;
+    const growth = this.c.masker.trie.maxDepth * (this.c.matcher.maxRuleMin + 1);
+    return budget < this.minClose + growth;
+  }
+
+  /** Sets every refused token's logit to -Infinity (see `allows` for the budget). */
+  maskLogits(logits: Float32Array, ends: ReadonlySet<number>, budget = Infinity): void {
+    this.applyMask(logits, ends);
+    if (!this.budgetBinds(budget)) return;
+    const tokenBytes = this.c.masker.trie.tokenBytes;
+    const m = this.c.matcher;
+    for (let i = 0; i < logits.length; i++) {
+      if (logits[i] === -Infinity || ends.has(i)) continue;
+      const next = m.stepBytes(this.state, tokenBytes[i]!);
+      if (m.minClose(next) > budget) logits[i] = -Infinity;
+    }
+  }
+
+  private applyMask(logits: Float32Array, ends: ReadonlySet<number>): void {
     const mask = this.c.masker.mask(this.state);
     const complete = this.complete;
     const kept: Array<[number, number]> = [];
@@ -84,7 +116,7 @@ export class ConstraintState {
  * allowed, and only a refusal costs a full mask: that is exact, since an allowed token then comes
  * out with probability p(t) + (1 - A) p(t) / A = p(t) / A, its probability under the mask (A the
  * allowed mass). With a truncating filter, the filter must see the masked distribution, so the
- * mask comes first.
+ * mask comes first. `budget` is the number of tokens left after this one (see `allows`).
  */
 export function sampleConstrained(
   logits: Float32Array,
@@ -92,13 +124,16 @@ export function sampleConstrained(
   rng: Rng,
   constraint: ConstraintState,
   ends: ReadonlySet<number>,
+  budget = Infinity,
 ): number | undefined {
+  // Out of reach already (max_tokens below the shortest valid output): generate until cut, as without a budget.
+  if (budget !== Infinity && constraint.minClose > budget) budget = Infinity;
   const filtered = params.temperature > 0 && (params.topK > 0 || params.topP < 1 || params.minP > 0);
   if (!filtered && argmax(logits) >= 0) {
     const t = sampleToken(logits, params, rng);
-    if (constraint.allows(t, ends)) return t;
+    if (constraint.allows(t, ends, budget)) return t;
   }
-  constraint.maskLogits(logits, ends);
+  constraint.maskLogits(logits, ends, budget);
   if (argmax(logits) < 0) return undefined;
   return sampleToken(logits, params, rng);
 }

@@ -27,9 +27,10 @@ const FORMATS = ['date', 'time', 'date-time', 'uuid', 'email', 'ipv4'] as const;
 export const SUPPORTED_SCHEMA_KEYWORDS = [...SUPPORTED];
 export const SUPPORTED_STRING_FORMATS: readonly string[] = FORMATS;
 
-// Whitespace between tokens: at most one line break, then up to 16 spaces or tabs (pretty-printing
-// fits; a model cannot stall in an endless run of blank lines).
-const WS = seq(opt(charsOf('\n')), rep(charsOf(' \t'), 0, 16));
+// Whitespace between tokens: nothing, one space, or a line break and up to 8 spaces of indentation.
+// Bounded, so that a model cannot spend its tokens on blank lines (on a small vocabulary every
+// space is a token).
+const WS = opt(alt(lit(' '), seq(lit('\n'), rep(lit(' '), 0, 8))));
 const HEX = chars([[0x30, 0x39], [0x41, 0x46], [0x61, 0x66]]);
 const DIGIT = chars([[0x30, 0x39]]);
 const DIGIT19 = chars([[0x31, 0x39]]);

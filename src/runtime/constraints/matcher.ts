@@ -28,11 +28,20 @@ export class ByteMatcher {
   private readonly expandMemo = new Map<number, MatchState>();
   private readonly stepMemo = new Map<number, MatchState>();
   readonly initial: MatchState;
+  /** Fewest bytes from each position to the end of its alternative (Infinity: none). */
+  private readonly posMin: Float64Array;
+  /** Fewest bytes that complete each stack, by stack id (NaN: not computed yet). */
+  private closeCost: number[] = [0];
+  /** The most bytes entering any rule can add to the closing distance (a bound used by budget checks). */
+  readonly maxRuleMin: number;
 
   constructor(private readonly grammar: FlatGrammar) {
     this.code = grammar.code;
     this.sets = grammar.sets;
     this.alts = grammar.alts;
+    const { posMin, ruleMin } = minimalLengths(grammar);
+    this.posMin = posMin;
+    this.maxRuleMin = Math.max(0, ...ruleMin.filter((v) => Number.isFinite(v)));
     const out = new Set<number>();
     for (const a of this.alts[grammar.root]) this.expandInto(a, -1, out, 0);
     this.initial = Int32Array.from(out).sort();
@@ -136,7 +145,61 @@ export class ByteMatcher {
     return this.stepBytes(this.initial, new TextEncoder().encode(text)).length > 0;
   }
 
+  /** Fewest bytes that complete the text from this state (0 when complete; Infinity when it cannot be). */
+  minClose(state: MatchState): number {
+    let best = Infinity;
+    for (let i = 0; i < state.length; i++) best = Math.min(best, this.stackClose(state[i]));
+    return best;
+  }
+
+  private stackClose(stack: number): number {
+    const cached = this.closeCost[stack];
+    if (cached !== undefined) return cached;
+    // iterative walk up the parents, then fill in on the way back
+    const chain: number[] = [];
+    let s = stack;
+    while (s >= 0 && this.closeCost[s] === undefined) {
+      chain.push(s);
+      s = this.nodeParent[s];
+    }
+    let acc = s >= 0 ? this.closeCost[s] : 0;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      acc += this.posMin[this.nodePos[chain[i]]];
+      this.closeCost[chain[i]] = acc;
+    }
+    return acc;
+  }
+
   static key(state: MatchState): string {
     return state.join(',');
   }
+}
+
+/** Fewest bytes from each position to the end of its alternative, and for each rule, by fixed point. */
+function minimalLengths(g: FlatGrammar): { posMin: Float64Array; ruleMin: number[] } {
+  const posMin = new Float64Array(g.code.length).fill(Infinity);
+  const ruleMin = new Array<number>(g.alts.length).fill(Infinity);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let r = 0; r < g.alts.length; r++) {
+      for (const start of g.alts[r]) {
+        let end = start;
+        while (g.code[end] !== Op.End) end++;
+        posMin[end] = 0;
+        for (let p = end - 1; p >= start; p--) {
+          const e = g.code[p];
+          const v = (e >= 0 ? 1 : ruleMin[-(e + 2)]) + posMin[p + 1];
+          if (v < posMin[p]) {
+            posMin[p] = v;
+            changed = true;
+          }
+        }
+        if (posMin[start] < ruleMin[r]) {
+          ruleMin[r] = posMin[start];
+          changed = true;
+        }
+      }
+    }
+  }
+  return { posMin, ruleMin };
 }
