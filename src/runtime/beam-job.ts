@@ -45,7 +45,7 @@ export class BeamJob extends Job {
       // Beams rank whole candidate lists, so a constrained beam needs its full mask.
       const state = this.states[i];
       const budget = this.spec.maxNewTokens - beam.tokens.length - 1;
-      state?.maskLogits(logits[i], this.ends, state.minClose > budget ? Infinity : budget);
+      state?.maskLogits(logits[i], this.ends, budget);
     });
     const choices = this.search.step(logits);
     if (this.search.done || choices.length === 0) return this.complete();

@@ -37,7 +37,7 @@ export interface WalkResult {
 export function randomWalk(
   constraint: CompiledConstraint,
   tokenBytes: ReadonlyArray<Uint8Array | null>,
-  opts: { seed: number; eos: number; maxTokens: number; temperature?: number; topK?: number; topP?: number; endBias?: number },
+  opts: { seed: number; eos: number; maxTokens: number; temperature?: number; topK?: number; topP?: number; endBias?: number; budget?: boolean },
 ): WalkResult {
   const rand = seeded(opts.seed);
   const rng = createRng(opts.seed);
@@ -52,14 +52,15 @@ export function randomWalk(
     for (let i = 0; i < V; i++) logits[i] = rand() * 6;
     logits[opts.eos] += opts.endBias ?? 4;
     const params = { temperature: opts.temperature ?? 1, topK: opts.topK ?? 0, topP: opts.topP ?? 1, minP: 0 };
-    const t = sampleConstrained(logits, params, rng, state, ends);
+    const t = sampleConstrained(logits, params, rng, state, ends, opts.budget ? opts.maxTokens - step - 1 : Infinity);
     if (t === undefined) throw new Error(`dead end after ${JSON.stringify(decode(bytes))}`);
     if (t === opts.eos) return { text: decode(bytes), tokens, finished: true };
     tokens.push(t);
     bytes.push(...tokenBytes[t]!);
     state = state.next(t);
   }
-  return { text: decode(bytes), tokens, finished: false };
+  // Like the engine: a last token that completes the output and admits nothing after it finishes it.
+  return { text: decode(bytes), tokens, finished: state.mustEnd };
 }
 
 const decode = (bytes: number[]) => new TextDecoder().decode(Uint8Array.from(bytes));

@@ -75,11 +75,21 @@ export class ConstraintState {
     if (!this.budgetBinds(budget)) return;
     const tokenBytes = this.c.masker.trie.tokenBytes;
     const m = this.c.matcher;
+    const refused: number[] = [];
+    let kept = 0;
     for (let i = 0; i < logits.length; i++) {
-      if (logits[i] === -Infinity || ends.has(i)) continue;
-      const next = m.stepBytes(this.state, tokenBytes[i]!);
-      if (m.minClose(next) > budget) logits[i] = -Infinity;
+      if (logits[i] === -Infinity) continue;
+      if (ends.has(i) || m.minClose(m.stepBytes(this.state, tokenBytes[i]!)) <= budget) kept++;
+      else refused.push(i);
     }
+    // Out of reach whatever comes next (max_tokens below the shortest valid output): no budget, the output is cut.
+    if (kept === 0) return;
+    for (const i of refused) logits[i] = -Infinity;
+  }
+
+  /** Whether the budget is out of reach even one byte per token ahead (then it is not applied). */
+  hopeless(budget: number): boolean {
+    return budget !== Infinity && this.minClose > budget + this.c.masker.trie.maxDepth;
   }
 
   private applyMask(logits: Float32Array, ends: ReadonlySet<number>): void {
@@ -127,8 +137,9 @@ export function sampleConstrained(
   budget = Infinity,
 ): number | undefined {
   // Out of reach already (max_tokens below the shortest valid output): generate until cut, as without a budget.
-  if (budget !== Infinity && constraint.minClose > budget) budget = Infinity;
+  if (constraint.hopeless(budget)) budget = Infinity;
   const filtered = params.temperature > 0 && (params.topK > 0 || params.topP < 1 || params.minP > 0);
+  // The fast path only where the budget cannot bind: otherwise a refusal would decide whether to apply it.
   if (!filtered && argmax(logits) >= 0) {
     const t = sampleToken(logits, params, rng);
     if (constraint.allows(t, ends, budget)) return t;

@@ -91,16 +91,18 @@ describe.skipIf(!stories)('property: random schemas x random seeds, token by tok
       const c = compile({ kind: 'jsonSchema', schema }, tokenBytes);
       for (let seed = 0; seed < 5; seed++) {
         const temperature = [0, 0.7, 1.2][seed % 3];
-        const out = randomWalk(c, tokenBytes, { seed: s * 100 + seed, eos: 2, maxTokens: 600, temperature, topK: seed === 4 ? 20 : 0 });
+        // A budget of 150 tokens: with budget-aware closing every output completes in time.
+        const out = randomWalk(c, tokenBytes, { seed: s * 100 + seed, eos: 2, maxTokens: 150, temperature, topK: seed === 4 ? 20 : 0, budget: true });
         total++;
-        if (!out.finished) continue;
+        expect(out.finished, out.text).toBe(true);
+        expect(out.tokens.length).toBeLessThanOrEqual(150);
         finished++;
         let doc: unknown;
         expect(() => (doc = JSON.parse(out.text)), out.text).not.toThrow();
         expect(validate(doc), `${JSON.stringify(schema)}\n${out.text}\n${JSON.stringify(validate.errors)}`).toBe(true);
       }
     }
-    expect(finished / total).toBeGreaterThan(0.8);
+    expect(finished).toBe(total);
   });
 
   it('every finished output of a GBNF grammar parses', () => {
@@ -109,13 +111,13 @@ describe.skipIf(!stories)('property: random schemas x random seeds, token by tok
     const m = new ByteMatcher(flattenGrammar(parseGbnf(gbnf)));
     let finished = 0;
     for (let seed = 0; seed < 60; seed++) {
-      const out = randomWalk(c, tokenBytes, { seed, eos: 2, maxTokens: 200, temperature: [0.7, 1.2][seed % 2] });
-      if (!out.finished) continue;
+      const out = randomWalk(c, tokenBytes, { seed, eos: 2, maxTokens: 60, temperature: [0.7, 1.2][seed % 2], budget: true });
+      expect(out.finished, out.text).toBe(true);
       finished++;
       expect(m.matches(out.text), out.text).toBe(true);
       // and it is arithmetic JavaScript can evaluate
       expect(Number.isFinite(Function(`return ${out.text.replace(/\b0+(\d)/g, '$1')}`)())).toBe(true);
     }
-    expect(finished).toBeGreaterThan(40);
+    expect(finished).toBe(60);
   });
 });
