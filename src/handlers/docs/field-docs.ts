@@ -80,5 +80,6 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     stream: 'Stream newline-delimited JSON lines {"text", "tokens", "finish_reason"} (application/x-ndjson).',
     stream_options: 'Ignored: the NDJSON lines carry the running token count instead.',
     n: 'Ignored: /generate always answers one choice.',
+    ...CONSTRAINT_DOCS,
   },
 };

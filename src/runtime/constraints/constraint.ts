@@ -63,7 +63,7 @@ export class ConstraintState {
   }
 
   /** Whether the budget can constrain this step at all: entering rules can add at most this many bytes per token. */
-  private budgetBinds(budget: number): boolean {
+  budgetBinds(budget: number): boolean {
     if (budget === Infinity) return false;
     const growth = this.c.masker.trie.maxDepth * (this.c.matcher.maxRuleMin + 1);
     return budget < this.minClose + growth;
@@ -139,12 +139,22 @@ export function sampleConstrained(
   // Out of reach already (max_tokens below the shortest valid output): generate until cut, as without a budget.
   if (constraint.hopeless(budget)) budget = Infinity;
   const filtered = params.temperature > 0 && (params.topK > 0 || params.topP < 1 || params.minP > 0);
-  // The fast path only where the budget cannot bind: otherwise a refusal would decide whether to apply it.
   if (!filtered && argmax(logits) >= 0) {
     const t = sampleToken(logits, params, rng);
     if (constraint.allows(t, ends, budget)) return t;
   }
-  constraint.maskLogits(logits, ends, budget);
+  constraint.maskLogits(logits, ends);
   if (argmax(logits) < 0) return undefined;
+  if (!constraint.budgetBinds(budget)) return sampleToken(logits, params, rng);
+  // The budget: drop a sampled token that could not close in time and sample again (a few tries,
+  // cheap), then filter the whole vocabulary; if nothing can close in time, the budget is dropped.
+  const masked = logits.slice();
+  for (let tries = 0; tries < 8 && argmax(logits) >= 0; tries++) {
+    const t = sampleToken(logits, params, rng);
+    if (constraint.allows(t, ends, budget)) return t;
+    logits[t] = -Infinity;
+  }
+  logits.set(masked);
+  constraint.maskLogits(logits, ends, budget);
   return sampleToken(logits, params, rng);
 }
