@@ -71,20 +71,16 @@ export class ConstraintState {
 
   /** Sets every refused token's logit to -Infinity (see `allows` for the budget). */
   maskLogits(logits: Float32Array, ends: ReadonlySet<number>, budget = Infinity): void {
-    this.applyMask(logits, ends);
-    if (!this.budgetBinds(budget)) return;
-    const tokenBytes = this.c.masker.trie.tokenBytes;
-    const m = this.c.matcher;
-    const refused: number[] = [];
-    let kept = 0;
-    for (let i = 0; i < logits.length; i++) {
-      if (logits[i] === -Infinity) continue;
-      if (ends.has(i) || m.minClose(m.stepBytes(this.state, tokenBytes[i]!)) <= budget) kept++;
-      else refused.push(i);
-    }
+    if (!this.budgetBinds(budget)) return this.applyMask(logits, ends);
+    const costs = this.c.masker.costs(this.state);
+    const complete = this.complete;
+    const V = logits.length;
+    const fits = (i: number) => (i < costs.length && costs[i] <= budget) || (complete && ends.has(i));
+    let any = false;
+    for (let i = 0; i < V && !any; i++) any = fits(i) && logits[i] !== -Infinity;
     // Out of reach whatever comes next (max_tokens below the shortest valid output): no budget, the output is cut.
-    if (kept === 0) return;
-    for (const i of refused) logits[i] = -Infinity;
+    if (!any) return this.applyMask(logits, ends);
+    for (let i = 0; i < V; i++) if (!fits(i)) logits[i] = -Infinity;
   }
 
   /** Whether the budget is out of reach even one byte per token ahead (then it is not applied). */
@@ -143,18 +139,7 @@ export function sampleConstrained(
     const t = sampleToken(logits, params, rng);
     if (constraint.allows(t, ends, budget)) return t;
   }
-  constraint.maskLogits(logits, ends);
-  if (argmax(logits) < 0) return undefined;
-  if (!constraint.budgetBinds(budget)) return sampleToken(logits, params, rng);
-  // The budget: drop a sampled token that could not close in time and sample again (a few tries,
-  // cheap), then filter the whole vocabulary; if nothing can close in time, the budget is dropped.
-  const masked = logits.slice();
-  for (let tries = 0; tries < 8 && argmax(logits) >= 0; tries++) {
-    const t = sampleToken(logits, params, rng);
-    if (constraint.allows(t, ends, budget)) return t;
-    logits[t] = -Infinity;
-  }
-  logits.set(masked);
   constraint.maskLogits(logits, ends, budget);
+  if (argmax(logits) < 0) return undefined;
   return sampleToken(logits, params, rng);
 }

@@ -89,6 +89,9 @@ export type TokenMask = Uint32Array;
 export const maskHas = (mask: TokenMask, id: number): boolean => ((mask[id >>> 5] >>> (id & 31)) & 1) === 1;
 
 const MASK_CACHE = 512;
+const COST_CACHE = 64;
+/** In a cost table: the token is refused. */
+export const NO_TOKEN = 0xffff;
 
 /** Masks of one grammar over one tokenizer's trie. */
 export class TokenMasker {
@@ -126,6 +129,44 @@ export class TokenMasker {
     if (this.cache.size >= MASK_CACHE) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, mask);
     return mask;
+  }
+
+  private readonly costCache = new Map<string, Uint16Array>();
+
+  /**
+   * For each token, the fewest bytes that complete the output after it (NO_TOKEN when refused),
+   * from the same trie walk as a mask; cached per state (fewer entries: two bytes per token).
+   */
+  costs(state: MatchState): Uint16Array {
+    const key = ByteMatcher.key(state);
+    const hit = this.costCache.get(key);
+    if (hit) {
+      this.costCache.delete(key);
+      this.costCache.set(key, hit);
+      return hit;
+    }
+    const { byte, depth, end, tokenStart, tokens } = this.trie;
+    const costs = new Uint16Array(this.vocabSize).fill(NO_TOKEN);
+    const states = this.states;
+    states[0] = state;
+    const m = this.matcher;
+    for (let i = 0; i < byte.length; ) {
+      const d = depth[i];
+      const next = m.step(states[d - 1], byte[i]);
+      if (next.length === 0) {
+        i = end[i];
+        continue;
+      }
+      states[d] = next;
+      if (tokenStart[i] < tokenStart[i + 1]) {
+        const cost = Math.min(NO_TOKEN - 1, m.minClose(next));
+        for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) costs[tokens[k]] = cost;
+      }
+      i++;
+    }
+    if (this.costCache.size >= COST_CACHE) this.costCache.delete(this.costCache.keys().next().value!);
+    this.costCache.set(key, costs);
+    return costs;
   }
 
   private compute(state: MatchState): TokenMask {
