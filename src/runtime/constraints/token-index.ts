@@ -117,18 +117,12 @@ export class TokenMasker {
 
   /** Every token whose bytes can follow `state` (not end-of-sequence: the caller adds that). */
   mask(state: MatchState): TokenMask {
-    const key = ByteMatcher.key(state);
-    const hit = this.cache.get(key);
-    if (hit) {
-      this.cache.delete(key); // LRU: move to the back
-      this.cache.set(key, hit);
-      return hit;
-    }
-    const mask = this.compute(state);
-    this.computed++;
-    if (this.cache.size >= MASK_CACHE) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, mask);
-    return mask;
+    return cached(this.cache, MASK_CACHE, state, () => {
+      this.computed++;
+      const mask = new Uint32Array((this.vocabSize + 31) >>> 5);
+      this.walk(state, (id) => (mask[id >>> 5] |= 1 << (id & 31)));
+      return mask;
+    });
   }
 
   private readonly costCache = new Map<string, Uint16Array>();
@@ -138,58 +132,44 @@ export class TokenMasker {
    * from the same trie walk as a mask; cached per state (fewer entries: two bytes per token).
    */
   costs(state: MatchState): Uint16Array {
-    const key = ByteMatcher.key(state);
-    const hit = this.costCache.get(key);
-    if (hit) {
-      this.costCache.delete(key);
-      this.costCache.set(key, hit);
-      return hit;
-    }
+    return cached(this.costCache, COST_CACHE, state, () => {
+      const costs = new Uint16Array(this.vocabSize).fill(NO_TOKEN);
+      this.walk(state, (id, next) => (costs[id] = Math.min(NO_TOKEN - 1, this.matcher.minClose(next))));
+      return costs;
+    });
+  }
+
+  /**
+   * Depth-first over the trie from `state`: a refused prefix skips its subtree; `visit` gets every
+   * allowed token with the state after it.
+   */
+  private walk(state: MatchState, visit: (token: number, next: MatchState) => void): void {
     const { byte, depth, end, tokenStart, tokens } = this.trie;
-    const costs = new Uint16Array(this.vocabSize).fill(NO_TOKEN);
     const states = this.states;
     states[0] = state;
     const m = this.matcher;
     for (let i = 0; i < byte.length; ) {
-      const d = depth[i];
-      const next = m.step(states[d - 1], byte[i]);
+      const next = m.step(states[depth[i] - 1], byte[i]);
       if (next.length === 0) {
         i = end[i];
         continue;
       }
-      states[d] = next;
-      if (tokenStart[i] < tokenStart[i + 1]) {
-        const cost = Math.min(NO_TOKEN - 1, m.minClose(next));
-        for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) costs[tokens[k]] = cost;
-      }
+      states[depth[i]] = next;
+      for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) visit(tokens[k], next);
       i++;
     }
-    if (this.costCache.size >= COST_CACHE) this.costCache.delete(this.costCache.keys().next().value!);
-    this.costCache.set(key, costs);
-    return costs;
   }
+}
 
-  private compute(state: MatchState): TokenMask {
-    const { byte, depth, end, tokenStart, tokens } = this.trie;
-    const mask = new Uint32Array((this.vocabSize + 31) >>> 5);
-    const states = this.states;
-    states[0] = state;
-    const n = byte.length;
-    const m = this.matcher;
-    for (let i = 0; i < n; ) {
-      const d = depth[i];
-      const next = m.step(states[d - 1], byte[i]);
-      if (next.length === 0) {
-        i = end[i];
-        continue;
-      }
-      states[d] = next;
-      for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) {
-        const id = tokens[k];
-        mask[id >>> 5] |= 1 << (id & 31);
-      }
-      i++;
-    }
-    return mask;
+/** A least-recently-used cache by matcher state. */
+function cached<T>(cache: Map<string, T>, capacity: number, state: MatchState, make: () => T): T {
+  const key = ByteMatcher.key(state);
+  let value = cache.get(key);
+  if (value !== undefined) cache.delete(key); // move to the back
+  else {
+    value = make();
+    if (cache.size >= capacity) cache.delete(cache.keys().next().value!);
   }
+  cache.set(key, value);
+  return value;
 }
