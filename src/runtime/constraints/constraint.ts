@@ -139,7 +139,13 @@ export function sampleConstrained(
     const t = sampleToken(logits, params, rng);
     if (constraint.allows(t, ends, budget)) return t;
   }
-  constraint.maskLogits(logits, ends, budget);
+  constraint.maskLogits(logits, ends);
   if (argmax(logits) < 0) return undefined;
+  if (!constraint.budgetBinds(budget)) return sampleToken(logits, params, rng);
+  // Far from max_tokens the masked draw nearly always fits the budget: only a misfit pays for the
+  // table of closing costs, and the redraw is from the masked distribution restricted to what fits.
+  const t = sampleToken(logits, params, rng);
+  if (constraint.allows(t, ends, budget)) return t;
+  constraint.maskLogits(logits, ends, budget);
   return sampleToken(logits, params, rng);
 }

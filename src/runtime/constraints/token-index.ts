@@ -89,7 +89,8 @@ export type TokenMask = Uint32Array;
 export const maskHas = (mask: TokenMask, id: number): boolean => ((mask[id >>> 5] >>> (id & 31)) & 1) === 1;
 
 const MASK_CACHE = 512;
-const COST_CACHE = 64;
+/** Closing-cost tables take two bytes per token: about 32 MiB of them at most. */
+const costCacheSize = (vocabSize: number) => Math.max(16, Math.min(512, Math.floor((32 << 20) / (2 * vocabSize))));
 /** In a cost table: the token is refused. */
 export const NO_TOKEN = 0xffff;
 
@@ -132,7 +133,7 @@ export class TokenMasker {
    * from the same trie walk as a mask; cached per state (fewer entries: two bytes per token).
    */
   costs(state: MatchState): Uint16Array {
-    return cached(this.costCache, COST_CACHE, state, () => {
+    return cached(this.costCache, costCacheSize(this.vocabSize), state, () => {
       const costs = new Uint16Array(this.vocabSize).fill(NO_TOKEN);
       this.walk(state, (id, next) => (costs[id] = Math.min(NO_TOKEN - 1, this.matcher.minClose(next))));
       return costs;
