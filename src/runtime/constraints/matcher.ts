@@ -17,6 +17,10 @@ export type MatchState = Int32Array;
 const EMPTY: MatchState = new Int32Array(0);
 const MAX_NODES = 1 << 23;
 const MAX_MEMO = 4_000_000;
+/** Interned states kept for walks (1 KiB of transitions each) before they are dropped and rebuilt. */
+const MAX_INTERNED = 32_768;
+const UNKNOWN = -2;
+export const REFUSED = -1;
 
 export class ByteMatcher {
   private readonly code: Int32Array;
@@ -115,6 +119,61 @@ export class ByteMatcher {
       }
     }
     return merged ? Int32Array.from(merged).sort() : result;
+  }
+
+  // Interned states with per-state transition tables, for the vocabulary walk: after the first
+  // visit, a (state, byte) step is one typed-array read instead of hashing stacks.
+  private readonly stateIds = new Map<string, number>();
+  private stateList: MatchState[] = [];
+  private trans: Int32Array[] = [];
+
+  /** A small integer for a non-empty state (the same for equal states). */
+  internState(state: MatchState): number {
+    const key = ByteMatcher.key(state);
+    let id = this.stateIds.get(key);
+    if (id === undefined) {
+      if (this.stateList.length >= MAX_INTERNED) this.resetInterned();
+      id = this.stateList.length;
+      this.stateList.push(state);
+      this.trans.push(new Int32Array(256).fill(UNKNOWN));
+      this.stateIds.set(key, id);
+    }
+    return id;
+  }
+
+  stateOf(id: number): MatchState {
+    return this.stateList[id];
+  }
+
+  /** The interned state after one byte, or REFUSED. Ids stay valid until `internState` resets them (between walks). */
+  stepId(id: number, byte: number): number {
+    const row = this.trans[id];
+    let next = row[byte];
+    if (next === UNKNOWN) {
+      const s = this.step(this.stateList[id], byte);
+      next = s.length === 0 ? REFUSED : this.internStable(s);
+      row[byte] = next;
+    }
+    return next;
+  }
+
+  /** Interns without resetting (inside a walk, ids in use must stay valid; the cap is checked at its start). */
+  private internStable(state: MatchState): number {
+    const key = ByteMatcher.key(state);
+    let id = this.stateIds.get(key);
+    if (id === undefined) {
+      id = this.stateList.length;
+      this.stateList.push(state);
+      this.trans.push(new Int32Array(256).fill(UNKNOWN));
+      this.stateIds.set(key, id);
+    }
+    return id;
+  }
+
+  private resetInterned(): void {
+    this.stateIds.clear();
+    this.stateList = [];
+    this.trans = [];
   }
 
   /** The state after `bytes`, or an empty state as soon as one byte is refused. */

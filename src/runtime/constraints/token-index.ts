@@ -6,7 +6,7 @@
  * few states (inside a string, after a comma...) over and over.
  * @module
  */
-import { ByteMatcher, type MatchState } from './matcher.js';
+import { ByteMatcher, REFUSED, type MatchState } from './matcher.js';
 
 /** Token byte strings in a preorder trie: node i adds byte `byte[i]` at depth `depth[i]`; its subtree ends before `end[i]`. */
 export class TokenTrie {
@@ -97,7 +97,8 @@ export const NO_TOKEN = 0xffff;
 /** Masks of one grammar over one tokenizer's trie. */
 export class TokenMasker {
   private readonly cache = new Map<string, TokenMask>();
-  private readonly states: MatchState[];
+  /** Interned matcher state at each trie depth during a walk. */
+  private readonly ids: Int32Array;
   /** Full masks computed (cache misses), for tests and the bench. */
   computed = 0;
 
@@ -106,7 +107,7 @@ export class TokenMasker {
     readonly trie: TokenTrie,
     readonly vocabSize: number,
   ) {
-    this.states = new Array(trie.maxDepth + 1);
+    this.ids = new Int32Array(trie.maxDepth + 1);
   }
 
   /** Whether token `id`'s bytes can follow `state` (special tokens never can). */
@@ -146,17 +147,20 @@ export class TokenMasker {
    */
   private walk(state: MatchState, visit: (token: number, next: MatchState) => void): void {
     const { byte, depth, end, tokenStart, tokens } = this.trie;
-    const states = this.states;
-    states[0] = state;
+    const ids = this.ids;
     const m = this.matcher;
+    ids[0] = m.internState(state); // may drop old ids; none is held across walks
     for (let i = 0; i < byte.length; ) {
-      const next = m.step(states[depth[i] - 1], byte[i]);
-      if (next.length === 0) {
+      const next = m.stepId(ids[depth[i] - 1], byte[i]);
+      if (next === REFUSED) {
         i = end[i];
         continue;
       }
-      states[depth[i]] = next;
-      for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) visit(tokens[k], next);
+      ids[depth[i]] = next;
+      if (tokenStart[i] < tokenStart[i + 1]) {
+        const s = m.stateOf(next);
+        for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) visit(tokens[k], s);
+      }
       i++;
     }
   }
