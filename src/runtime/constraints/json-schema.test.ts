@@ -2,7 +2,7 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { compile, randomSchema, randomWalk, seeded, tokenBytesOf } from '../../../test/helpers/constrained-walk.js';
-import { sharedModel, STORIES } from '../../../test/helpers/shared-models.js';
+import { sharedModel, SMOLLM2, STORIES } from '../../../test/helpers/shared-models.js';
 import { ByteMatcher } from './matcher.js';
 import { flattenGrammar } from './grammar.js';
 import { integerRange, jsonObjectGrammar, jsonSchemaGrammar } from './json-schema.js';
@@ -119,5 +119,25 @@ describe.skipIf(!stories)('property: random schemas x random seeds, token by tok
       expect(Number.isFinite(Function(`return ${out.text.replace(/\b0+(\d)/g, '$1')}`)())).toBe(true);
     }
     expect(finished).toBe(60);
+  });
+});
+
+const smollm = sharedModel(SMOLLM2);
+
+describe.skipIf(!smollm)('property: a byte-level BPE vocabulary (SmolLM2, 49k tokens)', () => {
+  it('every output completes and validates, multi-byte characters split across tokens included', () => {
+    const tokenBytes = tokenBytesOf(`${smollm}/tokenizer.json`);
+    const eos = 2; // <|im_end|>
+    const rand = seeded(49152);
+    for (let s = 0; s < 4; s++) {
+      const schema = { type: 'object', properties: { a: randomSchema(rand, 1), b: { type: 'string', maxLength: 6 } }, required: ['a', 'b'], additionalProperties: false };
+      const validate = ajv.compile(schema);
+      const c = compile({ kind: 'jsonSchema', schema }, tokenBytes);
+      for (let seed = 0; seed < 3; seed++) {
+        const out = randomWalk(c, tokenBytes, { seed: s * 10 + seed, eos, maxTokens: 80, temperature: [0, 0.7, 1.2][seed], budget: true });
+        expect(out.finished, out.text).toBe(true);
+        expect(validate(JSON.parse(out.text)), `${JSON.stringify(schema)}\n${out.text}`).toBe(true);
+      }
+    }
   });
 });
