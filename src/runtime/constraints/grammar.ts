@@ -101,14 +101,12 @@ export function repeatGrammar(item: Grammar, min: number, max: number, separator
 /** A 256-bit byte set. */
 export type ByteSet = Uint32Array;
 
-export const enum Op {
-  /** End of an alternative. */
-  End = -1,
-}
+/** In flat code: the end of an alternative. */
+export const END = -1;
 
 /**
  * Flat byte-level rules, llama.cpp-style: `code` holds each alternative's elements followed by
- * `Op.End`; an element >= 0 is a terminal (index into `sets`), an element <= -2 is a reference to
+ * `END`; an element >= 0 is a terminal (index into `sets`), an element <= -2 is a reference to
  * rule `-(e + 2)`. `alts[r]` lists the start positions of rule r's alternatives.
  */
 export interface FlatGrammar {
@@ -316,16 +314,16 @@ export function flattenGrammar(g: Grammar): FlatGrammar {
   bodies.forEach((body, r) => {
     for (const a of body) {
       alts[r].push(code.length);
-      code.push(...a, Op.End);
+      code.push(...a, END);
     }
   });
   const flat: FlatGrammar = { code: Int32Array.from(code), sets, alts, root };
-  checkLeftRecursion(flat, g, ruleIds);
+  checkLeftRecursion(flat, ruleIds);
   return flat;
 }
 
 /** Rejects grammars where a rule can reach itself without consuming a byte (the matcher would loop). */
-function checkLeftRecursion(f: FlatGrammar, g: Grammar, ruleIds: Map<string, number>): void {
+function checkLeftRecursion(f: FlatGrammar, ruleIds: Map<string, number>): void {
   const n = f.alts.length;
   const nullable = new Array<boolean>(n).fill(false);
   const elementNullable = (e: number) => e <= -2 && nullable[-(e + 2)];
@@ -333,7 +331,7 @@ function checkLeftRecursion(f: FlatGrammar, g: Grammar, ruleIds: Map<string, num
     changed = false;
     for (let r = 0; r < n; r++) {
       if (nullable[r]) continue;
-      if (f.alts[r].some((p) => { for (; f.code[p] !== Op.End; p++) if (!elementNullable(f.code[p])) return false; return true; })) {
+      if (f.alts[r].some((p) => { for (; f.code[p] !== END; p++) if (!elementNullable(f.code[p])) return false; return true; })) {
         nullable[r] = changed = true;
       }
     }
@@ -342,7 +340,7 @@ function checkLeftRecursion(f: FlatGrammar, g: Grammar, ruleIds: Map<string, num
   const edges: number[][] = Array.from({ length: n }, () => []);
   for (let r = 0; r < n; r++) {
     for (let p of f.alts[r]) {
-      for (; f.code[p] !== Op.End; p++) {
+      for (; f.code[p] !== END; p++) {
         const e = f.code[p];
         if (e <= -2) edges[r].push(-(e + 2));
         if (!elementNullable(e)) break;
@@ -363,5 +361,4 @@ function checkLeftRecursion(f: FlatGrammar, g: Grammar, ruleIds: Map<string, num
     state[r] = 2;
   };
   for (let r = 0; r < n; r++) if (state[r] === 0) visit(r, []);
-  void g;
 }

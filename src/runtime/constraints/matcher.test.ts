@@ -95,6 +95,11 @@ describe('regex', () => {
     }
   });
 
+  it('reads named groups (JavaScript and Python forms)', () => {
+    expect(regex('(?<year>\\d{4})-(?P<m>0[1-9]|1[0-2])').matches('2026-12')).toBe(true);
+    expect(() => regex('(?<year\\d')).toThrow(/unterminated group name/);
+  });
+
   it('refuses what it cannot enforce', () => {
     expect(() => regex('(a)\\1')).toThrow(/backreferences/);
     expect(() => regex('a(?=b)')).toThrow(/lookaround/);

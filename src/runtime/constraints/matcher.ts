@@ -6,7 +6,7 @@
  * once per grammar and then looked up.
  * @module
  */
-import { ConstraintError, Op, type FlatGrammar } from './grammar.js';
+import { ConstraintError, END, type FlatGrammar } from './grammar.js';
 
 /** The stack id meaning "the grammar is complete here". */
 export const ACCEPT = 0;
@@ -73,7 +73,7 @@ export class ByteMatcher {
   private expandInto(pos: number, parent: number, out: Set<number>, depth: number): void {
     if (depth > 10_000) throw new ConstraintError('The grammar nests too deeply.');
     const e = this.code[pos];
-    if (e === Op.End) {
+    if (e === END) {
       if (parent < 0) out.add(ACCEPT);
       else this.expandInto(this.nodePos[parent], this.nodeParent[parent], out, depth + 1);
     } else if (e >= 0) {
@@ -81,7 +81,7 @@ export class ByteMatcher {
     } else {
       const rule = -(e + 2);
       // A reference in tail position returns straight to the parent: right recursion stays flat.
-      const ret = this.code[pos + 1] === Op.End ? parent : this.intern(pos + 1, parent);
+      const ret = this.code[pos + 1] === END ? parent : this.intern(pos + 1, parent);
       for (const a of this.alts[rule]) this.expandInto(a, ret, out, depth + 1);
     }
   }
@@ -243,7 +243,7 @@ function minimalLengths(g: FlatGrammar): { posMin: Float64Array; ruleMin: number
     for (let r = 0; r < g.alts.length; r++) {
       for (const start of g.alts[r]) {
         let end = start;
-        while (g.code[end] !== Op.End) end++;
+        while (g.code[end] !== END) end++;
         posMin[end] = 0;
         for (let p = end - 1; p >= start; p--) {
           const e = g.code[p];

@@ -107,11 +107,13 @@ export function parseRegex(source: string): Expr {
     if (c === '(') {
       i++;
       if (source[i] === '?') {
+        const named = (source[i + 1] === '<' && source[i + 2] !== '=' && source[i + 2] !== '!') || (source[i + 1] === 'P' && source[i + 2] === '<');
         if (source[i + 1] === ':') i += 2;
-        else if (source[i + 1] === '<' && source[i + 2] !== '=' && source[i + 2] !== '!') i = source.indexOf('>', i) + 1;
-        else if (source[i + 1] === 'P' && source[i + 2] === '<') i = source.indexOf('>', i) + 1;
-        else fail('lookaround and inline flags are not supported');
-        if (i === 0) fail('unterminated group name');
+        else if (named) {
+          const close = source.indexOf('>', i);
+          if (close < 0) fail('unterminated group name');
+          i = close + 1;
+        } else fail('lookaround and inline flags are not supported');
       }
       const e = alternation();
       if (source[i] !== ')') fail('expected )');
