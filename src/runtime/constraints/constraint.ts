@@ -6,7 +6,7 @@
  * @module
  */
 import type { ConstraintSpec } from '../types.js';
-import { argmax, sampleToken, type Rng, type SampleParams } from '../sampling/index.js';
+import { sampleToken, type Rng, type SampleParams } from '../sampling/index.js';
 import { grammarOf } from './spec.js';
 import { flattenGrammar } from './grammar.js';
 import { ByteMatcher, type MatchState } from './matcher.js';
@@ -75,12 +75,15 @@ export class ConstraintState {
     const costs = this.c.masker.costs(this.state);
     const complete = this.complete;
     const V = logits.length;
-    const fits = (i: number) => (i < costs.length && costs[i] <= budget) || (complete && ends.has(i));
-    let any = false;
-    for (let i = 0; i < V && !any; i++) any = fits(i) && logits[i] !== -Infinity;
+    const n = Math.min(V, costs.length);
+    let any = complete && [...ends].some((e) => e < V && logits[e] !== -Infinity);
+    for (let i = 0; i < n && !any; i++) any = costs[i] <= budget && logits[i] !== -Infinity;
     // Out of reach whatever comes next (max_tokens below the shortest valid output): no budget, the output is cut.
     if (!any) return this.applyMask(logits, ends);
-    for (let i = 0; i < V; i++) if (!fits(i)) logits[i] = -Infinity;
+    const kept = complete ? [...ends].filter((e) => e < V).map((e) => [e, logits[e]] as const) : [];
+    for (let i = 0; i < n; i++) if (costs[i] > budget) logits[i] = -Infinity;
+    logits.fill(-Infinity, n);
+    for (const [e, v] of kept) logits[e] = v;
   }
 
   /** Whether the budget is out of reach even one byte per token ahead (then it is not applied). */
@@ -98,7 +101,8 @@ export class ConstraintState {
       const bits = w < mask.length ? mask[w] : 0;
       if (bits === 0xffffffff) continue;
       const top = Math.min(V, w * 32 + 32);
-      for (let i = w * 32; i < top; i++) if (((bits >>> (i & 31)) & 1) === 0) logits[i] = -Infinity;
+      if (bits === 0) logits.fill(-Infinity, w * 32, top);
+      else for (let i = w * 32; i < top; i++) if (((bits >>> (i & 31)) & 1) === 0) logits[i] = -Infinity;
     }
     for (const [e, v] of kept) logits[e] = v;
   }
@@ -135,17 +139,26 @@ export function sampleConstrained(
   // Out of reach already (max_tokens below the shortest valid output): generate until cut, as without a budget.
   if (constraint.hopeless(budget)) budget = Infinity;
   const filtered = params.temperature > 0 && (params.topK > 0 || params.topP < 1 || params.minP > 0);
-  if (!filtered && argmax(logits) >= 0) {
-    const t = sampleToken(logits, params, rng);
-    if (constraint.allows(t, ends, budget)) return t;
+  if (!filtered) {
+    const t = trySample(logits, params, rng);
+    if (t !== undefined && constraint.allows(t, ends, budget)) return t;
   }
   constraint.maskLogits(logits, ends);
-  if (argmax(logits) < 0) return undefined;
-  if (!constraint.budgetBinds(budget)) return sampleToken(logits, params, rng);
+  if (!constraint.budgetBinds(budget)) return trySample(logits, params, rng);
   // Far from max_tokens the masked draw nearly always fits the budget: only a misfit pays for the
   // table of closing costs, and the redraw is from the masked distribution restricted to what fits.
-  const t = sampleToken(logits, params, rng);
-  if (constraint.allows(t, ends, budget)) return t;
+  const t = trySample(logits, params, rng);
+  if (t === undefined || constraint.allows(t, ends, budget)) return t;
   constraint.maskLogits(logits, ends, budget);
-  return sampleToken(logits, params, rng);
+  return trySample(logits, params, rng);
+}
+
+/** A sampled token, or undefined when every logit is -Infinity (the mask left nothing). */
+function trySample(logits: Float32Array, params: SampleParams, rng: Rng): number | undefined {
+  try {
+    return sampleToken(logits, params, rng);
+  } catch (error) {
+    if (error instanceof RangeError) return undefined;
+    throw error;
+  }
 }
