@@ -27,7 +27,10 @@ export function seeded(seed: number): () => number {
 export interface WalkResult {
   text: string;
   tokens: number[];
+  /** Ended by end-of-sequence or because nothing could follow; false when maxTokens cut it. */
   finished: boolean;
+  /** The text is a complete match (also when cut, if the grammar could have gone on). */
+  complete: boolean;
 }
 
 /**
@@ -48,19 +51,19 @@ export function randomWalk(
   const tokens: number[] = [];
   const bytes: number[] = [];
   for (let step = 0; step < opts.maxTokens; step++) {
-    if (state.mustEnd) return { text: decode(bytes), tokens, finished: true };
+    if (state.mustEnd) return { text: decode(bytes), tokens, finished: true, complete: true };
     for (let i = 0; i < V; i++) logits[i] = rand() * 6;
     logits[opts.eos] += opts.endBias ?? 4;
     const params = { temperature: opts.temperature ?? 1, topK: opts.topK ?? 0, topP: opts.topP ?? 1, minP: 0 };
     const t = sampleConstrained(logits, params, rng, state, ends, opts.budget ? opts.maxTokens - step - 1 : Infinity);
     if (t === undefined) throw new Error(`dead end after ${JSON.stringify(decode(bytes))}`);
-    if (t === opts.eos) return { text: decode(bytes), tokens, finished: true };
+    if (t === opts.eos) return { text: decode(bytes), tokens, finished: true, complete: state.complete };
     tokens.push(t);
     bytes.push(...tokenBytes[t]!);
     state = state.next(t);
   }
   // Like the engine: a last token that completes the output and admits nothing after it finishes it.
-  return { text: decode(bytes), tokens, finished: state.mustEnd };
+  return { text: decode(bytes), tokens, finished: state.mustEnd, complete: state.complete };
 }
 
 const decode = (bytes: number[]) => new TextDecoder().decode(Uint8Array.from(bytes));
