@@ -162,3 +162,26 @@ function trySample(logits: Float32Array, params: SampleParams, rng: Rng): number
     throw error;
   }
 }
+
+/** Compiled constraints by spec, for one tokenizer; the least recently used go first. */
+export class ConstraintCache {
+  private readonly entries = new Map<string, CompiledConstraint>();
+
+  constructor(
+    private readonly tokenBytes: () => ReadonlyArray<Uint8Array | null>,
+    private readonly vocabSize: number,
+    private readonly capacity = 32,
+  ) {}
+
+  get(spec: ConstraintSpec): CompiledConstraint {
+    const key = JSON.stringify(spec);
+    let c = this.entries.get(key);
+    if (c) this.entries.delete(key);
+    else {
+      c = new CompiledConstraint(spec, this.tokenBytes(), this.vocabSize);
+      if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    }
+    this.entries.set(key, c);
+    return c;
+  }
+}

@@ -1,10 +1,8 @@
 /**
- * From a constraint spec (runtime types) to a grammar, and the per-engine cache of compiled
- * constraints.
+ * From a constraint spec (runtime types) to a grammar.
  * @module
  */
 import type { ConstraintSpec } from '../types.js';
-import { CompiledConstraint } from './constraint.js';
 import { choiceGrammar, ConstraintError, repeatGrammar, sequenceGrammar, type Grammar } from './grammar.js';
 import { parseGbnf } from './gbnf.js';
 import { jsonObjectGrammar, jsonSchemaGrammar } from './json-schema.js';
@@ -37,28 +35,5 @@ export function grammarOf(spec: ConstraintSpec): Grammar {
     }
     default:
       throw new ConstraintError(`Unknown constraint kind ${JSON.stringify((spec as { kind: unknown }).kind)}.`);
-  }
-}
-
-/** Compiled constraints by spec, for one tokenizer; the least recently used go first. */
-export class ConstraintCache {
-  private readonly entries = new Map<string, CompiledConstraint>();
-
-  constructor(
-    private readonly tokenBytes: () => ReadonlyArray<Uint8Array | null>,
-    private readonly vocabSize: number,
-    private readonly capacity = 32,
-  ) {}
-
-  get(spec: ConstraintSpec): CompiledConstraint {
-    const key = JSON.stringify(spec);
-    let c = this.entries.get(key);
-    if (c) this.entries.delete(key);
-    else {
-      c = new CompiledConstraint(spec, this.tokenBytes(), this.vocabSize);
-      if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
-    }
-    this.entries.set(key, c);
-    return c;
   }
 }
