@@ -29,7 +29,6 @@ export class ByteMatcher {
   private nodePos: number[] = [-1];
   private nodeParent: number[] = [-1];
   private readonly nodeIds = new Map<number, number>();
-  private readonly expandMemo = new Map<number, MatchState>();
   private readonly stepMemo = new Map<number, MatchState>();
   readonly initial: MatchState;
   /** Fewest bytes from each position to the end of its alternative (Infinity: none). */
