@@ -13,6 +13,7 @@ import { CpuMonitor, cpu } from './lib/cpu.mjs';
 import { measureBandwidth } from './lib/membw.mjs';
 import { analyzeOnnx } from './lib/onnx-weights.mjs';
 import { installCleanup, killAll, rssBytes, startServer, startWorkerChild } from './lib/procs.mjs';
+import { maskCost, NESTED_SCHEMA } from './lib/mask-cost.mjs';
 import { PromptMaker } from './lib/prompts.mjs';
 import { writeReports } from './lib/report.mjs';
 import { median, summary } from './lib/stats.mjs';
@@ -38,7 +39,8 @@ const USAGE = `usage: npm run bench -- [--model DIR] [--dtype fp32|q8|q4|fp16] [
   --identity-prompts N  prompts of the batched == alone check (default 8, quick 4)
   --identity-model DIR  also run that check on this model (default: <model>-q8dq when --dtype q8 is
                         dynamic q8 and that folder exists); "none" to skip
-  --only LIST           run only some parts: a,b,c,d,e (e is always measured for the bound)
+  --only LIST           run only some parts: a,b,c,d,e,g (e is always measured for the bound; g: the cost
+                        of a nested JSON Schema constraint at 1 and 8 streams, and a mask micro-benchmark)
   --server-arg ARG      extra argument for edgellm serve (repeatable; the batched == alone servers get it
                         too), e.g. --server-arg=--cache-max-bytes=0 or --server-arg=--exact-quantized
   --out DIR             results folder (default bench/results)
@@ -90,7 +92,7 @@ const cfg = {
   requests: num(args.requests, quick ? 200 : 1000),
   soakConcurrency: 4,
   identityPrompts: num(args['identity-prompts'], quick ? 4 : 8),
-  only: new Set((args.only ?? 'a,b,c,d,e').split(',')),
+  only: new Set((args.only ?? 'a,b,c,d,e,g').split(',')),
   serverArgs: args['server-arg'] ?? [],
   out: resolve(args.out ?? join(HERE, 'results')),
   ceilingWarmup: 3,
@@ -189,9 +191,9 @@ function pkgVersion(name) {
  * token unless the detokenizer held text back; weighted by tokens/chunks of that stream).
  * e2e: all completion tokens / (last finish - first request sent), prefills included.
  */
-async function concurrentRun(base, prompts, maxTokens) {
+async function concurrentRun(base, prompts, maxTokens, extra = {}) {
   // each result's t0 (when its request was written) puts its event times on one clock
-  const results = await Promise.all(prompts.map((prompt) => streamCompletion(base, { prompt, maxTokens })));
+  const results = await Promise.all(prompts.map((prompt) => streamCompletion(base, { prompt, maxTokens, extra })));
   const start = Math.min(...results.map((r) => r.t0));
   const end = Math.max(...results.map((r) => r.t0 + r.finishMs));
   const totalTokens = results.reduce((s, r) => s + r.tokens, 0);
@@ -620,6 +622,45 @@ async function main() {
       phaseDone('d');
     }
 
+    // ---------------------------------------------------------------------------------------------- (g)
+    if (cfg.only.has('g')) {
+      // Decode rate with a nested JSON Schema vs unconstrained, same prompts, 1 and 8 streams, interleaved.
+      const schemaBody = { response_format: { type: 'json_schema', json_schema: { name: 'bench', schema: NESTED_SCHEMA } } };
+      const rows = [];
+      for (let r = 0; r < cfg.roundsB + 1; r++) {
+        for (const B of [1, 8]) {
+          const prompts = Array.from({ length: B }, () => pm.exact(cfg.promptTokens));
+          for (const mode of ['free', 'schema']) {
+            const m = await undisturbed(`(g) round ${r + 1} B=${B} ${mode}`, async () => {
+              await sleep(200);
+              const run = await concurrentRun(base, prompts, cfg.maxTokens, mode === 'schema' ? schemaBody : {});
+              delete run.texts;
+              return run;
+            });
+            // round 1 warms the compiled constraint and its mask cache; it is not counted
+            if (r > 0) rows.push({ round: r, mode, disturbed: m.disturbed, ...m.result });
+            log(`(g) round ${r + 1} B=${B} ${mode}: ${m.result.steadyTokS.toFixed(1)} tok/s steady, ${m.result.e2eTokS.toFixed(1)} end-to-end, ${m.result.totalTokens} tokens`);
+          }
+        }
+      }
+      const byStreams = [1, 8].map((B) => {
+        const of = (mode) => summary(cleanOnly(rows.filter((x) => x.streams === B && x.mode === mode)).map((x) => x.e2eTokS));
+        const free = of('free');
+        const schema = of('schema');
+        return { streams: B, freeTokS: free, schemaTokS: schema, ratio: schema.median / free.median };
+      });
+      const tokenizers = [join(cfg.model, 'tokenizer.json'), join(ROOT, '..', 'shared', 'models', 'SmolLM2-135M-Instruct', 'tokenizer.json')];
+      const masks = tokenizers.filter((f) => existsSync(f)).map((f) => ({ tokenizer: relative(ROOT, f), ...maskCost(f) }));
+      for (const m of masks) {
+        log(
+          `(g) mask cost, ${m.tokenizer} (${m.vocab} tokens): check ${m.checkUsMedian.toFixed(1)} us, full mask cold median ${m.fullMaskColdMsMedian.toFixed(2)} ms ` +
+            `(max ${m.fullMaskColdMsMax.toFixed(1)} ms), cached mask applied ${m.applyCachedMaskMsMedian.toFixed(2)} ms`,
+        );
+      }
+      R.g = { rows, byStreams, masks };
+      phaseDone('g');
+    }
+
     await server.stop();
 
     // ---------------------------------------------------------------------------------------------- (e)
@@ -694,6 +735,9 @@ function evaluateTargets(R) {
         note: id.expectedInvariant ? undefined : 'dynamic q8 is not batch-invariant: informational',
       });
     }
+  }
+  for (const x of R.g?.byStreams ?? []) {
+    t.push({ id: 'g', what: `nested JSON Schema decode >= 90% of unconstrained, ${x.streams} stream${x.streams > 1 ? 's' : ''} (end-to-end)`, value: x.ratio * 100, unit: '%', pass: x.ratio >= 0.9 });
   }
   if (R.c) t.push({ id: 'c', what: `turn ${R.c.turns} TTFT >= 5x sooner than cold`, value: R.c.speedupOfMedians, unit: 'x', pass: R.c.speedupOfMedians >= 5 });
   if (R.d) {

@@ -14,3 +14,8 @@ export type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from '.
 export type { Tokenizer } from './runtime/tokenizer.js';
 export { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from './runtime/templates.js';
 export type * from './runtime/types.js';
+export {
+  CompiledConstraint, ConstraintError, choiceGrammar, grammarOf, jsonObjectGrammar, jsonSchemaGrammar, parseGbnf, parseRegex,
+  repeatGrammar, sampleConstrained, sequenceGrammar, SUPPORTED_SCHEMA_KEYWORDS, SUPPORTED_STRING_FORMATS, type ConstraintState, type Grammar,
+} from './runtime/constraints/index.js';
+export { tokenByteTable } from './model/token-bytes.js';

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ForwardItem } from './backend.js';
+import type { ConstraintState } from './constraints/index.js';
 import { Job, type JobContext, type JobSpec } from './job.js';
 import { BeamSearch } from './sampling/index.js';
 
@@ -12,6 +13,8 @@ export class BeamJob extends Job {
   private readonly search: BeamSearch;
   private seqs: number[];
   private pending: number[] | undefined;
+  /** Each live beam's constraint state, parallel to the search's beams. */
+  private states: Array<ConstraintState | undefined>;
 
   constructor(spec: JobSpec, ctx: JobContext) {
     super(spec, ctx);
@@ -24,6 +27,7 @@ export class BeamJob extends Job {
       minNewTokens: spec.minTokens,
     });
     this.seqs = [this.firstSeq()];
+    this.states = [spec.constraint?.start()];
   }
 
   override get width(): number {
@@ -42,9 +46,14 @@ export class BeamJob extends Job {
       counts.clear();
       for (const t of beam.tokens) counts.set(t, (counts.get(t) ?? 0) + 1);
       this.processLogits(logits[i], beam.tokens.length, counts);
+      // Beams rank whole candidate lists, so a constrained beam needs its full mask.
+      const state = this.states[i];
+      const budget = this.spec.maxNewTokens - beam.tokens.length - 1;
+      state?.maskLogits(logits[i], this.ends, budget);
     });
     const choices = this.search.step(logits);
     if (this.search.done || choices.length === 0) return this.complete();
+    this.states = choices.map((c) => this.states[c.parent]?.next(c.token));
 
     const used = new Set<number>();
     const next: number[] = [];

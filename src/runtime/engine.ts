@@ -8,6 +8,7 @@ import { l2Normalize } from '../internal/vector.js';
 import { contextLengthExceeded, InferenceError, invalidRequest, isInferenceError, notFound } from '../errors.js';
 import type { Backend, EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
+import { ConstraintCache, ConstraintError, type CompiledConstraint } from './constraints/index.js';
 import { EmbedJob } from './embed-job.js';
 import { EventChannel } from './event-channel.js';
 import type { Job, JobContext, JobSpec } from './job.js';
@@ -19,6 +20,7 @@ import { SessionStore, turnSuffix, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
 import { encodeContinuation, type Tokenizer } from './tokenizer.js';
 import type { ToolCallFormat } from './tools/tool-call-parser.js';
+import { toolCallConstraint } from './tools/tool-constraint.js';
 import { withToolCalls } from './tools/tool-events.js';
 import { toolSupportOf } from './tools/tool-prompt.js';
 import type {
@@ -97,6 +99,7 @@ class Engine implements InferenceRuntime {
   private readonly recorder: MetricsRecorder;
   /** KV tokens each running job holds (prompt per copy plus generated), for the KV gauge. */
   private readonly activeTokens = new Map<Job, number>();
+  private constraints: ConstraintCache | undefined;
 
   constructor(private readonly o: EngineOptions) {
     this.recorder = new MetricsRecorder(o.now);
@@ -392,6 +395,7 @@ class Engine implements InferenceRuntime {
       n: request.n,
       logprobs: request.logprobs,
       prefillChunk: this.o.prefillChunk ?? 512,
+      constraint: this.compileConstraint(this.constraintOf(request, tools)),
     };
     spec.reuse = this.reusePrefix(promptTokens, request.session);
     const cache = this.cache;
@@ -489,6 +493,36 @@ class Engine implements InferenceRuntime {
   /** How this model writes tool calls: its template's format, else the default prompt's (Hermes). */
   private toolCallFormat(): ToolCallFormat {
     return this.o.chatTemplate === undefined || this.o.chatTemplate === 'model' ? toolSupportOf(this.o.tokenizer.chatTemplate).format : 'hermes';
+  }
+
+  /**
+   * The request's own constraint, or the one its tool_choice demands ("required" or a named
+   * function: the reply must be a valid call). Both at once is a client mistake.
+   */
+  private constraintOf(request: GenerateRequest, tools: GenerateRequest['tools']): GenerateRequest['constraint'] {
+    const spec = tools && toolCallConstraint(tools, this.toolCallFormat());
+    if (!spec) return request.constraint;
+    if (request.constraint) {
+      throw invalidRequest('A structured output format cannot be combined with a tool_choice that requires a call.', request.constraint.param ?? 'constraint');
+    }
+    return { spec, param: 'tools' };
+  }
+
+  /** A request's constraint, compiled once per spec (cached); a spec the server cannot enforce is a 400. */
+  private compileConstraint(constraint: GenerateRequest['constraint']): CompiledConstraint | undefined {
+    if (!constraint) return undefined;
+    const param = constraint.param ?? 'constraint';
+    const tokenizer = this.o.tokenizer;
+    if (!tokenizer.tokenBytes) {
+      throw invalidRequest(`${param}: this model's tokenizer does not expose token bytes, so output cannot be constrained.`, param);
+    }
+    this.constraints ??= new ConstraintCache(() => tokenizer.tokenBytes!(), this.o.backend.info.vocabSize);
+    try {
+      return this.constraints.get(constraint.spec);
+    } catch (error) {
+      if (error instanceof ConstraintError) throw invalidRequest(`${param}: ${error.message}`, param, 'invalid_constraint');
+      throw error;
+    }
   }
 
   private checkStopTokenIds(ids: number[] | undefined): void {

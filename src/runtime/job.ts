@@ -4,6 +4,7 @@
  * @module
  */
 import type { Backend, ForwardItem } from './backend.js';
+import type { CompiledConstraint } from './constraints/index.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import { StopMatcher } from './stop-matcher.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -26,6 +27,8 @@ export interface JobSpec {
   prefillChunk?: number;
   /** Start from a sequence whose cache already holds `cached` prompt tokens (`kvLength` >= cached tokens in all). */
   reuse?: { seq: number; cached: number; kvLength: number };
+  /** What every choice's tokens must match (each choice keeps its own state). */
+  constraint?: CompiledConstraint;
 }
 
 export interface JobContext {
@@ -58,12 +61,15 @@ export abstract class Job {
   cancelled = false;
   protected completionTokens = 0;
   protected readonly eos: Set<number>;
+  /** Tokens that end a choice (EOS unless ignored, and stop ids): a constraint allows them only when complete. */
+  protected readonly ends: Set<number>;
 
   constructor(
     protected readonly spec: JobSpec,
     protected readonly ctx: JobContext,
   ) {
     this.eos = new Set(spec.ignoreEos ? [] : ctx.tokenizer.eosTokenIds);
+    this.ends = new Set([...this.eos, ...spec.stopTokenIds]);
   }
 
   /** Sequences this job holds at most: its n choices (BeamJob: its beams). */

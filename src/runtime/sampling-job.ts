@@ -4,6 +4,7 @@
  * @module
  */
 import type { ForwardItem } from './backend.js';
+import { sampleConstrained, type ConstraintState } from './constraints/index.js';
 import type { IncrementalDetokenizer } from './detokenizer.js';
 import { Job, type JobContext, type JobSpec } from './job.js';
 import { createRng, sampleToken, type Rng } from './sampling/index.js';
@@ -25,6 +26,8 @@ interface Choice {
   cut: boolean;
   /** How many of `tokens` are in the sequence's KV cache (the last sampled one is not, yet). */
   inCache: number;
+  /** Where this choice stands in the request's constraint, if any. */
+  constraint?: ConstraintState;
 }
 
 export class SamplingJob extends Job {
@@ -58,6 +61,7 @@ export class SamplingJob extends Job {
       reason: 'stop',
       cut: false,
       inCache: 0,
+      constraint: spec.constraint?.start(),
     }));
   }
 
@@ -66,10 +70,13 @@ export class SamplingJob extends Job {
     return this.active().map((c) => ({ seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]], greedyNext: this.greedyNext(c) }));
   }
 
-  /** Whether the token after this step will be the logits' argmax, and this step not the last. */
+  /**
+   * Whether the token after this step will be the logits' argmax, and this step not the last. Never
+   * for a constrained choice: its mask may refuse the argmax.
+   */
   private greedyNext(choice: Choice): boolean {
     const generated = choice.tokens.length;
-    return this.pureGreedy && generated >= this.spec.minTokens && generated + 1 < this.spec.maxNewTokens;
+    return this.pureGreedy && !choice.constraint && generated >= this.spec.minTokens && generated + 1 < this.spec.maxNewTokens;
   }
 
   async advance(logits: Float32Array[]): Promise<void> {
@@ -102,14 +109,24 @@ export class SamplingJob extends Job {
     choice.inCache = choice.tokens.length;
     const raw = this.spec.logprobs === undefined ? undefined : logits.slice();
     this.processLogits(logits, choice.tokens.length, choice.counts);
-    const token = sampleToken(logits, this.spec.sampling, choice.rng);
+    let token: number;
+    if (choice.constraint) {
+      // The constraint is complete and nothing may follow, or no token can continue it: the choice ends here.
+      // Tokens left after this one: near max_tokens only tokens that can still close the output in time are allowed.
+      const budget = this.spec.maxNewTokens - choice.tokens.length - 1;
+      const t = choice.constraint.mustEnd ? undefined : sampleConstrained(logits, this.spec.sampling, choice.rng, choice.constraint, this.ends, budget);
+      if (t === undefined) return this.finish(choice, this.release(choice).text, 'stop', []);
+      token = t;
+    } else token = sampleToken(logits, this.spec.sampling, choice.rng);
     if (this.isStopToken(token)) return this.finish(choice, this.release(choice).text, 'stop', []);
 
+    choice.constraint = choice.constraint?.next(token);
     choice.tokens.push(token);
     choice.counts.set(token, (choice.counts.get(token) ?? 0) + 1);
     this.completionTokens++;
     // The last token also gets what the detokenizer held back (an unfinished character).
-    const last = choice.tokens.length >= this.spec.maxNewTokens;
+    const complete = choice.constraint?.mustEnd === true;
+    const last = complete || choice.tokens.length >= this.spec.maxNewTokens;
     const piece = choice.detokenizer.push([token]) + (last ? choice.detokenizer.flush() : '');
     const logprobs = raw && [this.logprobOf(raw, token, piece)];
     const out = choice.stopper.push(piece);
@@ -117,7 +134,7 @@ export class SamplingJob extends Job {
     if (out.stopped) return this.finish(choice, out.text, 'stop', [token], logprobs);
     if (last) {
       const end = this.release(choice);
-      return this.finish(choice, out.text + end.text, end.stopped ? 'stop' : 'length', [token], logprobs);
+      return this.finish(choice, out.text + end.text, end.stopped || complete ? 'stop' : 'length', [token], logprobs);
     }
     choice.text += out.text;
     this.ctx.emit({ type: 'delta', index: choice.index, text: out.text, tokens: [token], ...(logprobs && { logprobs }) });

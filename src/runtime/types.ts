@@ -88,6 +88,29 @@ export interface SessionControl {
   startIfMissing?: boolean;
 }
 
+/**
+ * What a generated text must match, enforced token by token. Specs compose, so a caller can
+ * enforce a schema inside literal text (a tool call's wrapper): `sequence`, `choice`, `repeat`.
+ */
+export type ConstraintSpec =
+  /** Any JSON object. */
+  | { kind: 'json' }
+  /** A JSON document valid under the schema (the supported subset; other keywords are refused). */
+  | { kind: 'jsonSchema'; schema: unknown }
+  /** A full match of a regular expression. */
+  | { kind: 'regex'; pattern: string }
+  /** A llama.cpp GBNF grammar (start rule `root`). */
+  | { kind: 'grammar'; gbnf: string }
+  | { kind: 'literal'; text: string }
+  | { kind: 'sequence'; parts: ConstraintSpec[] }
+  | { kind: 'choice'; options: ConstraintSpec[] }
+  | { kind: 'repeat'; item: ConstraintSpec; min: number; max?: number; separator?: string };
+
+export interface Constraint {
+  spec: ConstraintSpec;
+  /** The request field a 400 about this constraint names (e.g. `response_format.json_schema.schema`). */
+  param?: string;
+}
 
 export interface GenerateRequest {
   /** The model id the client asked for; undefined means the default model. */
@@ -112,6 +135,8 @@ export interface GenerateRequest {
   session?: SessionControl;
   /** Functions the model may call (chat only): rendered into the prompt, calls parsed out of the reply. */
   tools?: ToolsRequest;
+  /** Every choice's text must match this; end-of-sequence is allowed exactly when it is complete. */
+  constraint?: Constraint;
   signal?: AbortSignal;
 }
 

@@ -144,6 +144,7 @@ describe.skipIf(!hasChromium)('web chat UI in Chromium (MockRuntime, basePath /l
     await page.locator('#top_k').fill('5');
     await page.locator('#num_beams').fill('2');
     await page.locator('#max_tokens').fill('');
+    await page.locator('#json_output').check();
     expect(await page.locator('#beam-note').isVisible()).toBe(true);
     await page.locator('#model').selectOption('mock-model-2');
     const before = runtime.requests.length;
@@ -157,6 +158,8 @@ describe.skipIf(!hasChromium)('web chat UI in Chromium (MockRuntime, basePath /l
     expect(request.model).toBe('mock-model-2');
     expect(request.maxTokens).toBeUndefined();
     expect(request.sampling).toMatchObject({ temperature: 0.2, topK: 5, numBeams: 2 });
+    expect(request.constraint).toEqual({ spec: { kind: 'json' }, param: 'response_format' });
+    await page.locator('#json_output').uncheck();
     const messages = request.input.kind === 'messages' ? request.input.messages : [];
     expect(messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
     expect(messages[1].content).toContain('Once upon a **time**');

@@ -111,6 +111,30 @@ export function endpointSuite(host: string, baseUrl: () => string): void {
       expect(body.usage).toEqual({ prompt_tokens: 5, completion_tokens: 60, total_tokens: 65, prompt_tokens_details: { cached_tokens: 0 } });
     });
 
+    it('enforces a JSON Schema while decoding (response_format json_schema)', async () => {
+      const schema = {
+        type: 'object',
+        properties: { name: { type: 'string', maxLength: 12 }, mood: { enum: ['happy', 'sad'] }, age: { type: 'integer', minimum: 1, maximum: 9 } },
+        required: ['name', 'mood', 'age'],
+        additionalProperties: false,
+      };
+      const response = await post('/v1/chat/completions', {
+        model: SUITE_MODEL,
+        messages: [{ role: 'user', content: 'Once upon a time' }],
+        temperature: 0,
+        max_tokens: 100,
+        response_format: { type: 'json_schema', json_schema: { name: 'kid', schema, strict: true } },
+      });
+      expect(response.status).toBe(200);
+      const choice = (await response.json()).choices[0];
+      expect(choice.finish_reason).toBe('stop');
+      const doc = JSON.parse(choice.message.content);
+      expect(Object.keys(doc)).toEqual(['name', 'mood', 'age']);
+      expect(doc.name.length).toBeLessThanOrEqual(12);
+      expect(['happy', 'sad']).toContain(doc.mood);
+      expect(doc.age >= 1 && doc.age <= 9 && Number.isInteger(doc.age)).toBe(true);
+    });
+
     it('streams completions that add up to the non-streamed text', async () => {
       const request = { model: SUITE_MODEL, prompt: 'Once upon a time', temperature: 0, max_tokens: 40 };
       const full = await (await post('/v1/completions', request)).json();

@@ -16,3 +16,5 @@ export function sharedModel(name: string): string | undefined {
 export const STORIES = 'karpathy__stories260K';
 export const TINY_RANDOM = 'hf-internal-testing__tiny-random-LlamaForCausalLM';
 export const MODEL2VEC = 'MinishLab__model2vec-test-model-vocab-quantized';
+/** A real chat model (Q4_1 GGUF, not loadable yet) with its tokenizer.json: byte-level BPE, 49,152 tokens. */
+export const SMOLLM2 = 'SmolLM2-135M-Instruct';

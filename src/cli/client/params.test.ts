@@ -97,4 +97,13 @@ describe('toWireParams', () => {
     expect(toWireParams(params, 'chat')).toEqual({ max_tokens: 32, top_k: 5 });
     expect(toWireParams({ seed: 1 }, 'generate')).toEqual({ seed: 1 });
   });
+
+  it('turns response_format=json into a json_object response format on both endpoints', () => {
+    const params = applyParams({}, 'response_format=JSON');
+    expect(params).toEqual({ response_format: 'json' });
+    expect(formatParams(params)).toBe('response_format=json');
+    for (const endpoint of ['generate', 'chat'] as const) expect(toWireParams(params, endpoint)).toEqual({ response_format: { type: 'json_object' } });
+    expect(toWireParams(applyParams(params, 'response_format=text'), 'chat')).toEqual({});
+    expect(() => applyParams({}, 'response_format=xml')).toThrow(/one of json, text/);
+  });
 });

@@ -10,7 +10,9 @@ export type ParamValue = number | boolean | string;
 export type Params = Readonly<Record<string, ParamValue>>;
 
 interface ParamSpec {
-  kind: 'number' | 'int' | 'bool' | 'string';
+  kind: 'number' | 'int' | 'bool' | 'string' | 'choice';
+  /** For 'choice': the allowed values. */
+  values?: string[];
   min?: number;
   max?: number;
   /** min is exclusive (repetition_penalty must be > 0). */
@@ -33,6 +35,8 @@ const SPECS: Record<string, ParamSpec> = {
   num_beams: { kind: 'int', min: 1, max: 16 },
   stop: { kind: 'string' },
   ignore_eos: { kind: 'bool' },
+  /** json: the reply is a JSON object, enforced while decoding (response_format json_object). */
+  response_format: { kind: 'choice', values: ['json', 'text'] },
 };
 
 export const PARAM_NAMES = Object.keys(SPECS);
@@ -97,6 +101,10 @@ function range({ min, max, above }: ParamSpec): string {
 export function parseValue(name: string, raw: string): ParamValue {
   const spec = SPECS[name];
   if (spec.kind === 'string') return raw;
+  if (spec.kind === 'choice') {
+    if (spec.values!.includes(raw.toLowerCase())) return raw.toLowerCase();
+    throw new ParamError(`${name} must be one of ${spec.values!.join(', ')} (got '${raw}')`);
+  }
   if (spec.kind === 'bool') {
     const lower = raw.toLowerCase();
     if (TRUE.has(lower)) return true;
@@ -139,8 +147,10 @@ export function formatParams(params: Params): string {
 }
 
 /** The request fields for an endpoint: /generate calls max_tokens `request_output_len`. */
-export function toWireParams(params: Params, endpoint: 'generate' | 'chat'): Record<string, ParamValue> {
-  const { max_tokens: maxTokens, ...rest } = params;
-  if (maxTokens === undefined) return { ...rest };
-  return { ...rest, [endpoint === 'generate' ? 'request_output_len' : 'max_tokens']: maxTokens };
+export function toWireParams(params: Params, endpoint: 'generate' | 'chat'): Record<string, ParamValue | object> {
+  const { max_tokens: maxTokens, response_format: format, ...rest } = params;
+  const wire: Record<string, ParamValue | object> = { ...rest };
+  if (format === 'json') wire.response_format = { type: 'json_object' };
+  if (maxTokens !== undefined) wire[endpoint === 'generate' ? 'request_output_len' : 'max_tokens'] = maxTokens;
+  return wire;
 }

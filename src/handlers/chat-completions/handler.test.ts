@@ -341,12 +341,32 @@ describe('POST /v1/chat/completions: validation', () => {
   });
 
   it.each([
-    ['response_format', { response_format: { type: 'json_object' } }],
-    ['response_format', { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }],
-  ])("refuses unsupported '%s' with code unsupported_parameter", async (param, extra) => {
+    [{ response_format: { type: 'json_object' } }, { spec: { kind: 'json' }, param: 'response_format' }],
+    [
+      { response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema: { type: 'object' } } } },
+      { spec: { kind: 'jsonSchema', schema: { type: 'object' } }, param: 'response_format.json_schema.schema' },
+    ],
+    [{ response_format: { type: 'regex_schema', regex_schema: 'a+' } }, { spec: { kind: 'regex', pattern: 'a+' }, param: 'response_format.regex_schema' }],
+    [{ guided_json: '{"type": "string"}' }, { spec: { kind: 'jsonSchema', schema: { type: 'string' } }, param: 'guided_json' }],
+    [{ guided_regex: '\\d+' }, { spec: { kind: 'regex', pattern: '\\d+' }, param: 'guided_regex' }],
+    [{ guided_choice: ['yes', 'no'] }, { spec: { kind: 'choice', options: [{ kind: 'literal', text: 'yes' }, { kind: 'literal', text: 'no' }] }, param: 'guided_choice' }],
+    [{ guided_grammar: 'root ::= "a"' }, { spec: { kind: 'grammar', gbnf: 'root ::= "a"' }, param: 'guided_grammar' }],
+    [{ grammar: 'root ::= "a"' }, { spec: { kind: 'grammar', gbnf: 'root ::= "a"' }, param: 'grammar' }],
+    [{ response_format: { type: 'text' } }, undefined],
+  ])('maps %j to the engine constraint', async (extra, constraint) => {
     const { app, runtime } = setup();
-    const body = await expect400(await chat(app, { ...ok, ...extra }), param, 'unsupported_parameter');
-    expect(body.error.message).toContain(param);
+    expect((await chat(app, { ...ok, ...extra })).status).toBe(200);
+    expect(runtime.requests[0].constraint).toEqual(constraint);
+  });
+
+  it.each([
+    [{ response_format: { type: 'json_schema' } }, 'response_format.json_schema'],
+    [{ response_format: { type: 'xml' } }, 'response_format.type'],
+    [{ guided_json: '{not json' }, 'guided_json'],
+    [{ response_format: { type: 'json_object' }, guided_regex: 'a' }, 'guided_regex'],
+  ])('refuses a malformed or doubled constraint %j', async (extra, param) => {
+    const { app, runtime } = setup();
+    await expect400(await chat(app, { ...ok, ...extra }), param);
     expect(runtime.requests).toHaveLength(0);
   });
 

@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
 import type { ChatMessage, GenerateRequest, SamplingParams, ToolChoice, ToolsRequest } from '../../runtime/types.js';
-import { rejectUnsupported, samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
+import { constraintFields, toConstraint } from '../shared/constraint-fields.js';
+import { samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -53,7 +54,7 @@ export const chatRequestSchema = z.object({
   tools: z.array(toolSchema).nullish(),
   tool_choice: toolChoiceSchema.nullish(),
   parallel_tool_calls: z.boolean().nullish(),
-  response_format: z.object({ type: z.string() }).passthrough().nullish(),
+  ...constraintFields,
   ...samplingFields,
   // lmdeploy's early protocol declared `stop: bool` (stop the session's generation); false is "no stop".
   stop: z.union([samplingFields.stop.unwrap().unwrap(), z.boolean()]).nullish(),
@@ -71,9 +72,6 @@ export function checkChatRequest(body: ChatRequest): void {
     throw invalidRequest('top_logprobs needs logprobs: true.', 'top_logprobs');
   }
   if (body.stop === true) throw invalidRequest("'stop': true (lmdeploy's session stop) is not supported; close the connection to cancel.", 'stop');
-  rejectUnsupported(body, {
-    response_format: (v) => (v as { type: string }).type !== 'text',
-  });
 }
 
 /** `tools`, `tool_choice` and `parallel_tool_calls` as the engine takes them, checked against each other. */
@@ -126,5 +124,6 @@ export function toGenerateRequest(body: ChatRequest, signal?: AbortSignal): Gene
     tools: toToolsRequest(body),
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
     logprobs: body.logprobs ? (body.top_logprobs ?? 0) : undefined,
+    constraint: toConstraint(body),
   };
 }

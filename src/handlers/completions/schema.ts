@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
 import type { GenerateRequest, SamplingParams } from '../../runtime/types.js';
+import { constraintFields, toConstraint } from '../shared/constraint-fields.js';
 import { rejectUnsupported, samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
@@ -21,6 +22,7 @@ export const completionRequestSchema = z.object({
   suffix: z.string().nullish(),
   best_of: z.number().int().min(1).max(16).nullish(),
   logprobs: z.number().int().min(0).max(20).nullish(),
+  ...constraintFields,
   ...samplingFields,
 });
 
@@ -52,6 +54,7 @@ export function toGenerateRequests(body: CompletionRequest, signal?: AbortSignal
         : (p as Array<string | number[]>).map((x) =>
             typeof x === 'string' ? { kind: 'text', text: x } : { kind: 'tokens', tokens: x },
           );
+  const constraint = toConstraint(body);
   return prompts.map((input) => ({
     ...toGenerationFields(body, DEFAULTS, signal),
     input,
@@ -60,5 +63,6 @@ export function toGenerateRequests(body: CompletionRequest, signal?: AbortSignal
     // best_of candidates are ranked by their tokens' logprobs, so those are computed even when not returned.
     n: body.best_of ?? body.n ?? 1,
     logprobs: body.logprobs ?? ((body.best_of ?? 1) > (body.n ?? 1) ? 0 : undefined),
+    constraint,
   }));
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { CONSTRAINT_DOCS } from '../shared/constraint-fields.js';
+
 const SAMPLING: Record<string, string> = {
   temperature: "Sampling temperature, 0 = greedy. Default 1 (0.8 for /generate) or the model's generation_config.json.",
   top_p: 'Nucleus sampling: sample among the most likely tokens whose probabilities sum to top_p.',
@@ -48,6 +50,7 @@ const GENERATE: Record<string, string> = {
   stream: 'Stream newline-delimited JSON lines {"text", "tokens", "finish_reason"} (application/x-ndjson).',
   stream_options: 'Ignored: the NDJSON lines carry the running token count instead.',
   n: 'Ignored: /generate always answers one choice.',
+  ...CONSTRAINT_DOCS,
 };
 
 const INTERACTIVE = {
@@ -75,6 +78,7 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     suffix: 'Not supported yet: a non-empty suffix gets 400 unsupported_parameter.',
     best_of: 'Generate this many candidates per prompt and return the n with the highest mean token logprob (not with stream).',
     logprobs: 'Return each token\'s logprob and the N most likely alternatives (0-20).',
+    ...CONSTRAINT_DOCS,
   },
   chat: {
     ...SAMPLING,
@@ -89,10 +93,10 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     top_logprobs: 'With logprobs: true, also the N most likely alternatives of each token (0-20); 0 is accepted without logprobs.',
     stop: "Stop strings (up to 32). lmdeploy's early boolean `stop`: false is no stop, true gets 400 (close the connection to cancel).",
     min_new_tokens: "lmdeploy's name for min_tokens.",
-    tools: 'Functions the model may call: `[{"type": "function", "function": {name, description, parameters}}]`. Rendered through the model\'s chat template when it takes tools, else through a default system prompt; calls are parsed from the reply (Hermes `<tool_call>` JSON, Llama 3 JSON, Mistral arrays) and returned as `tool_calls` with finish_reason "tool_calls".',
+    tools: 'Functions the model may call: `[{"type": "function", "function": {name, description, parameters}}]`. Rendered through the model\'s chat template when it takes tools, else through a default system prompt; calls are parsed from the reply (Hermes `<tool_call>` JSON, Llama 3 JSON, Mistral arrays) and returned as `tool_calls` with finish_reason "tool_calls". With tool_choice "required" or a named function the call is enforced to match the function\'s parameters schema.',
     tool_choice: '"auto" (default with tools), "none", "required", or {"type": "function", "function": {"name": ...}}.',
     parallel_tool_calls: 'Whether one reply may hold several calls (default true).',
-    response_format: 'Only {"type": "text"}; other types get 400 unsupported_parameter.',
+    ...CONSTRAINT_DOCS,
   },
   embeddings: {
     model: 'A model id from GET /v1/models; default: the --embedding-model if one is served, else the generation model (its hidden state).',
@@ -104,5 +108,4 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
   generate: GENERATE,
   interactive: INTERACTIVE,
   encode: ENCODE,
-
 };

@@ -6,11 +6,13 @@
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.js';
 import type { GenerateRequest, SamplingParams } from '../../runtime/types.js';
+import { constraintFields, toConstraint } from '../shared/constraint-fields.js';
 import { samplingFields, toGenerationFields } from '../shared/sampling-schema.js';
 
 const message = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() });
 
 export const generateRequestSchema = z.object({
+  ...constraintFields,
   ...samplingFields,
   prompt: z.union([z.string(), z.array(message).min(1)]),
   session_id: z.number().int().nullish(),
@@ -70,6 +72,7 @@ export function toGenerateRequest(body: GenerateBody, signal?: AbortSignal): Gen
     // Unset: as much as the context leaves, with or without a session.
     maxTokens: body.request_output_len ?? body.max_tokens ?? undefined,
     session,
+    constraint: toConstraint(body),
   };
 }
 

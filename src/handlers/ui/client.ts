@@ -155,6 +155,7 @@ export function startChat({ renderMarkdown, createSseParser }: ChatHelpers): voi
       if (modelSelect.value) body.model = modelSelect.value;
       // An empty field is left out: the server's default applies (for max_tokens: up to the context).
       for (const name of FIELDS) if (!Number.isNaN(ui.field(name).valueAsNumber)) body[name] = ui.field(name).valueAsNumber;
+      if (ui.field('json_output').checked) body.response_format = { type: 'json_object' };
       return body;
     },
     async readStream(response: Response, onText: (text: string) => void): Promise<Outcome> {

@@ -55,7 +55,7 @@ describe('GET /ui', () => {
 
   it('labels every control', () => {
     const { html } = uiPage();
-    for (const id of ['model', 'max_tokens', 'temperature', 'top_p', 'top_k', 'num_beams', 'repetition_penalty', 'api-key', 'input']) {
+    for (const id of ['model', 'max_tokens', 'temperature', 'top_p', 'top_k', 'num_beams', 'repetition_penalty', 'json_output', 'api-key', 'input']) {
       const labelled = new RegExp(`<label for="${id}"|<label[^>]*>[^<]*<input id="${id}"`).test(html);
       expect(labelled, id).toBe(true);
     }

@@ -104,6 +104,7 @@ function body(): string {
 <summary>Settings</summary>
 <form id="settings-form" novalidate>
 ${controls}
+<label class="wide"><input id="json_output" name="json_output" type="checkbox"> JSON output (the reply is a JSON object, enforced while decoding)</label>
 <p id="beam-note" class="hint wide" hidden>Beam search: the reply arrives in one piece when it is done; temperature, top-p and top-k are not used.</p>
 <label id="key-row" class="wide" hidden>API key <input id="api-key" type="password" autocomplete="off" spellcheck="false"></label>
 </form>

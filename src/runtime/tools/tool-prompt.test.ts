@@ -52,14 +52,14 @@ describe('tools in the prompt', () => {
   it('inlines tools for a template without them: a system prompt, <tool_call> text, one user turn of results', () => {
     const messages = inlineTools(ROUND_TRIP, [WEATHER]);
     expect(messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
-    expect(messages[0].content).toContain('"name":"get_weather"');
+    expect(messages[0].content).toContain('{"name":"get_weather","description":"Current weather of a city","parameters":');
     expect(messages[2].content).toBe(
       '<tool_call>\n{"name":"get_weather","arguments":{"city":"Paris"}}\n</tool_call>\n<tool_call>\n{"name":"get_weather","arguments":{"city":"Rome"}}\n</tool_call>',
     );
     expect(messages[3].content).toBe('<tool_response>\n{"temp": 18}\n</tool_response>\n<tool_response>\n{"temp": 24}\n</tool_response>');
     // A system message of the client's own keeps its text first.
     const withSystem = inlineTools([{ role: 'system', content: 'Be brief.' }, ...ROUND_TRIP], [WEATHER]);
-    expect(withSystem[0].content.startsWith('Be brief.\n\nYou may call functions')).toBe(true);
+    expect(withSystem[0].content.startsWith('Be brief.\n\nYou may call these functions')).toBe(true);
     expect(withSystem.filter((m) => m.role === 'system')).toHaveLength(1);
   });
 
@@ -73,11 +73,11 @@ describe('tools in the prompt', () => {
 
   it("renders through a template without tools by inlining them (and renders a past round trip without tools too)", () => {
     const { text } = renderChat('model', ROUND_TRIP, tokenizer(CHATML), [WEATHER]);
-    expect(text).toContain('<|im_start|>system\nYou may call functions');
+    expect(text).toContain('<|im_start|>system\nYou may call these functions');
     expect(text).toContain('<|im_start|>user\n<tool_response>\n{"temp": 18}');
     expect(text.endsWith('<|im_start|>assistant\n')).toBe(true);
     const noTools = renderChat('chatml', ROUND_TRIP, tokenizer(CHATML)).text;
-    expect(noTools).not.toContain('You may call functions');
+    expect(noTools).not.toContain('You may call these functions');
     expect(noTools).toContain('<tool_call>\n{"name":"get_weather"');
   });
 });

@@ -52,11 +52,12 @@ const callBlock = (name: string, args: string) => `<tool_call>\n${JSON.stringify
 /** The system prompt edgellm uses for templates that do not take tools. */
 export function defaultToolSystemPrompt(tools: ToolDefinition[]): string {
   return [
-    'You may call functions to answer. The available functions are listed in <tools></tools> as JSON:',
+    'You may call these functions (as JSON in <tools></tools>):',
     '<tools>',
-    ...templateTools(tools).map((t) => JSON.stringify(t)),
+    // Each function as {name, description, parameters}: OpenAI's wrapper says nothing to the model.
+    ...templateTools(tools).map((t) => JSON.stringify((t as { function: object }).function)),
     '</tools>',
-    'To call a function, reply with one block per call, each holding a JSON object with the function name and its arguments:',
+    'To call one, reply with a block like this per call:',
     callBlock('function_name', '{"argument": "value"}'),
   ].join('\n');
 }

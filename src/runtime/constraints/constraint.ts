@@ -1,0 +1,187 @@
+/**
+ * Constraints as the engine uses them: a spec (see `ConstraintSpec` in the runtime types) compiled
+ * once per tokenizer into a matcher and a masker, and a small immutable per-row state that says
+ * which tokens may come next. Sampling checks the sampled token first and masks the whole
+ * vocabulary only when that token is refused (see `sampleConstrained`).
+ * @module
+ */
+import type { ConstraintSpec } from '../types.js';
+import { sampleToken, type Rng, type SampleParams } from '../sampling/index.js';
+import { grammarOf } from './spec.js';
+import { flattenGrammar } from './grammar.js';
+import { ByteMatcher, type MatchState } from './matcher.js';
+import { maskHas, tokenTrie, TokenMasker } from './token-index.js';
+
+export class CompiledConstraint {
+  readonly matcher: ByteMatcher;
+  readonly masker: TokenMasker;
+
+  constructor(spec: ConstraintSpec, tokenBytes: ReadonlyArray<Uint8Array | null>, vocabSize: number) {
+    this.matcher = new ByteMatcher(flattenGrammar(grammarOf(spec)));
+    this.masker = new TokenMasker(this.matcher, tokenTrie(tokenBytes), vocabSize);
+  }
+
+  start(): ConstraintState {
+    return new ConstraintState(this, this.matcher.initial);
+  }
+}
+
+/** Where one row stands in its constraint. Immutable: `next` returns a new state (beams share parents). */
+export class ConstraintState {
+  constructor(
+    private readonly c: CompiledConstraint,
+    readonly state: MatchState,
+  ) {}
+
+  /** The output so far is complete: end-of-sequence is allowed. */
+  get complete(): boolean {
+    return this.c.matcher.accepts(this.state);
+  }
+
+  /** Complete, and nothing may follow: the row should finish now. */
+  get mustEnd(): boolean {
+    return this.c.matcher.onlyEnd(this.state);
+  }
+
+  /** Fewest bytes that complete the output from here (0 when complete). */
+  get minClose(): number {
+    return this.c.matcher.minClose(this.state);
+  }
+
+  /**
+   * Whether `token` may come next; `ends` (EOS and stop ids) are allowed exactly when complete.
+   * With a `budget` (tokens left after this one), a token is refused when the output could no
+   * longer be completed within it, at one token per byte (byte-level and byte-fallback
+   * vocabularies have a token for every byte).
+   */
+  allows(token: number, ends: ReadonlySet<number>, budget = Infinity): boolean {
+    if (ends.has(token)) return this.complete;
+    const bytes = this.c.masker.trie.tokenBytes[token];
+    if (!bytes || bytes.length === 0) return false;
+    const next = this.c.matcher.stepBytes(this.state, bytes);
+    return next.length > 0 && (budget === Infinity || this.c.matcher.minClose(next) <= budget);
+  }
+
+  /** Whether the budget can constrain this step at all: entering rules can add at most this many bytes per token. */
+  budgetBinds(budget: number): boolean {
+    if (budget === Infinity) return false;
+    const growth = this.c.masker.trie.maxDepth * (this.c.matcher.maxRuleMin + 1);
+    return budget < this.minClose + growth;
+  }
+
+  /** Sets every refused token's logit to -Infinity (see `allows` for the budget). */
+  maskLogits(logits: Float32Array, ends: ReadonlySet<number>, budget = Infinity): void {
+    if (!this.budgetBinds(budget)) return this.applyMask(logits, ends);
+    const costs = this.c.masker.costs(this.state);
+    const complete = this.complete;
+    const V = logits.length;
+    const n = Math.min(V, costs.length);
+    let any = complete && [...ends].some((e) => e < V && logits[e] !== -Infinity);
+    for (let i = 0; i < n && !any; i++) any = costs[i] <= budget && logits[i] !== -Infinity;
+    // Out of reach whatever comes next (max_tokens below the shortest valid output): no budget, the output is cut.
+    if (!any) return this.applyMask(logits, ends);
+    const kept = complete ? [...ends].filter((e) => e < V).map((e) => [e, logits[e]] as const) : [];
+    for (let i = 0; i < n; i++) if (costs[i] > budget) logits[i] = -Infinity;
+    logits.fill(-Infinity, n);
+    for (const [e, v] of kept) logits[e] = v;
+  }
+
+  /** Whether the budget is out of reach even one byte per token ahead (then it is not applied). */
+  hopeless(budget: number): boolean {
+    return budget !== Infinity && this.minClose > budget + this.c.masker.trie.maxDepth;
+  }
+
+  private applyMask(logits: Float32Array, ends: ReadonlySet<number>): void {
+    const mask = this.c.masker.mask(this.state);
+    const complete = this.complete;
+    const kept: Array<[number, number]> = [];
+    if (complete) for (const e of ends) if (e < logits.length) kept.push([e, logits[e]]);
+    const V = logits.length;
+    for (let w = 0; w * 32 < V; w++) {
+      const bits = w < mask.length ? mask[w] : 0;
+      if (bits === 0xffffffff) continue;
+      const top = Math.min(V, w * 32 + 32);
+      if (bits === 0) logits.fill(-Infinity, w * 32, top);
+      else for (let i = w * 32; i < top; i++) if (((bits >>> (i & 31)) & 1) === 0) logits[i] = -Infinity;
+    }
+    for (const [e, v] of kept) logits[e] = v;
+  }
+
+  /** The state after `token` (an end token leaves it unchanged). */
+  next(token: number): ConstraintState {
+    const bytes = this.c.masker.trie.tokenBytes[token];
+    if (!bytes) return this;
+    return new ConstraintState(this.c, this.c.matcher.stepBytes(this.state, bytes));
+  }
+
+  /** Whether a token is in the full mask (for tests). */
+  inMask(token: number): boolean {
+    return maskHas(this.c.masker.mask(this.state), token);
+  }
+}
+
+/**
+ * Samples a token the constraint allows, or returns undefined when it allows none. Without top-k,
+ * top-p and min-p (or when greedy), the token sampled from the unmasked distribution is kept when
+ * allowed, and only a refusal costs a full mask: that is exact, since an allowed token then comes
+ * out with probability p(t) + (1 - A) p(t) / A = p(t) / A, its probability under the mask (A the
+ * allowed mass). With a truncating filter, the filter must see the masked distribution, so the
+ * mask comes first. `budget` is the number of tokens left after this one (see `allows`).
+ */
+export function sampleConstrained(
+  logits: Float32Array,
+  params: SampleParams,
+  rng: Rng,
+  constraint: ConstraintState,
+  ends: ReadonlySet<number>,
+  budget = Infinity,
+): number | undefined {
+  // Out of reach already (max_tokens below the shortest valid output): generate until cut, as without a budget.
+  if (constraint.hopeless(budget)) budget = Infinity;
+  const filtered = params.temperature > 0 && (params.topK > 0 || params.topP < 1 || params.minP > 0);
+  if (!filtered) {
+    const t = trySample(logits, params, rng);
+    if (t !== undefined && constraint.allows(t, ends, budget)) return t;
+  }
+  constraint.maskLogits(logits, ends);
+  if (!constraint.budgetBinds(budget)) return trySample(logits, params, rng);
+  // Far from max_tokens the masked draw nearly always fits the budget: only a misfit pays for the
+  // table of closing costs, and the redraw is from the masked distribution restricted to what fits.
+  const t = trySample(logits, params, rng);
+  if (t === undefined || constraint.allows(t, ends, budget)) return t;
+  constraint.maskLogits(logits, ends, budget);
+  return trySample(logits, params, rng);
+}
+
+/** A sampled token, or undefined when every logit is -Infinity (the mask left nothing). */
+function trySample(logits: Float32Array, params: SampleParams, rng: Rng): number | undefined {
+  try {
+    return sampleToken(logits, params, rng);
+  } catch (error) {
+    if (error instanceof RangeError) return undefined;
+    throw error;
+  }
+}
+
+/** Compiled constraints by spec, for one tokenizer; the least recently used go first. */
+export class ConstraintCache {
+  private readonly entries = new Map<string, CompiledConstraint>();
+
+  constructor(
+    private readonly tokenBytes: () => ReadonlyArray<Uint8Array | null>,
+    private readonly vocabSize: number,
+    private readonly capacity = 32,
+  ) {}
+
+  get(spec: ConstraintSpec): CompiledConstraint {
+    const key = JSON.stringify(spec);
+    let c = this.entries.get(key);
+    if (c) this.entries.delete(key);
+    else {
+      c = new CompiledConstraint(spec, this.tokenBytes(), this.vocabSize);
+      if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    }
+    this.entries.set(key, c);
+    return c;
+  }
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { attempt, collect, finishOf, makeEngine, request, textOf, VOCAB } from '../../../test/fixtures/fake-backend.js';
+import type { Tokenizer } from '../tokenizer.js';
+
+/** The fake engine with token bytes (word tokens with their leading space; specials null). */
+function engineWithBytes() {
+  const made = makeEngine();
+  const bytes = VOCAB.map((piece, id) => (id < 3 ? null : new TextEncoder().encode(piece.replaceAll('▁', ' '))));
+  (made.tokenizer as Tokenizer).tokenBytes = () => bytes;
+  return made;
+}
+
+describe('constraints in the engine (fake model counting one, two, three...)', () => {
+  it('greedy takes the best token the constraint allows, ends when nothing can follow, and makes no lookahead promise', async () => {
+    const { engine, backend } = engineWithBytes();
+    // The model wants " two three four"; the regex allows " two" then " five" or " six", then nothing.
+    const events = await collect(() =>
+      engine.generate(request({ prompt: 'one', maxTokens: 10, constraint: { spec: { kind: 'regex', pattern: ' two (five|six)' } } })),
+    );
+    expect(textOf(events)).toBe(' two five');
+    expect(finishOf(events)).toBe('stop');
+    expect(backend.hints.flat()).not.toContain(true);
+    // the unconstrained request on the same engine still gets its hints
+    await collect(() => engine.generate(request({ prompt: 'one', maxTokens: 4 })));
+    expect(backend.hints.flat()).toContain(true);
+  });
+
+  it('gives each of n choices its own state, and beams their own masks', async () => {
+    const { engine } = engineWithBytes();
+    const spec = { kind: 'choice' as const, options: [{ kind: 'literal' as const, text: ' two three' }, { kind: 'literal' as const, text: ' seven' }] };
+    const events = await collect(() => engine.generate(request({ prompt: 'one', n: 3, sampling: { temperature: 1, seed: 4 }, constraint: { spec } })));
+    for (let i = 0; i < 3; i++) {
+      const text = events.filter((e) => e.type === 'delta' && e.index === i).map((e) => (e as { text: string }).text).join('');
+      expect([' two three', ' seven']).toContain(text);
+    }
+    const beams = await collect(() => engine.generate(request({ prompt: 'one', maxTokens: 5, sampling: { numBeams: 2 }, constraint: { spec } })));
+    expect([' two three', ' seven']).toContain(textOf(beams));
+  });
+
+  it('a spec it cannot compile is a 400 naming the request field', async () => {
+    const { engine } = engineWithBytes();
+    const { error } = await attempt(() =>
+      engine.generate(request({ constraint: { spec: { kind: 'jsonSchema', schema: { type: 'string', format: 'hostname' } }, param: 'guided_json' } })),
+    );
+    expect(error).toMatchObject({ status: 400, param: 'guided_json', code: 'invalid_constraint', message: expect.stringContaining('hostname') });
+  });
+
+  it('a tokenizer without token bytes cannot constrain: 400', async () => {
+    const { engine } = makeEngine();
+    const { error } = await attempt(() => engine.generate(request({ constraint: { spec: { kind: 'json' }, param: 'response_format' } })));
+    expect(error).toMatchObject({ status: 400, param: 'response_format' });
+  });
+});

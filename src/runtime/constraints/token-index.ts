@@ -1,0 +1,180 @@
+/**
+ * The token-level layer: which tokens may come next, from a byte matcher state. Token byte strings
+ * are sorted into a trie (built once per tokenizer and shared by every grammar), walked depth-first
+ * with the matcher state of each prefix, so a shared prefix is matched once and a refused prefix
+ * prunes its whole subtree. Masks are cached per matcher state: a JSON Schema revisits the same
+ * few states (inside a string, after a comma...) over and over.
+ * @module
+ */
+import { ByteMatcher, REFUSED, type MatchState } from './matcher.js';
+
+/** Token byte strings in a preorder trie: node i adds byte `byte[i]` at depth `depth[i]`; its subtree ends before `end[i]`. */
+export class TokenTrie {
+  readonly byte: Uint8Array;
+  readonly depth: Uint16Array;
+  readonly end: Int32Array;
+  /** Tokens ending at node i: tokens[tokenStart[i] .. tokenStart[i + 1]). */
+  readonly tokenStart: Int32Array;
+  readonly tokens: Int32Array;
+  readonly maxDepth: number;
+
+  constructor(
+    /** Each token id's bytes; null (special tokens) and empty tokens are never allowed by a grammar. */
+    readonly tokenBytes: ReadonlyArray<Uint8Array | null>,
+  ) {
+    const ids: number[] = [];
+    tokenBytes.forEach((b, id) => b && b.length > 0 && ids.push(id));
+    const cmp = (x: Uint8Array, y: Uint8Array): number => {
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+      return x.length - y.length;
+    };
+    ids.sort((a, b) => cmp(tokenBytes[a]!, tokenBytes[b]!));
+    const byte: number[] = [];
+    const depth: number[] = [];
+    const nodeOfToken: number[] = [];
+    let prev: Uint8Array = new Uint8Array(0);
+    let maxDepth = 0;
+    for (const id of ids) {
+      const b = tokenBytes[id]!;
+      let l = 0;
+      while (l < b.length && l < prev.length && b[l] === prev[l]) l++;
+      for (let d = l; d < b.length; d++) {
+        byte.push(b[d]);
+        depth.push(d + 1);
+      }
+      // an identical byte string ends at the previous token's node
+      nodeOfToken.push(l === b.length && l === prev.length ? nodeOfToken[nodeOfToken.length - 1] : byte.length - 1);
+      prev = b;
+      maxDepth = Math.max(maxDepth, b.length);
+    }
+    const n = byte.length;
+    this.byte = Uint8Array.from(byte);
+    this.depth = Uint16Array.from(depth);
+    this.end = new Int32Array(n);
+    // end[i]: the first later node at depth <= depth[i]
+    const open: number[] = [];
+    for (let i = 0; i < n; i++) {
+      while (open.length > 0 && depth[open[open.length - 1]] >= depth[i]) this.end[open.pop()!] = i;
+      open.push(i);
+    }
+    for (const i of open) this.end[i] = n;
+    const counts = new Int32Array(n + 1);
+    for (const node of nodeOfToken) counts[node + 1]++;
+    for (let i = 0; i < n; i++) counts[i + 1] += counts[i];
+    this.tokenStart = counts;
+    this.tokens = new Int32Array(ids.length);
+    const fill = counts.slice(0, n);
+    ids.forEach((id, k) => (this.tokens[fill[nodeOfToken[k]]++] = id));
+    this.maxDepth = maxDepth;
+  }
+
+  get nodeCount(): number {
+    return this.byte.length;
+  }
+}
+
+const trieCache = new WeakMap<object, TokenTrie>();
+
+/** The trie of a token byte table, built once per table. */
+export function tokenTrie(tokenBytes: ReadonlyArray<Uint8Array | null>): TokenTrie {
+  let trie = trieCache.get(tokenBytes);
+  if (!trie) trieCache.set(tokenBytes, (trie = new TokenTrie(tokenBytes)));
+  return trie;
+}
+
+/** A bitset over token ids. */
+export type TokenMask = Uint32Array;
+
+export const maskHas = (mask: TokenMask, id: number): boolean => ((mask[id >>> 5] >>> (id & 31)) & 1) === 1;
+
+const MASK_CACHE = 512;
+/** Closing-cost tables take two bytes per token: about 32 MiB of them at most. */
+const costCacheSize = (vocabSize: number) => Math.max(16, Math.min(512, Math.floor((32 << 20) / (2 * vocabSize))));
+/** In a cost table: the token is refused. */
+export const NO_TOKEN = 0xffff;
+
+/** Masks of one grammar over one tokenizer's trie. */
+export class TokenMasker {
+  private readonly cache = new Map<string, TokenMask>();
+  /** Interned matcher state at each trie depth during a walk. */
+  private readonly ids: Int32Array;
+  /** Full masks computed (cache misses), for tests and the bench. */
+  computed = 0;
+
+  constructor(
+    readonly matcher: ByteMatcher,
+    readonly trie: TokenTrie,
+    readonly vocabSize: number,
+  ) {
+    this.ids = new Int32Array(trie.maxDepth + 1);
+  }
+
+  /** Whether token `id`'s bytes can follow `state` (special tokens never can). */
+  allows(state: MatchState, id: number): boolean {
+    const b = this.trie.tokenBytes[id];
+    if (!b || b.length === 0) return false;
+    return this.matcher.stepBytes(state, b).length > 0;
+  }
+
+  /** Every token whose bytes can follow `state` (not end-of-sequence: the caller adds that). */
+  mask(state: MatchState): TokenMask {
+    return cached(this.cache, MASK_CACHE, state, () => {
+      this.computed++;
+      const mask = new Uint32Array((this.vocabSize + 31) >>> 5);
+      this.walk(state, (id) => (mask[id >>> 5] |= 1 << (id & 31)));
+      return mask;
+    });
+  }
+
+  private readonly costCache = new Map<string, Uint16Array>();
+
+  /**
+   * For each token, the fewest bytes that complete the output after it (NO_TOKEN when refused),
+   * from the same trie walk as a mask; cached per state (fewer entries: two bytes per token).
+   */
+  costs(state: MatchState): Uint16Array {
+    return cached(this.costCache, costCacheSize(this.vocabSize), state, () => {
+      const costs = new Uint16Array(this.vocabSize).fill(NO_TOKEN);
+      this.walk(state, (id, next) => (costs[id] = Math.min(NO_TOKEN - 1, this.matcher.minClose(next))));
+      return costs;
+    });
+  }
+
+  /**
+   * Depth-first over the trie from `state`: a refused prefix skips its subtree; `visit` gets every
+   * allowed token with the state after it.
+   */
+  private walk(state: MatchState, visit: (token: number, next: MatchState) => void): void {
+    const { byte, depth, end, tokenStart, tokens } = this.trie;
+    const ids = this.ids;
+    const m = this.matcher;
+    ids[0] = m.internState(state); // may drop old ids; none is held across walks
+    for (let i = 0; i < byte.length; ) {
+      const next = m.stepId(ids[depth[i] - 1], byte[i]);
+      if (next === REFUSED) {
+        i = end[i];
+        continue;
+      }
+      ids[depth[i]] = next;
+      if (tokenStart[i] < tokenStart[i + 1]) {
+        const s = m.stateOf(next);
+        for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) visit(tokens[k], s);
+      }
+      i++;
+    }
+  }
+}
+
+/** A least-recently-used cache by matcher state. */
+function cached<T>(cache: Map<string, T>, capacity: number, state: MatchState, make: () => T): T {
+  const key = ByteMatcher.key(state);
+  let value = cache.get(key);
+  if (value !== undefined) cache.delete(key); // move to the back
+  else {
+    value = make();
+    if (cache.size >= capacity) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(key, value);
+  return value;
+}
