@@ -16,7 +16,10 @@
  * initializers as the tied LM head's MatMulNBits.
  * @module
  */
+import type { BlockQuant } from '../gguf/quants.js';
 import { MemorySink, OnnxGraphWriter, TensorType, type ExternalDataSink } from './onnx-graph-writer.js';
+
+export type { BlockQuant };
 
 /** A GGUF tensor as the reader returns it (ggml order: dims[0] = input features). */
 export interface SourceTensor {
@@ -24,20 +27,6 @@ export interface SourceTensor {
   type: string;
   dims: number[];
   data: Uint8Array;
-}
-
-/** The exact block form of a quantized tensor (src/gguf/quants.ts `toBlockQuant`). */
-export interface BlockQuant {
-  bits: 4 | 8;
-  blockSize: number;
-  rows: number;
-  cols: number;
-  /** [rows, cols], unsigned. */
-  q: Uint8Array;
-  /** [rows, cols / blockSize] */
-  scales: Float32Array;
-  /** [rows, cols / blockSize]: w = scale * (q - 2^(bits-1)) + offset. */
-  offsets?: Float32Array;
 }
 
 /** The GGUF weight decoders (src/gguf/quants.ts), passed in. */

@@ -3,7 +3,11 @@
  * (float64 arithmetic, llama.cpp's conventions: the stored Q/K row order with its rotary mode, so
  * it checks the graph's un-permutation independently), and tiny random decoders of each architecture.
  */
+import type { GgmlType } from '../../src/gguf/reader.js';
+import { readGguf } from '../../src/gguf/reader.js';
+import { dequantize, toBlockQuant } from '../../src/gguf/quants.js';
 import type { BlockQuant, DecoderSpec, SourceTensor, WeightCodec } from '../../src/onnx/gguf-decoder-graph.js';
+import { quantTensor, randomFloats, writeGguf, type WriterTensor } from './gguf-writer.js';
 
 /**
  * Logits of every position of `ids` ([ids.length][vocab]). Rotary as llama.cpp applies it: for
@@ -213,4 +217,48 @@ export function tinyModel(architecture: DecoderSpec['architecture'], quant: Tiny
     },
   };
   return { spec, tensors, codec };
+}
+
+/** Weight types of a tiny GGUF file: `weights` for the projections, optional others for the embedding and ffn_down (as Q4_K_M mixes them). */
+export interface TinyGgufTypes {
+  weights: GgmlType;
+  embedding?: GgmlType;
+  down?: GgmlType;
+}
+
+/**
+ * A tiny random decoder written as a real GGUF file with the test writer's quantizers and read
+ * back with the reader; the codec is src/gguf/quants.ts. Hidden size 256 so K-quant super-blocks fit.
+ */
+export function tinyGguf(architecture: DecoderSpec['architecture'], types: TinyGgufTypes, options: { tied?: boolean; seed?: number } = {}): TinyModel & { bytes: Uint8Array } {
+  const spec: DecoderSpec = { architecture, hidden: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, vocab: 96, ropeTheta: 10000, rmsEps: 1e-5 };
+  const F = 256;
+  let seed = options.seed ?? 11;
+  const tensors: WriterTensor[] = [];
+  const uniform = (n: number, std: number) => randomFloats(n, seed++, std * Math.sqrt(3));
+  const vector = (name: string, n: number, around: number, spread: number) =>
+    tensors.push(quantTensor(name, 'F32', [n], uniform(n, spread).map((x) => x + around)));
+  const matrix = (name: string, type: GgmlType, rows: number, cols: number, std: number) => tensors.push(quantTensor(name, type, [cols, rows], uniform(rows * cols, std)));
+  const { hidden: D, heads: H, kvHeads: KV, headDim: hd, vocab: Vn } = spec;
+  const w = types.weights;
+  matrix('token_embd.weight', types.embedding ?? w, Vn, D, 1);
+  for (let l = 0; l < spec.layers; l++) {
+    const p = `blk.${l}.`;
+    vector(`${p}attn_norm.weight`, D, 1, 0.1);
+    matrix(`${p}attn_q.weight`, w, H * hd, D, 1 / Math.sqrt(D));
+    matrix(`${p}attn_k.weight`, w, KV * hd, D, 1 / Math.sqrt(D));
+    matrix(`${p}attn_v.weight`, w, KV * hd, D, 1 / Math.sqrt(D));
+    if (architecture === 'qwen2') for (const [n, rows] of [['q', H * hd], ['k', KV * hd], ['v', KV * hd]] as const) vector(`${p}attn_${n}.bias`, rows, 0, 0.3);
+    if (architecture === 'qwen3') for (const n of ['q', 'k']) vector(`${p}attn_${n}_norm.weight`, hd, 1, 0.2);
+    matrix(`${p}attn_output.weight`, w, D, H * hd, 1 / Math.sqrt(H * hd));
+    vector(`${p}ffn_norm.weight`, D, 1, 0.1);
+    matrix(`${p}ffn_gate.weight`, w, F, D, 1 / Math.sqrt(D));
+    matrix(`${p}ffn_up.weight`, w, F, D, 1 / Math.sqrt(D));
+    matrix(`${p}ffn_down.weight`, types.down ?? w, D, F, 1 / Math.sqrt(F));
+  }
+  vector('output_norm.weight', D, 1, 0.1);
+  if (options.tied === false) matrix('output.weight', w, Vn, D, 1);
+  const bytes = writeGguf({ 'general.architecture': architecture }, tensors);
+  const file = readGguf(bytes);
+  return { spec, tensors: file.tensors, codec: { dequantize, toBlockQuant }, bytes };
 }

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
 import { buildDecoderInMemory, describeMapping, type DecoderBuildOptions } from '../../src/onnx/gguf-decoder-graph.js';
-import { referenceLogits, tinyModel, type TinyModel, type TinyQuant } from '../helpers/gguf-reference.js';
+import { referenceLogits, tinyGguf, tinyModel, type TinyGgufTypes, type TinyModel, type TinyQuant } from '../helpers/gguf-reference.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -113,6 +113,34 @@ describe.each([
     const { max, scale } = maxDiff(got, reference);
     expect(max).toBeLessThan(2e-4 * scale + 1e-4);
     expect(describeMapping(built.mapping).join('\n')).not.toMatch(/MatMulNBits/);
+  });
+});
+
+describe.each([
+  ['llama', { weights: 'Q4_0' }],
+  ['llama', { weights: 'Q4_1', embedding: 'Q8_0' }],
+  ['llama', { weights: 'Q4_K', embedding: 'Q6_K', down: 'Q6_K' }],
+  ['llama', { weights: 'Q5_K', embedding: 'Q4_K' }],
+  ['qwen2', { weights: 'Q5_0', embedding: 'Q5_1' }],
+  ['qwen2', { weights: 'Q8_0', embedding: 'F16' }],
+  ['qwen3', { weights: 'Q5_1', embedding: 'Q4_1' }],
+  ['qwen3', { weights: 'F16', embedding: 'BF16' }],
+  ['qwen3', { weights: 'BF16', embedding: 'Q4_0' }],
+] as [string, TinyGgufTypes][])('GGUF file %s %o', (architecture, types) => {
+  it('the graph of the file read back matches the reference forward pass (prefill, then a step on its cache)', async () => {
+    const model = tinyGguf(architecture as TinyModel['spec']['architecture'], types, { tied: types.weights !== 'Q5_K' });
+    const reference = referenceLogits(model.spec, model.tensors, model.codec, [...PROMPT, ...STEP]);
+    const { path, built } = writeModel(model, { accuracyLevel8: 0 });
+    const got = await runSteps(path, model, [PROMPT, STEP]);
+    const { max, scale } = maxDiff(got, reference);
+    expect(scale).toBeGreaterThan(1);
+    expect(max).toBeLessThan(2e-4 * scale + 1e-4);
+    const lines = describeMapping(built.mapping).join('\n');
+    expect(lines).not.toMatch(/unused|dequantized/);
+    for (const type of new Set([types.weights, types.embedding, types.down].filter((t) => t && !t.startsWith('F') && t !== 'BF16'))) {
+      expect(lines).toContain(`${type} -> `);
+      expect(lines).not.toContain(`${type} -> float32`);
+    }
   });
 });
 
