@@ -94,8 +94,8 @@ export interface DecoderBuildOptions {
   accuracyLevel4?: number;
   /** accuracy_level of 8-bit MatMulNBits (default 4: onnxruntime has no fast 8-bit kernel with float32 compute). */
   accuracyLevel8?: number;
-  /** Called once per tensor converted (progress). */
-  onTensor?: (done: number, total: number) => void;
+  /** Called once per GGUF tensor converted (progress: its data bytes). */
+  onTensor?: (tensor: SourceTensor) => void;
 }
 
 export interface DecoderBuildResult {
@@ -131,9 +131,6 @@ export function buildDecoderGraph(
   const mapping = new Map<string, string[]>();
   const note = (kind: string, name: string) => mapping.set(kind, [...(mapping.get(kind) ?? []), name]);
   const used = new Set<string>();
-  let done = 0;
-  const total = tensors.length;
-  const tick = () => options.onTensor?.(++done, total);
 
   const need = (name: string): SourceTensor => {
     const t = byName.get(name);
@@ -144,7 +141,7 @@ export function buildDecoderGraph(
     const values = codec.dequantize(t);
     note(`${t.type} -> float32${t.type === 'F32' ? '' : FLOAT_TYPES.has(t.type) ? ' (exact)' : ' (dequantized)'}`, t.name);
     used.add(t.name);
-    tick();
+    options.onTensor?.(t);
     return values;
   };
   const embed = byName.get('token_embd.weight') ?? need('token_embd.weight');
@@ -232,7 +229,7 @@ export function buildDecoderGraph(
       if (bq.rows !== rows || bq.cols !== cols) throw new Error(`${t.name}: block form is ${bq.rows}x${bq.cols}, expected ${rows}x${cols}`);
       note(formName(t, bq), t.name);
       used.add(t.name);
-      tick();
+      options.onTensor?.(t);
       const form = perm ? permuteBlockQuant(bq, perm) : bq;
       return matMulNBits(x, form, nbitsTensors(name, form));
     }
@@ -250,7 +247,7 @@ export function buildDecoderGraph(
   if (embedForm) {
     note(formName(embed, embedForm).replace('MatMulNBits', 'blocks (Gather, and MatMulNBits where tied)'), embed.name);
     used.add(embed.name);
-    tick();
+    options.onTensor?.(embed);
     const t = nbitsTensors('model.embed_tokens.weight', embedForm);
     embedQuant = { bq: embedForm, ...t };
     const rows = g.op1('Cast', [g.op1('Gather', [t.B, 'input_ids'], { axis: 0 })], { to: TensorType.FLOAT }); // [B,S,nb,blob]
