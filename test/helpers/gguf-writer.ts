@@ -77,20 +77,22 @@ class Writer {
   pad(alignment: number) { while (this.pos % alignment) this.u8(0); }
   value(type: GgufValueType, raw: WriterValue, elementType?: GgufValueType) {
     const value = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw.value as WriterValue) : raw;
-    const v = this.view;
+    // Grow first, then take the (possibly new) view.
     const at = (n: number) => { this.grow(n); const p = this.pos; this.pos += n; return p; };
+    const num = value as number;
+    let p: number;
     switch (type) {
-      case 'UINT8': return v.setUint8(at(1), value as number);
-      case 'INT8': return v.setInt8(at(1), value as number);
-      case 'UINT16': return v.setUint16(at(2), value as number, true);
-      case 'INT16': return v.setInt16(at(2), value as number, true);
-      case 'UINT32': return v.setUint32(at(4), value as number, true);
-      case 'INT32': return v.setInt32(at(4), value as number, true);
-      case 'FLOAT32': return v.setFloat32(at(4), value as number, true);
-      case 'FLOAT64': return v.setFloat64(at(8), value as number, true);
-      case 'BOOL': return v.setUint8(at(1), value ? 1 : 0);
-      case 'UINT64': return v.setBigUint64(at(8), BigInt(value as number), true);
-      case 'INT64': return v.setBigInt64(at(8), BigInt(value as number), true);
+      case 'UINT8': p = at(1); return this.view.setUint8(p, num);
+      case 'INT8': p = at(1); return this.view.setInt8(p, num);
+      case 'UINT16': p = at(2); return this.view.setUint16(p, num, true);
+      case 'INT16': p = at(2); return this.view.setInt16(p, num, true);
+      case 'UINT32': p = at(4); return this.view.setUint32(p, num, true);
+      case 'INT32': p = at(4); return this.view.setInt32(p, num, true);
+      case 'FLOAT32': p = at(4); return this.view.setFloat32(p, num, true);
+      case 'FLOAT64': p = at(8); return this.view.setFloat64(p, num, true);
+      case 'BOOL': p = at(1); return this.view.setUint8(p, value ? 1 : 0);
+      case 'UINT64': p = at(8); return this.view.setBigUint64(p, BigInt(num), true);
+      case 'INT64': p = at(8); return this.view.setBigInt64(p, BigInt(num), true);
       case 'STRING': return this.string(value as string);
       case 'ARRAY': {
         const list = value as WriterValue[];
