@@ -97,6 +97,8 @@ describe('ggufModelConfig', () => {
     const file = { metadata: header.metadata, tensors: header.tensors.map((t) => ({ ...t, data: new Uint8Array(0), supported: true })) };
     const shipped = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8'));
     const ours = ggufModelConfig(file);
-    for (const key of Object.keys(shipped).filter((k) => k !== 'torch_dtype')) expect(ours[key], key).toEqual(shipped[key]);
+    for (const key of Object.keys(shipped).filter((k) => k !== 'torch_dtype' && k !== 'eos_token_id')) expect(ours[key], key).toEqual(shipped[key]);
+    // eos first, then <|endoftext|>, which llama.cpp also treats as end of generation.
+    expect(ours.eos_token_id).toEqual([2, 0]);
   });
 });

@@ -5,6 +5,7 @@
  * @module
  */
 import { GgufError, metaNumber, metaOptionalNumber, metaString, type GgufFile } from './reader.js';
+import { eogTokenIds } from './tokenizer.js';
 
 export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'gemma3'] as const;
 export type GgufArchitecture = (typeof SUPPORTED_ARCHITECTURES)[number];
@@ -65,7 +66,7 @@ export function ggufModelConfig(file: Pick<GgufFile, 'metadata' | 'tensors'>): R
   const layers = num('block_count');
   const contextLength = num('context_length');
   const tok = (name: string) => metaOptionalNumber(file, `tokenizer.ggml.${name}`);
-  const eos = [tok('eos_token_id'), tok('eot_token_id')].filter((v): v is number => v !== undefined);
+  const eos = eogTokenIds(file);
 
   const config: Record<string, unknown> = {
     architectures: [HF[arch].architecture],
@@ -88,7 +89,7 @@ export function ggufModelConfig(file: Pick<GgufFile, 'metadata' | 'tensors'>): R
   };
   if (ropeDims !== headDim) config.partial_rotary_factor = ropeDims / headDim;
   if (tok('bos_token_id') !== undefined) config.bos_token_id = tok('bos_token_id');
-  if (eos.length) config.eos_token_id = eos.length === 1 ? eos[0] : [...new Set(eos)];
+  if (eos.length) config.eos_token_id = eos.length === 1 ? eos[0] : eos;
   if (tok('padding_token_id') !== undefined) config.pad_token_id = tok('padding_token_id');
   if (file.tensors.some((t) => t.name === 'rope_freqs.weight')) {
     // Llama 3.1-style rotary: llama.cpp keeps the per-dimension frequency factors as a tensor, not
