@@ -216,7 +216,7 @@ describe.each(QUANT_TYPES)('%s', (type) => {
     }
     if (process.env.GGUF_REPORT) console.log(type, { mismatches, of: dq.length, worst, log2: Math.log2(worst) });
     if (type === 'Q4_1' || type === 'Q4_K') {
-      // m + 8d is rounded to float32 once; when m and 8d are far apart (2^13 and more) a weight moves by
+      // m + 8d is rounded to float32 once; when m and 8d are far apart (2^13 and more) a weight moves
       // by about one float32 ulp of the block's magnitude (half an ulp from the offset, one from the last rounding).
       // Measured: 145 of 3072 (Q4_1) and 1860 of 24576 (Q4_K) weights differ, worst 2^-23.07 of the magnitude.
       expect(worst).toBeLessThanOrEqual(2 ** -22);

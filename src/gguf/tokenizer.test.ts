@@ -4,7 +4,7 @@ import { sharedModel, STORIES, TINY_RANDOM } from '../../test/helpers/shared-mod
 import { typed, writeGguf, type WriterValue } from '../../test/helpers/gguf-writer.js';
 import { createHfTokenizer } from '../model/hf-tokenizer.js';
 import { readGguf, readGgufHeader } from './reader.js';
-import { ggufTokenizerFiles, mergesFromScores, SUPPORTED_PRE_TOKENIZERS, TOKEN_TYPE } from './tokenizer.js';
+import { eogTokenIds, ggufTokenizerFiles, mergesFromScores, SUPPORTED_PRE_TOKENIZERS, TOKEN_TYPE } from './tokenizer.js';
 
 const SMOL = 'SmolLM2-135M-Instruct';
 
@@ -52,8 +52,8 @@ describe('ggufTokenizerFiles on the real SmolLM2 GGUF (gpt2, pre smollm)', () =>
     }
     expect(ours.encode('<|im_start|>', false)).toEqual([1]);
     expect(ours.bosTokenId).toBe(1);
-    expect(ours.eosTokenIds).toEqual([2]);
-    expect(files.generationConfig).toEqual({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 2 });
+    // <|im_end|> is eos; llama.cpp also ends generation on <|endoftext|>.
+    expect(files.generationConfig).toEqual({ bos_token_id: 1, eos_token_id: [2, 0], pad_token_id: 2 });
     expect(files.tokenizerConfig).toMatchObject({ add_bos_token: false, bos_token: '<|im_start|>', eos_token: '<|im_end|>', model_max_length: 8192 });
   });
 
@@ -214,6 +214,14 @@ describe('ggufTokenizerFiles for gpt2 pre-tokenizers', () => {
     expect(tok.encode('ab', true)).toEqual([1, 260]);
     expect(tok.encode('ab', false)).toEqual([260]);
     expect(files.generationConfig).toEqual({ bos_token_id: 1, eos_token_id: [0, 2] });
+  });
+
+  it("ends generation where llama.cpp does: eos, eot, eom and known end-of-turn texts", () => {
+    const file = byteLevelGguf('llama-bpe', merges);
+    const tokens = [...(file.metadata['tokenizer.ggml.tokens'] as string[]), '<|eot_id|>', '<|eom_id|>', '<|start_header_id|>'];
+    const meta = { ...file.metadata, 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.eos_token_id': tokens.length - 1 };
+    expect(eogTokenIds({ metadata: meta })).toEqual([tokens.length - 1, 0, tokens.length - 3, tokens.length - 2]);
+    expect(ggufTokenizerFiles({ metadata: meta }).generationConfig.eos_token_id).toEqual([tokens.length - 1, 0, tokens.length - 3, tokens.length - 2]);
   });
 
   it('refuses an unknown pre-tokenizer and tokenizer model by name', () => {

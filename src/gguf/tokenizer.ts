@@ -171,6 +171,30 @@ function bpeModel(vocab: Json, merges: [string, string][], extra: Json): Json {
   };
 }
 
+/** Token texts llama.cpp always treats as end of generation when the vocab has them (llama-vocab.cpp). */
+const EOG_TEXTS = new Set([
+  '<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|eom_id|>', '<EOT>', '_<EOT>',
+  '<｜end▁of▁sentence｜>', '<|end_of_text|>', '<end_of_utterance>',
+]);
+
+/**
+ * The ids that end generation, as llama.cpp collects them: eos, eot and eom from the metadata, then
+ * the tokens whose text is a known end-of-turn marker (ChatML's <|im_end|>, Llama 3's <|eot_id|>,
+ * Gemma's <end_of_turn>...). eos comes first.
+ */
+export function eogTokenIds(file: Pick<GgufFile, 'metadata'>): number[] {
+  const tokens = list(file, 'tokenizer.ggml.tokens');
+  // Without a vocab (a file of weights alone) the ids cannot be checked against it.
+  const count = tokens?.length ?? Infinity;
+  const specials = specialIds(file, count);
+  const eom = metaOptionalNumber(file, 'tokenizer.ggml.eom_token_id');
+  const ids = [specials.eos, specials.eot, eom !== undefined && eom < count ? eom : undefined];
+  tokens?.forEach((t, i) => {
+    if (typeof t === 'string' && EOG_TEXTS.has(t)) ids.push(i);
+  });
+  return [...new Set(ids.filter((v): v is number => v !== undefined))];
+}
+
 /** Builds tokenizer.json, tokenizer_config.json and generation_config.json from a GGUF file's metadata. */
 export function ggufTokenizerFiles(file: Pick<GgufFile, 'metadata'>): GgufTokenizerFiles {
   const model = metaString(file, 'tokenizer.ggml.model');
@@ -262,8 +286,7 @@ export function ggufTokenizerFiles(file: Pick<GgufFile, 'metadata'>): GgufTokeni
   }
   if (template !== undefined) tokenizerConfig.chat_template = template;
 
-  // End of generation: eos, and eot when it differs (Llama 3's <|eot_id|>, ChatML's <|im_end|>).
-  const eosIds = [...new Set([specials.eos, specials.eot].filter((v): v is number => v !== undefined))];
+  const eosIds = eogTokenIds(file);
   const generationConfig: Json = {};
   if (specials.bos !== undefined) generationConfig.bos_token_id = specials.bos;
   if (eosIds.length) generationConfig.eos_token_id = eosIds.length === 1 ? eosIds[0] : eosIds;
