@@ -24,6 +24,8 @@ export interface NodeRuntimeOptions {
    * folder holding one, or owner/name:QUANT), converted once into the cache.
    */
   model: string;
+  /** Downloads and GGUF conversions; default EDGELLM_CACHE, else ~/.cache/edgellm. */
+  cacheDir?: string;
   /** For a GGUF model: float32 (`exact`, default) or int8 activations for its 4-bit weights. */
   ggufAccuracy?: GgufAccuracy;
   tokenizerPath?: string;
@@ -62,7 +64,16 @@ export interface NodeRuntimeOptions {
 }
 
 export interface NodeRuntime extends InferenceRuntime {
-  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string };
+  readonly loadInfo: {
+    dir: string;
+    dtype: Dtype;
+    device: string;
+    loadMs: number;
+    modelNames: string[];
+    attention: string;
+    /** For a GGUF model: its file, and whether this start converted it (and how long finding/converting took). */
+    gguf?: { file: string; converted: boolean; ms: number };
+  };
   /** The inference worker's counters: live sequences, batched decode calls and rows, prefills. */
   backendStats(): Promise<WorkerStats>;
 }
@@ -73,7 +84,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const started = Date.now();
   const log = options.log ?? ((line: string) => console.error(line));
   const gguf = isGgufModel(options.model) ? await resolveGguf(options, log) : undefined;
-  const { dir } = gguf ?? (await resolveModelDir(options.model, { dtype: options.dtype, log }));
+  const { dir } = gguf ?? (await resolveModelDir(options.model, { dtype: options.dtype, log, cacheDir: options.cacheDir }));
   const dtype = gguf?.dtype ?? pickDtype(dir, options.dtype);
   const generation = readJson(join(dir, 'generation_config.json'));
   const shape = modelShape(readJson(join(dir, 'config.json')), generation);
@@ -153,7 +164,10 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   });
   const worker = backend;
   return Object.assign(engine, {
-    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention },
+    loadInfo: {
+      dir, dtype, device, loadMs: Date.now() - started, modelNames, attention,
+      ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
+    },
     backendStats: () => worker.stats(),
   });
 }
@@ -163,7 +177,7 @@ async function resolveGguf(options: NodeRuntimeOptions, log: (line: string) => v
   if (options.dtype && options.dtype !== 'fp32' && options.dtype !== 'q4') {
     throw new Error(`--dtype ${options.dtype} does not apply to a GGUF model: leave it out (the file's own quantization, mapped exactly) or use fp32 (every weight dequantized).`);
   }
-  const gguf = await resolveGgufModel(options.model, options.dtype === 'fp32' ? 'fp32' : 'q4', { log, accuracy: options.ggufAccuracy });
+  const gguf = await resolveGgufModel(options.model, options.dtype === 'fp32' ? 'fp32' : 'q4', { log, accuracy: options.ggufAccuracy, cacheDir: options.cacheDir });
   log(`edgellm: GGUF ${gguf.file}: ${gguf.converted ? 'converted' : 'conversion found in the cache'} in ${(gguf.ms / 1000).toFixed(1)} s (${gguf.dir})`);
   return gguf;
 }
