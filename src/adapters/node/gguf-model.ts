@@ -125,7 +125,7 @@ class FileSink implements ExternalDataSink {
 }
 
 /** The GGUF file `name` stands for, downloading it from the Hub for owner/name:QUANT. */
-async function locateGguf(name: string, options: ResolveOptions): Promise<string> {
+export async function locateGguf(name: string, options: ResolveOptions): Promise<string> {
   const local = resolve(expandHome(name));
   if (existsSync(local)) {
     if (!statSync(local).isDirectory()) return local;
