@@ -240,7 +240,7 @@ export function readGguf(bytes: Uint8Array): GgufFile {
  * copied twice. Stops reading at the end of the last tensor.
  */
 export async function readGgufStream(source: ReadableStream<Uint8Array> | Response): Promise<GgufFile> {
-  const stream = source instanceof Response ? source.body : source;
+  const stream = typeof Response !== 'undefined' && source instanceof Response ? source.body : (source as ReadableStream<Uint8Array>);
   if (!stream) throw new GgufError('GGUF response has no body');
   const reader = stream.getReader();
   try {
