@@ -226,6 +226,21 @@ describe('ggufTokenizerFiles for gpt2 pre-tokenizers', () => {
     expect(split('llama4', 'HelloWorld')).toEqual(['Hello', 'World']);
   });
 
+  it('takes whole-word tokens before merging for Llama 3-style vocabs (ignore_merges), and adds BOS by default there', () => {
+    // 'abc' is a token no merge makes: llama-bpe takes it whole, gpt2 merges 'a b' then stops.
+    const file = byteLevelGguf('llama-bpe', ['a b']);
+    const tokens = [...(file.metadata['tokenizer.ggml.tokens'] as string[]), 'abc'];
+    const withWord = (pre: string) => {
+      const meta = { ...file.metadata, 'tokenizer.ggml.pre': pre, 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.bos_token_id': 0 };
+      const files = ggufTokenizerFiles({ metadata: meta });
+      return createHfTokenizer(files.tokenizerJson, files.tokenizerConfig, []);
+    };
+    expect(withWord('llama-bpe').encode('abc', false)).toEqual([tokens.length - 1]);
+    expect(withWord('llama-bpe').encode('abc', true)).toEqual([0, tokens.length - 1]);
+    expect(withWord('gpt2').encode('abc', false)).toEqual([257, 1 + 'c'.charCodeAt(0)]);
+    expect(withWord('gpt2').encode('abc', true)).toEqual([257, 1 + 'c'.charCodeAt(0)]);
+  });
+
   it('adds BOS when add_bos_token is set, and names eos/eot in the generation config', () => {
     const file = byteLevelGguf('llama-bpe', merges, {
       'tokenizer.ggml.add_bos_token': true,

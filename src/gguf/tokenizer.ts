@@ -53,6 +53,7 @@ const PRE_TOKENIZERS: Record<string, string[]> = {
   'llama-bpe': [LLAMA3],
   llama3: [LLAMA3],
   'llama-v3': [LLAMA3],
+  pixtral: [LLAMA3],
   dbrx: [LLAMA3],
   'smaug-bpe': [LLAMA3],
   falcon3: [LLAMA3],
@@ -71,6 +72,12 @@ const PRE_TOKENIZERS: Record<string, string[]> = {
   'gpt-4o': [GPT4O],
   llama4: [GPT4O],
 };
+
+/**
+ * llama.cpp's defaults for Llama 3-style (tiktoken) vocabs: a word that is a whole token is taken as
+ * it is, before any merge (HF `ignore_merges`), and BOS is added unless the file says otherwise.
+ */
+const WHOLE_WORD_PRE = new Set(['llama-bpe', 'llama3', 'llama-v3', 'falcon3', 'pixtral', 'tekken']);
 
 /** The `tokenizer.ggml.pre` values this importer understands. */
 export const SUPPORTED_PRE_TOKENIZERS: readonly string[] = Object.keys(PRE_TOKENIZERS);
@@ -240,7 +247,8 @@ export function ggufTokenizerFiles(file: Pick<GgufFile, 'metadata'>): GgufTokeni
       if (at < 0) throw new GgufError(`GGUF tokenizer.ggml.merges entry '${s}' has no space`);
       return [s.slice(0, at), s.slice(at + 1)];
     });
-    addBos = bool(file, 'tokenizer.ggml.add_bos_token', false);
+    const wholeWords = WHOLE_WORD_PRE.has(pre);
+    addBos = bool(file, 'tokenizer.ggml.add_bos_token', wholeWords);
     tokenizerJson = {
       version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: null,
       pre_tokenizer: {
@@ -252,7 +260,7 @@ export function ggufTokenizerFiles(file: Pick<GgufFile, 'metadata'>): GgufTokeni
       },
       post_processor: postProcessor(tokens, specials, addBos, addEos, { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true }),
       decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-      model: bpeModel(vocab, merges, {}),
+      model: bpeModel(vocab, merges, { ignore_merges: wholeWords }),
     };
   } else {
     const scores = list(file, 'tokenizer.ggml.scores');
