@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { sharedModel } from '../../test/helpers/shared-models.js';
-import { floatToBf16, floatToHalf, halfBitsToFloat, quantize, randomBytes, randomFloats } from '../../test/helpers/gguf-writer.js';
+import { floatToBf16, floatToHalf, halfBitsToFloat, quantize, quantTensor, randomBytes, randomFloats, writeGguf } from '../../test/helpers/gguf-writer.js';
 import { blockQuantToFloat, dequantize, HALF_TO_FLOAT, toBlockQuant } from './quants.js';
 import { GGML_BLOCK, readGguf, type GgmlType, type GgufTensor } from './reader.js';
 
@@ -224,6 +224,26 @@ describe.each(QUANT_TYPES)('%s', (type) => {
       expect(worst).toBeLessThanOrEqual(2 ** -22);
     } else {
       expect(mismatches).toBe(0);
+    }
+  });
+});
+
+describe('a GGUF file with a tensor of every type', () => {
+  it('reads back what the writer quantized, every tensor at an aligned offset', () => {
+    const types: GgmlType[] = ['F32', 'F16', 'BF16', ...QUANT_TYPES];
+    const values = randomFloats(512 * 2, 17, 0.5);
+    const bytes = writeGguf({ 'general.architecture': 'llama' }, types.map((type) => quantTensor(`w.${type}`, type, [512, 2], values)));
+    const file = readGguf(bytes);
+    for (const type of types) {
+      const t = file.tensors.find((x) => x.name === `w.${type}`)!;
+      expect(t.type).toBe(type);
+      expect(t.supported).toBe(true);
+      expect((t.data.byteOffset - file.dataOffset) % 32).toBe(0);
+      const back = dequantize(t);
+      const tolerance = type === 'F32' ? 0 : type === 'F16' ? 2 ** -11 : type === 'BF16' ? 2 ** -8 : 0.1;
+      let worst = 0;
+      for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(back[i] - values[i]));
+      expect(worst, type).toBeLessThanOrEqual(tolerance);
     }
   });
 });
