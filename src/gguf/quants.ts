@@ -76,13 +76,70 @@ interface Format {
   visit(data: Uint8Array, blocks: number, visit: SubBlockVisitor): void;
 }
 
+const half = (data: Uint8Array, at: number) => HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
+
+/**
+ * Q5_0 (fp16 d, 32 high bits, 16 bytes of nibbles; w = d * (q - 16)) and Q5_1 (adds fp16 m;
+ * w = d * q + m). Q5_0's v is signed (q - 16); Q5_1's is q itself, so its offset m needs no rounding.
+ */
+function q5Format(withMin: boolean): Format {
+  const bytes = withMin ? 24 : 22;
+  const head = withMin ? 4 : 2;
+  return {
+    size: 32, bits: 8, hasOffset: withMin,
+    visit(data, blocks, visit) {
+      const v = new Int32Array(32);
+      const shift = withMin ? 0 : 16;
+      for (let b = 0, at = 0; b < blocks; b++, at += bytes) {
+        const d = half(data, at);
+        const m = withMin ? half(data, at + 2) : 0;
+        const h = at + head;
+        const qh = (data[h] | (data[h + 1] << 8) | (data[h + 2] << 16) | (data[h + 3] << 24)) >>> 0;
+        for (let j = 0; j < 16; j++) {
+          const q = data[h + 4 + j];
+          v[j] = ((q & 0xf) | (((qh >>> j) << 4) & 0x10)) - shift;
+          v[j + 16] = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - shift;
+        }
+        visit(b, v, d, m);
+      }
+    },
+  };
+}
+
+/**
+ * Q4_K / Q5_K: super-blocks of 256 = 8 sub-blocks of 32 with 6-bit scales and mins; ggml computes
+ * y = d1 * q - m1 with d1 = d * sc and m1 = dmin * m, each in float32. Q5_K adds a fifth bit from qh.
+ */
+function kFormat(bits: 4 | 5): Format {
+  const bytes = bits === 4 ? 144 : 176;
+  const qsAt = bits === 4 ? 16 : 48;
+  return {
+    size: 32, bits: bits === 4 ? 4 : 8, hasOffset: true,
+    visit(data, blocks, visit) {
+      const v = new Int32Array(32);
+      for (let b = 0, at = 0; b < blocks; b++, at += bytes) {
+        const d = half(data, at);
+        const dmin = half(data, at + 2);
+        for (let s = 0; s < 8; s++) {
+          const [sc, m] = scaleMinK4(s, data, at + 4);
+          const qs = at + qsAt + (s >> 1) * 32;
+          const shift = s & 1 ? 4 : 0;
+          if (bits === 4) for (let l = 0; l < 32; l++) v[l] = (data[qs + l] >> shift) & 0xf;
+          else for (let l = 0; l < 32; l++) v[l] = ((data[qs + l] >> shift) & 0xf) | ((data[at + 16 + l] >> s) & 1 ? 16 : 0);
+          visit(b * 8 + s, v, fr(d * sc), -fr(dmin * m));
+        }
+      }
+    },
+  };
+}
+
 const FORMATS: Partial<Record<GgmlType, Format>> = {
   Q4_0: {
     size: 32, bits: 4, hasOffset: false, center: 8,
     visit(data, blocks, visit) {
       const v = new Int32Array(32);
       for (let b = 0, at = 0; b < blocks; b++, at += 18) {
-        const d = HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
+        const d = half(data, at);
         for (let j = 0; j < 16; j++) {
           v[j] = data[at + 2 + j] & 0xf;
           v[j + 16] = data[at + 2 + j] >> 4;
@@ -96,8 +153,8 @@ const FORMATS: Partial<Record<GgmlType, Format>> = {
     visit(data, blocks, visit) {
       const v = new Int32Array(32);
       for (let b = 0, at = 0; b < blocks; b++, at += 20) {
-        const d = HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
-        const m = HALF_TO_FLOAT[data[at + 2] | (data[at + 3] << 8)];
+        const d = half(data, at);
+        const m = half(data, at + 2);
         for (let j = 0; j < 16; j++) {
           v[j] = data[at + 4 + j] & 0xf;
           v[j + 16] = data[at + 4 + j] >> 4;
@@ -106,91 +163,27 @@ const FORMATS: Partial<Record<GgmlType, Format>> = {
       }
     },
   },
-  Q5_0: {
-    size: 32, bits: 8, hasOffset: false,
-    visit(data, blocks, visit) {
-      const v = new Int32Array(32);
-      for (let b = 0, at = 0; b < blocks; b++, at += 22) {
-        const d = HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
-        const qh = (data[at + 2] | (data[at + 3] << 8) | (data[at + 4] << 16) | (data[at + 5] << 24)) >>> 0;
-        for (let j = 0; j < 16; j++) {
-          const q = data[at + 6 + j];
-          v[j] = ((q & 0xf) | (((qh >>> j) << 4) & 0x10)) - 16;
-          v[j + 16] = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
-        }
-        visit(b, v, d, 0);
-      }
-    },
-  },
-  Q5_1: {
-    size: 32, bits: 8, hasOffset: true,
-    visit(data, blocks, visit) {
-      const v = new Int32Array(32);
-      for (let b = 0, at = 0; b < blocks; b++, at += 24) {
-        const d = HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
-        const m = HALF_TO_FLOAT[data[at + 2] | (data[at + 3] << 8)];
-        const qh = (data[at + 4] | (data[at + 5] << 8) | (data[at + 6] << 16) | (data[at + 7] << 24)) >>> 0;
-        for (let j = 0; j < 16; j++) {
-          const q = data[at + 8 + j];
-          v[j] = (q & 0xf) | (((qh >>> j) << 4) & 0x10);
-          v[j + 16] = (q >> 4) | ((qh >>> (j + 12)) & 0x10);
-        }
-        visit(b, v, d, m);
-      }
-    },
-  },
+  Q5_0: q5Format(false),
+  Q5_1: q5Format(true),
   Q8_0: {
     size: 32, bits: 8, hasOffset: false,
     visit(data, blocks, visit) {
       const v = new Int32Array(32);
       for (let b = 0, at = 0; b < blocks; b++, at += 34) {
-        const d = HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
+        const d = half(data, at);
         for (let j = 0; j < 32; j++) v[j] = (data[at + 2 + j] << 24) >> 24;
         visit(b, v, d, 0);
       }
     },
   },
-  Q4_K: {
-    size: 32, bits: 4, hasOffset: true,
-    visit(data, blocks, visit) {
-      const v = new Int32Array(32);
-      for (let b = 0, at = 0; b < blocks; b++, at += 144) {
-        const d = HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
-        const dmin = HALF_TO_FLOAT[data[at + 2] | (data[at + 3] << 8)];
-        for (let s = 0; s < 8; s++) {
-          const [sc, m] = scaleMinK4(s, data, at + 4);
-          const qs = at + 16 + (s >> 1) * 32;
-          const shift = s & 1 ? 4 : 0;
-          for (let l = 0; l < 32; l++) v[l] = (data[qs + l] >> shift) & 0xf;
-          // ggml: y = d1 * q - m1 with d1 = d * sc, m1 = dmin * m (each float32).
-          visit(b * 8 + s, v, fr(d * sc), -fr(dmin * m));
-        }
-      }
-    },
-  },
-  Q5_K: {
-    size: 32, bits: 8, hasOffset: true,
-    visit(data, blocks, visit) {
-      const v = new Int32Array(32);
-      for (let b = 0, at = 0; b < blocks; b++, at += 176) {
-        const d = HALF_TO_FLOAT[data[at] | (data[at + 1] << 8)];
-        const dmin = HALF_TO_FLOAT[data[at + 2] | (data[at + 3] << 8)];
-        for (let s = 0; s < 8; s++) {
-          const [sc, m] = scaleMinK4(s, data, at + 4);
-          const qs = at + 48 + (s >> 1) * 32;
-          const shift = s & 1 ? 4 : 0;
-          for (let l = 0; l < 32; l++) v[l] = ((data[qs + l] >> shift) & 0xf) | ((data[at + 16 + l] >> s) & 1 ? 16 : 0);
-          visit(b * 8 + s, v, fr(d * sc), -fr(dmin * m));
-        }
-      }
-    },
-  },
+  Q4_K: kFormat(4),
+  Q5_K: kFormat(5),
   Q6_K: {
     size: 16, bits: 8, hasOffset: false,
     visit(data, blocks, visit) {
       const v = new Int32Array(16);
       for (let b = 0, at = 0; b < blocks; b++, at += 210) {
-        const d = HALF_TO_FLOAT[data[at + 208] | (data[at + 209] << 8)];
+        const d = half(data, at + 208);
         // 16 sub-blocks of 16 in weight order; sub-block s is half n = s >> 3, quarter k = (s >> 1) & 3, l0 = 16 * (s & 1).
         for (let s = 0; s < 16; s++) {
           const n = s >> 3, k = (s >> 1) & 3, l0 = (s & 1) * 16;

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { sharedModel } from '../../test/helpers/shared-models.js';
 import { randomFloats, typed, writeGguf, quantTensor } from '../../test/helpers/gguf-writer.js';
@@ -175,5 +176,17 @@ describe('readGguf', () => {
     expect(counts).toEqual({ Q4_1: 210, Q8_0: 1, F32: 61 });
     expect(file.tensors.find((t) => t.name === 'token_embd.weight')?.dims).toEqual([576, 49152]);
     expect((file.metadata['tokenizer.ggml.tokens'] as string[]).length).toBe(49152);
+  });
+
+  it.skipIf(!dir)('reads the real file from a stream into one buffer of its size', async () => {
+    const path = `${dir}/SmolLM2-135M-Instruct.Q4_1.gguf`;
+    const stream = Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>;
+    const file = await readGgufStream(new Response(stream));
+    const direct = readGguf(new Uint8Array(readFileSync(path)));
+    expect(file.tensors[0].data.buffer.byteLength).toBe(98362432);
+    expect(file.tensors.length).toBe(direct.tensors.length);
+    for (const i of [0, file.tensors.length - 1]) {
+      expect(Buffer.compare(file.tensors[i].data, direct.tensors[i].data), file.tensors[i].name).toBe(0);
+    }
   });
 });

@@ -4,6 +4,7 @@
  * Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
  * @module
  */
+import { concatBytes } from '../internal/bytes.js';
 
 /** A GGUF metadata value. 64-bit integers are numbers when they are safe integers, else bigints. */
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -240,7 +241,7 @@ export function readGguf(bytes: Uint8Array): GgufFile {
  * copied twice. Stops reading at the end of the last tensor.
  */
 export async function readGgufStream(source: ReadableStream<Uint8Array> | Response): Promise<GgufFile> {
-  const stream = source instanceof Response ? source.body : source;
+  const stream = typeof Response !== 'undefined' && source instanceof Response ? source.body : (source as ReadableStream<Uint8Array>);
   if (!stream) throw new GgufError('GGUF response has no body');
   const reader = stream.getReader();
   try {
@@ -252,7 +253,7 @@ export async function readGgufStream(source: ReadableStream<Uint8Array> | Respon
     let done = false;
     while (!header) {
       if (received >= nextTry || done) {
-        const head = concat(chunks, received);
+        const head = concatBytes(chunks, received);
         chunks.length = 0;
         chunks.push(head);
         try {
@@ -287,17 +288,6 @@ export async function readGgufStream(source: ReadableStream<Uint8Array> | Respon
   } finally {
     reader.cancel().catch(() => {});
   }
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0].byteLength === size) return chunks[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /** A number from the metadata: the value of `key`, else `fallback`, else an error naming the key. */

@@ -141,6 +141,13 @@ describe.each([STORIES, TINY_RANDOM])('ggufTokenizerFiles for a llama (SentenceP
       }
     }
     expect(ours.encode('hi', true)[0]).toBe(1);
+    if (name !== STORIES) return;
+    // add_space_prefix false (Gemma): no ▁ before the text, so ' x' encodes as the prefixed 'x' did.
+    const bare = ggufTokenizerFiles(spmGgufFrom(reference, { 'tokenizer.ggml.add_space_prefix': false, 'tokenizer.ggml.add_bos_token': false }));
+    const noPrefix = createHfTokenizer(bare.tokenizerJson, bare.tokenizerConfig, []);
+    expect(noPrefix.encode(' Once upon a time', true)).toEqual(theirs.encode('Once upon a time', false));
+    expect(noPrefix.encode('Once', false)).not.toEqual(theirs.encode('Once', false));
+    expect(noPrefix.decode(noPrefix.encode(' Once upon', false))).toBe(' Once upon');
     expect(files.tokenizerConfig).toMatchObject({ add_bos_token: true, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' });
   });
 });
@@ -203,6 +210,37 @@ describe('ggufTokenizerFiles for gpt2 pre-tokenizers', () => {
     expect(pieces(undefined, "it's")).toEqual(['i', 't', "'", 's']);
   });
 
+  it('splits words at case changes for tekken and gpt-4o', () => {
+    expect(pieces('tekken', 'HelloWorld')).toEqual(['H', 'e', 'l', 'l', 'o', 'W', 'o', 'r', 'l', 'd']);
+    const split = (pre: string, text: string) => {
+      const files = ggufTokenizerFiles(byteLevelGguf(pre, ['o W', 'H e', 'He l', 'Hel l', 'Hell o', 'W o', 'Wo r', 'Wor l', 'Worl d']));
+      const tok = createHfTokenizer(files.tokenizerJson, files.tokenizerConfig, []);
+      const vocab = (files.tokenizerJson.model as { vocab: Record<string, number> }).vocab;
+      const byId = Object.fromEntries(Object.entries(vocab).map(([t, id]) => [id, t]));
+      return tok.encode(text, false).map((id) => byId[id]);
+    };
+    // Without the case split, 'o W' would merge across the words.
+    expect(split('tekken', 'HelloWorld')).toEqual(['Hello', 'World']);
+    expect(split('gpt2', 'HelloWorld')).toEqual(['Hell', 'oW', 'o', 'r', 'l', 'd']);
+    expect(split('gpt-4o', 'HelloWorld')).toEqual(['Hello', 'World']);
+    expect(split('llama4', 'HelloWorld')).toEqual(['Hello', 'World']);
+  });
+
+  it('takes whole-word tokens before merging for Llama 3-style vocabs (ignore_merges), and adds BOS by default there', () => {
+    // 'abc' is a token no merge makes: llama-bpe takes it whole, gpt2 merges 'a b' then stops.
+    const file = byteLevelGguf('llama-bpe', ['a b']);
+    const tokens = [...(file.metadata['tokenizer.ggml.tokens'] as string[]), 'abc'];
+    const withWord = (pre: string) => {
+      const meta = { ...file.metadata, 'tokenizer.ggml.pre': pre, 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.bos_token_id': 0 };
+      const files = ggufTokenizerFiles({ metadata: meta });
+      return createHfTokenizer(files.tokenizerJson, files.tokenizerConfig, []);
+    };
+    expect(withWord('llama-bpe').encode('abc', false)).toEqual([tokens.length - 1]);
+    expect(withWord('llama-bpe').encode('abc', true)).toEqual([0, tokens.length - 1]);
+    expect(withWord('gpt2').encode('abc', false)).toEqual([257, 1 + 'c'.charCodeAt(0)]);
+    expect(withWord('gpt2').encode('abc', true)).toEqual([257, 1 + 'c'.charCodeAt(0)]);
+  });
+
   it('adds BOS when add_bos_token is set, and names eos/eot in the generation config', () => {
     const file = byteLevelGguf('llama-bpe', merges, {
       'tokenizer.ggml.add_bos_token': true,
@@ -225,7 +263,7 @@ describe('ggufTokenizerFiles for gpt2 pre-tokenizers', () => {
   });
 
   it('refuses an unknown pre-tokenizer and tokenizer model by name', () => {
-    expect(() => ggufTokenizerFiles(byteLevelGguf('tekken', merges))).toThrow(/tokenizer\.ggml\.pre 'tekken' is not supported \(supported: default, gpt2/);
+    expect(() => ggufTokenizerFiles(byteLevelGguf('bloom', merges))).toThrow(/tokenizer\.ggml\.pre 'bloom' is not supported \(supported: default, gpt2/);
     expect(SUPPORTED_PRE_TOKENIZERS).toEqual(expect.arrayContaining(['default', 'gpt2', 'llama-bpe', 'smollm', 'qwen2']));
     expect(() => ggufTokenizerFiles(tokenizerGguf({ 'tokenizer.ggml.model': 'bert', 'tokenizer.ggml.tokens': ['a'] }))).toThrow(
       /tokenizer\.ggml\.model 'bert' is not supported \(gpt2 and llama are\)/,

@@ -29,6 +29,15 @@ const LLAMA3 =
   "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const QWEN2 =
   "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/** Mistral's tekken (Mistral Nemo), as its tokenizer.json spells it: words split at case changes. */
+const TEKKEN =
+  "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/** o200k (gpt-4o, Llama 4): tekken's case split plus contractions, numbers in threes. */
+const CONTRACTION = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?";
+const GPT4O =
+  `[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+${CONTRACTION}|` +
+  `[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*${CONTRACTION}|` +
+  "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /**
  * `tokenizer.ggml.pre` -> the regexes llama.cpp splits text with, applied in turn (each splits the
@@ -44,6 +53,7 @@ const PRE_TOKENIZERS: Record<string, string[]> = {
   'llama-bpe': [LLAMA3],
   llama3: [LLAMA3],
   'llama-v3': [LLAMA3],
+  pixtral: [LLAMA3],
   dbrx: [LLAMA3],
   'smaug-bpe': [LLAMA3],
   falcon3: [LLAMA3],
@@ -57,7 +67,17 @@ const PRE_TOKENIZERS: Record<string, string[]> = {
   'deepseek-r1-qwen': [QWEN2],
   stablelm2: [QWEN2],
   megrez: [QWEN2],
+  'chatglm-bpe': [LLAMA3],
+  tekken: [TEKKEN],
+  'gpt-4o': [GPT4O],
+  llama4: [GPT4O],
 };
+
+/**
+ * llama.cpp's defaults for Llama 3-style (tiktoken) vocabs: a word that is a whole token is taken as
+ * it is, before any merge (HF `ignore_merges`), and BOS is added unless the file says otherwise.
+ */
+const WHOLE_WORD_PRE = new Set(['llama-bpe', 'llama3', 'llama-v3', 'falcon3', 'pixtral', 'tekken']);
 
 /** The `tokenizer.ggml.pre` values this importer understands. */
 export const SUPPORTED_PRE_TOKENIZERS: readonly string[] = Object.keys(PRE_TOKENIZERS);
@@ -227,7 +247,8 @@ export function ggufTokenizerFiles(file: Pick<GgufFile, 'metadata'>): GgufTokeni
       if (at < 0) throw new GgufError(`GGUF tokenizer.ggml.merges entry '${s}' has no space`);
       return [s.slice(0, at), s.slice(at + 1)];
     });
-    addBos = bool(file, 'tokenizer.ggml.add_bos_token', false);
+    const wholeWords = WHOLE_WORD_PRE.has(pre);
+    addBos = bool(file, 'tokenizer.ggml.add_bos_token', wholeWords);
     tokenizerJson = {
       version: '1.0', truncation: null, padding: null, added_tokens: added, normalizer: null,
       pre_tokenizer: {
@@ -239,7 +260,7 @@ export function ggufTokenizerFiles(file: Pick<GgufFile, 'metadata'>): GgufTokeni
       },
       post_processor: postProcessor(tokens, specials, addBos, addEos, { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true }),
       decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-      model: bpeModel(vocab, merges, {}),
+      model: bpeModel(vocab, merges, { ignore_merges: wholeWords }),
     };
   } else {
     const scores = list(file, 'tokenizer.ggml.scores');
