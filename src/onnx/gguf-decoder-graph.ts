@@ -1,7 +1,7 @@
 /**
  * GGUF weights -> the ONNX decoder graph the engine runs (the optimum-style interface: input_ids,
  * attention_mask, position_ids, past_key_values.N.key/value -> logits, present.N.key/value), for
- * the llama (Llama 2/3, SmolLM, Mistral without sliding window), qwen2 and qwen3 architectures.
+ * the llama (Llama 2/3, SmolLM, Mistral without sliding window), qwen2, qwen3 and gemma3 architectures.
  *
  * The attention is written as plain ops in the form an export has (rotate-half rotary from
  * position_ids, KV Concat, Expand of the KV heads, softmax(QKᵀ/√d + mask)·V), so the load-time
@@ -35,7 +35,7 @@ export interface WeightCodec {
   toBlockQuant(tensor: SourceTensor): BlockQuant | undefined;
 }
 
-export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
+export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma3'] as const;
 
 export interface DecoderSpec {
   architecture: (typeof SUPPORTED_ARCHITECTURES)[number];
@@ -47,6 +47,20 @@ export interface DecoderSpec {
   vocab: number;
   ropeTheta: number;
   rmsEps: number;
+  /** Gemma 3: the parts that differ from the llama-style block. */
+  gemma?: GemmaSpec;
+}
+
+export interface GemmaSpec {
+  /** Per layer: true where attention only sees the last `slidingWindow` positions. */
+  sliding: boolean[];
+  slidingWindow: number;
+  /** Rotary base of the sliding layers (the global ones use `ropeTheta`). */
+  localRopeTheta: number;
+  /** Scores are scaled by queryPreAttnScalar^-0.5. */
+  queryPreAttnScalar: number;
+  /** tanh soft-capping of the logits, when set. */
+  finalLogitSoftcap?: number;
 }
 
 /**
@@ -54,13 +68,12 @@ export interface DecoderSpec {
  * metadata). Other architectures are refused with their name and the supported ones.
  */
 export function decoderSpec(config: Record<string, any>): DecoderSpec {
-  const type = config.model_type;
+  const type = config.model_type === 'gemma3_text' ? 'gemma3' : config.model_type;
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(type)) {
-    throw new Error(
-      `GGUF architecture "${type}" is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')}` +
-        `${type === 'gemma3' ? '; gemma3 needs embedding scaling, pre/post norms and sliding-window layers, not built yet' : ''}).`,
-    );
+    throw new Error(`GGUF architecture "${type}" is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')}).`);
   }
+  if ((config.partial_rotary_factor ?? 1) !== 1) throw new Error(`GGUF model uses partial rotary (${config.partial_rotary_factor}), which this importer does not build.`);
+  if (config.attn_logit_softcapping) throw new Error('GGUF model uses attention logit soft-capping, which this importer does not build.');
   if (type === 'mistral' && config.sliding_window && config.sliding_window < (config.max_position_embeddings ?? Infinity)) {
     throw new Error(`GGUF model uses sliding-window attention (${config.sliding_window} tokens), which this importer does not build.`);
   }
@@ -80,6 +93,16 @@ export function decoderSpec(config: Record<string, any>): DecoderSpec {
     ropeTheta: config.rope_theta ?? 10000,
     rmsEps: config.rms_norm_eps ?? 1e-5,
   };
+  if (type === 'gemma3') {
+    const layerTypes: unknown[] = config.layer_types ?? [];
+    spec.gemma = {
+      sliding: Array.from({ length: spec.layers }, (_, i) => layerTypes[i] === 'sliding_attention'),
+      slidingWindow: config.sliding_window ?? Infinity,
+      localRopeTheta: config.rope_local_base_freq ?? 10000,
+      queryPreAttnScalar: config.query_pre_attn_scalar ?? spec.headDim,
+      finalLogitSoftcap: config.final_logit_softcapping ?? undefined,
+    };
+  }
   for (const [key, value] of Object.entries(spec)) {
     if (typeof value === 'number' && !(value > 0)) throw new Error(`GGUF model config: ${key} is missing or invalid (${value}).`);
   }
@@ -267,18 +290,27 @@ export function buildDecoderGraph(
     x = g.op1('Gather', [E, 'input_ids'], { axis: 0 });
   }
 
-  // ---- rotary tables [B, 1, S, hd] (rotate-half: emb = cat(freqs, freqs))
-  const invFreq = new Float32Array(hd / 2);
+  // Gemma scales the embedding by sqrt(hidden) (rounded to float32, as HF does in the model's dtype).
+  if (spec.gemma) x = g.op1('Mul', [x, scalar(Math.fround(Math.sqrt(D)))]);
+
+  // ---- rotary tables [B, 1, S, hd] (rotate-half: emb = cat(freqs, freqs)), one per rotary base
   const factors = byName.get('rope_freqs.weight');
   const factorValues = factors ? floats(factors) : undefined;
-  for (let i = 0; i < hd / 2; i++) invFreq[i] = 1 / Math.pow(spec.ropeTheta, (2 * i) / hd) / (factorValues?.[i] ?? 1);
   const pos = g.op1('Unsqueeze', [g.op1('Cast', ['position_ids'], { to: TensorType.FLOAT }), shape([-1])]);
-  const freqs = g.op1('Mul', [pos, g.f32('rotary_emb.inv_freq', invFreq)]);
-  const emb = g.op1('Concat', [freqs, freqs], { axis: -1 });
-  const cos = g.op1('Unsqueeze', [g.op1('Cos', [emb]), shape([1])]);
-  const sin = g.op1('Unsqueeze', [g.op1('Sin', [emb]), shape([1])]);
+  const tables = new Map<number, { cos: string; sin: string }>();
+  const rotary = (theta: number) => {
+    if (!tables.has(theta)) {
+      const invFreq = new Float32Array(hd / 2);
+      for (let i = 0; i < hd / 2; i++) invFreq[i] = 1 / Math.pow(theta, (2 * i) / hd) / (factorValues?.[i] ?? 1);
+      const freqs = g.op1('Mul', [pos, g.f32(tables.size ? `rotary_emb_${theta}.inv_freq` : 'rotary_emb.inv_freq', invFreq)]);
+      const emb = g.op1('Concat', [freqs, freqs], { axis: -1 });
+      tables.set(theta, { cos: g.op1('Unsqueeze', [g.op1('Cos', [emb]), shape([1])]), sin: g.op1('Unsqueeze', [g.op1('Sin', [emb]), shape([1])]) });
+    }
+    return tables.get(theta)!;
+  };
   const halves = shape([hd / 2, hd / 2]);
-  const rope = (t: string) => {
+  const rope = (t: string, theta: number) => {
+    const { cos, sin } = rotary(theta);
     const [x1, x2] = g.op('Split', [t, halves], { axis: -1 }, { outputs: 2 });
     const rot = g.op1('Concat', [g.op1('Neg', [x2]), x1], { axis: -1 });
     return g.op1('Add', [g.op1('Mul', [t, cos]), g.op1('Mul', [rot, sin])]);
@@ -293,7 +325,18 @@ export function buildDecoderGraph(
   const qidx = g.op1('Unsqueeze', [g.op1('Range', [g.op1('Sub', [T, S]), T, one]), shape([1])]);
   const causal = g.op1('LessOrEqual', [kidx, qidx]);
   const padOk = g.op1('Unsqueeze', [g.op1('Cast', ['attention_mask'], { to: TensorType.BOOL }), shape([1, 2])]);
-  const mask = g.op1('Where', [g.op1('And', [causal, padOk]), scalar(0), scalar(FLT_LOWEST)]);
+  const visible = g.op1('And', [causal, padOk]);
+  const mask = g.op1('Where', [visible, scalar(0), scalar(FLT_LOWEST)]);
+  // Sliding layers also hide keys `window` or more positions behind the query.
+  const window = spec.gemma?.sliding.some(Boolean) ? spec.gemma.slidingWindow : undefined;
+  const slidingMask =
+    window === undefined
+      ? undefined
+      : g.op1('Where', [
+          g.op1('And', [visible, g.op1('Less', [g.op1('Sub', [qidx, kidx]), g.i64([window], [])])]),
+          scalar(0),
+          scalar(FLT_LOWEST),
+        ]);
 
   const rmsnorm = (t: string, weight: string) => {
     const variance = g.op1('ReduceMean', [g.op1('Pow', [t, scalar(2)])], { axes: [-1], keepdims: 1 });
@@ -306,7 +349,17 @@ export function buildDecoderGraph(
   const qPerm = permuted ? rotaryUnpermutation(H, hd) : undefined;
   const kPerm = permuted ? rotaryUnpermutation(KV, hd) : undefined;
   const rep = H / KV;
-  const scale = scalar(1 / Math.sqrt(hd));
+  const scale = scalar(1 / Math.sqrt(spec.gemma?.queryPreAttnScalar ?? hd));
+  const geluTanh = (t: string) => {
+    // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    const inner = g.op1('Mul', [g.op1('Add', [t, g.op1('Mul', [g.op1('Mul', [g.op1('Mul', [t, t]), t]), scalar(0.044715)])]), scalar(Math.sqrt(2 / Math.PI))]);
+    return g.op1('Mul', [g.op1('Mul', [t, scalar(0.5)]), g.op1('Add', [g.op1('Tanh', [inner]), scalar(1)])]);
+  };
+  /** Gemma's extra norm on a sublayer's output before the residual add. */
+  const postNorm = (t: string, l: number, gguf: string, hf: string) => {
+    const w = byName.get(`blk.${l}.${gguf}.weight`);
+    return w ? rmsnorm(t, vector(`model.layers.${l}.${hf}.weight`, w)) : t;
+  };
 
   const projection = (h: string, l: number, part: 'q' | 'k' | 'v', perm?: Int32Array) => {
     const hf = `model.layers.${l}.self_attn.${part}_proj`;
@@ -330,8 +383,10 @@ export function buildDecoderGraph(
   for (let l = 0; l < L; l++) {
     const hf = `model.layers.${l}`;
     const h = rmsnorm(x, vector(`${hf}.input_layernorm.weight`, need(`blk.${l}.attn_norm.weight`)));
-    const q = rope(g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'q', qPerm), shape([0, 0, H, hd])])], { perm: [0, 2, 1, 3] }));
-    const k = rope(g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'k', kPerm), shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] }));
+    const sliding = spec.gemma?.sliding[l] ?? false;
+    const theta = sliding ? spec.gemma!.localRopeTheta : spec.ropeTheta;
+    const q = rope(g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'q', qPerm), shape([0, 0, H, hd])])], { perm: [0, 2, 1, 3] }), theta);
+    const k = rope(g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'k', kPerm), shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] }), theta);
     const v = g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'v'), shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] });
     const pk = g.op('Concat', [`past_key_values.${l}.key`, k], { axis: 2 }, { outputs: [`present.${l}.key`] })[0];
     const pv = g.op('Concat', [`past_key_values.${l}.value`, v], { axis: 2 }, { outputs: [`present.${l}.value`] })[0];
@@ -344,14 +399,17 @@ export function buildDecoderGraph(
       vr = expand(pv);
     }
     const scores = g.op1('Mul', [g.op1('MatMul', [q, g.op1('Transpose', [kr], { perm: [0, 1, 3, 2] })]), scale]);
-    const probs = g.op1('Softmax', [g.op1('Add', [scores, mask])], { axis: -1 });
+    const probs = g.op1('Softmax', [g.op1('Add', [scores, sliding && slidingMask ? slidingMask : mask])], { axis: -1 });
     const o = g.op1('Reshape', [g.op1('Transpose', [g.op1('MatMul', [probs, vr])], { perm: [0, 2, 1, 3] }), shape([0, 0, H * hd])]);
-    x = g.op1('Add', [x, linear(o, `${hf}.self_attn.o_proj.weight`, need(`blk.${l}.attn_output.weight`))]);
-    const h2 = rmsnorm(x, vector(`${hf}.post_attention_layernorm.weight`, need(`blk.${l}.ffn_norm.weight`)));
+    const attnOut = linear(o, `${hf}.self_attn.o_proj.weight`, need(`blk.${l}.attn_output.weight`));
+    x = g.op1('Add', [x, postNorm(attnOut, l, 'post_attention_norm', 'post_attention_layernorm')]);
+    // HF names: llama's ffn norm is "post_attention_layernorm", Gemma's "pre_feedforward_layernorm".
+    const h2 = rmsnorm(x, vector(`${hf}.${spec.gemma ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`, need(`blk.${l}.ffn_norm.weight`)));
     const gate = linear(h2, `${hf}.mlp.gate_proj.weight`, need(`blk.${l}.ffn_gate.weight`));
     const up = linear(h2, `${hf}.mlp.up_proj.weight`, need(`blk.${l}.ffn_up.weight`));
-    const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
-    x = g.op1('Add', [x, linear(act, `${hf}.mlp.down_proj.weight`, need(`blk.${l}.ffn_down.weight`))]);
+    const act = g.op1('Mul', [spec.gemma ? geluTanh(gate) : g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
+    const ffnOut = linear(act, `${hf}.mlp.down_proj.weight`, need(`blk.${l}.ffn_down.weight`));
+    x = g.op1('Add', [x, postNorm(ffnOut, l, 'post_ffw_norm', 'post_feedforward_layernorm')]);
   }
 
   const h = rmsnorm(x, vector('model.norm.weight', need('output_norm.weight')));
@@ -360,6 +418,8 @@ export function buildDecoderGraph(
   if (head) logits = linear(h, 'lm_head.weight', head);
   else if (embedQuant) logits = matMulNBits(h, embedQuant.bq, embedQuant);
   else logits = g.op1('MatMul', [h, g.op1('Transpose', ['model.embed_tokens.weight'], { perm: [1, 0] })]);
+  const cap = spec.gemma?.finalLogitSoftcap;
+  if (cap) logits = g.op1('Mul', [g.op1('Tanh', [g.op1('Mul', [logits, scalar(1 / cap)])]), scalar(cap)]);
   g.op('Identity', [logits], {}, { outputs: ['logits'] });
 
   for (const t of tensors) if (!used.has(t.name)) note('unused by the graph', t.name);

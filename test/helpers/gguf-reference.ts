@@ -44,10 +44,11 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
     const inv = 1 / Math.sqrt(ss / n + rmsEps);
     for (let i = 0; i < n; i++) x[from + i] = x[from + i] * inv * g[i];
   };
-  const rope = (x: Float64Array, heads: number, p: number) => {
+  const gemma = spec.gemma;
+  const rope = (x: Float64Array, heads: number, p: number, base: number) => {
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < hd / 2; i++) {
-        const theta = p * Math.pow(spec.ropeTheta, (-2 * i) / hd);
+        const theta = p * Math.pow(base, (-2 * i) / hd);
         const [a, b] = adjacent ? [h * hd + 2 * i, h * hd + 2 * i + 1] : [h * hd + i, h * hd + i + hd / 2];
         const x0 = x[a];
         const x1 = x[b];
@@ -57,8 +58,12 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
     }
   };
 
-  const xs = ids.map((id) => embed.slice(id * D, (id + 1) * D));
+  const xs = ids.map((id) => embed.slice(id * D, (id + 1) * D).map((v) => (gemma ? v * Math.sqrt(D) : v)));
+  const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
   for (let l = 0; l < L; l++) {
+    const sliding = gemma?.sliding[l] ?? false;
+    const base = sliding ? gemma!.localRopeTheta : spec.ropeTheta;
+    const [postAttn, postFfn] = ['post_attention_norm', 'post_ffw_norm'].map((n) => opt(`blk.${l}.${n}.weight`));
     const p = (n: string) => `blk.${l}.${n}`;
     const [wq, wk, wv, wo] = ['attn_q', 'attn_k', 'attn_v', 'attn_output'].map((n) => w(p(`${n}.weight`)));
     const [bq, bk, bv] = ['attn_q', 'attn_k', 'attn_v'].map((n) => opt(p(`${n}.bias`)));
@@ -78,8 +83,8 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
       if (bv) v.forEach((_, i) => (v[i] += bv[i]));
       if (qn) for (let hh = 0; hh < H; hh++) norm(q, qn, hh * hd, hd);
       if (kn) for (let hh = 0; hh < KV; hh++) norm(k, kn, hh * hd, hd);
-      rope(q, H, s);
-      rope(k, KV, s);
+      rope(q, H, s, base);
+      rope(k, KV, s, base);
       qs.push(q), ks.push(k), vs.push(v);
     }
     const ffnNorm = w(p('ffn_norm.weight'));
@@ -93,7 +98,7 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
         for (let t = 0; t <= s; t++) {
           let dot = 0;
           for (let i = 0; i < hd; i++) dot += qs[s][hh * hd + i] * ks[t][kvh * hd + i];
-          scores[t] = dot / Math.sqrt(hd);
+          scores[t] = sliding && s - t >= gemma!.slidingWindow ? -Infinity : dot / Math.sqrt(gemma?.queryPreAttnScalar ?? hd);
         }
         const max = Math.max(...scores);
         let sum = 0;
@@ -101,6 +106,7 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
         for (let t = 0; t <= s; t++) for (let i = 0; i < hd; i++) att[hh * hd + i] += (scores[t] / sum) * vs[t][kvh * hd + i];
       }
       const o = matvec(wo, D, H * hd, att);
+      if (postAttn) norm(o, postAttn);
       xs[s] = xs[s].map((x, i) => x + o[i]);
     }
     for (let s = 0; s < S; s++) {
@@ -108,8 +114,9 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
       norm(h, ffnNorm);
       const gate = matvec(wg, F, D, h);
       const up = matvec(wu, F, D, h);
-      const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+      const act = gate.map((g, i) => (gemma ? gelu(g) : g / (1 + Math.exp(-g))) * up[i]);
       const down = matvec(wd, D, F, act);
+      if (postFfn) norm(down, postFfn);
       xs[s] = xs[s].map((x, i) => x + down[i]);
     }
   }
@@ -118,7 +125,9 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
   return xs.map((x) => {
     const h = x.slice();
     norm(h, outNorm);
-    return matvec(head, V, D, h);
+    const logits = matvec(head, V, D, h);
+    const cap = gemma?.finalLogitSoftcap;
+    return cap ? logits.map((z) => Math.tanh(z / cap) * cap) : logits;
   });
 }
 
@@ -232,6 +241,11 @@ export interface TinyGgufTypes {
  */
 export function tinyGguf(architecture: DecoderSpec['architecture'], types: TinyGgufTypes, options: { tied?: boolean; seed?: number } = {}): TinyModel & { bytes: Uint8Array } {
   const spec: DecoderSpec = { architecture, hidden: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, vocab: 96, ropeTheta: 10000, rmsEps: 1e-5 };
+  if (architecture === 'gemma3') {
+    // Layer 0 slides over 4 positions (the tests run 9 tokens), layer 1 is global.
+    spec.ropeTheta = 1e6;
+    spec.gemma = { sliding: [true, false], slidingWindow: 4, localRopeTheta: 10000, queryPreAttnScalar: 64, finalLogitSoftcap: 30 };
+  }
   const F = 256;
   let seed = options.seed ?? 11;
   const tensors: WriterTensor[] = [];
@@ -249,7 +263,8 @@ export function tinyGguf(architecture: DecoderSpec['architecture'], types: TinyG
     matrix(`${p}attn_k.weight`, w, KV * hd, D, 1 / Math.sqrt(D));
     matrix(`${p}attn_v.weight`, w, KV * hd, D, 1 / Math.sqrt(D));
     if (architecture === 'qwen2') for (const [n, rows] of [['q', H * hd], ['k', KV * hd], ['v', KV * hd]] as const) vector(`${p}attn_${n}.bias`, rows, 0, 0.3);
-    if (architecture === 'qwen3') for (const n of ['q', 'k']) vector(`${p}attn_${n}_norm.weight`, hd, 1, 0.2);
+    if (architecture === 'qwen3' || architecture === 'gemma3') for (const n of ['q', 'k']) vector(`${p}attn_${n}_norm.weight`, hd, 1, 0.2);
+    if (architecture === 'gemma3') for (const n of ['post_attention_norm', 'post_ffw_norm']) vector(`${p}${n}.weight`, D, 1, 0.1);
     matrix(`${p}attn_output.weight`, w, D, H * hd, 1 / Math.sqrt(H * hd));
     vector(`${p}ffn_norm.weight`, D, 1, 0.1);
     matrix(`${p}ffn_gate.weight`, w, F, D, 1 / Math.sqrt(D));

@@ -126,6 +126,8 @@ describe.each([
   ['qwen3', { weights: 'Q5_1', embedding: 'Q4_1' }],
   ['qwen3', { weights: 'F16', embedding: 'BF16' }],
   ['qwen3', { weights: 'BF16', embedding: 'Q4_0' }],
+  ['gemma3', { weights: 'Q4_K', embedding: 'Q6_K', down: 'Q8_0' }],
+  ['gemma3', { weights: 'F32' }],
 ] as [string, TinyGgufTypes][])('GGUF file %s %o', (architecture, types) => {
   it('the graph of the file read back matches the reference forward pass (prefill, then a step on its cache)', async () => {
     const model = tinyGguf(architecture as TinyModel['spec']['architecture'], types, { tied: types.weights !== 'Q5_K' });
