@@ -5,8 +5,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { readGguf } from '../../gguf/reader.js';
@@ -67,7 +67,7 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   }
 
   log(`Converting ${file} (${dtype === 'fp32' ? 'dequantized to fp32' : 'its own quantization'}) into ${dir}`);
-  const gguf = readGguf(new Uint8Array(await readFile(file)));
+  const gguf = readGguf(readWholeFile(file));
   const json = ggufModelJson(gguf, dtype);
   await mkdir(join(dir, 'onnx'), { recursive: true });
   for (const [rel, value] of [
@@ -103,6 +103,24 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   await rename(`${onnxPath}.part`, onnxPath); // last: its presence marks a complete conversion
   for (const line of conversion.mapping) log(`  ${line}`);
   return { ...result, converted: true, ms: Date.now() - started };
+}
+
+/** The file in one buffer (readFile stops at 2 GiB; a typed array holds up to 4 GiB in Node 20). */
+function readWholeFile(path: string): Uint8Array {
+  const size = statSync(path).size;
+  if (size > 2 ** 32) throw new Error(`${path} is ${(size / 2 ** 30).toFixed(1)} GiB: GGUF files over 4 GiB are not supported yet.`);
+  const bytes = new Uint8Array(size);
+  const fd = openSync(path, 'r');
+  try {
+    for (let at = 0; at < size; ) {
+      const n = readSync(fd, bytes, at, Math.min(size - at, 1 << 30), at);
+      if (n === 0) throw new Error(`${path} ended after ${at} of ${size} bytes`);
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
 }
 
 /** Writes external data straight to a file. */
