@@ -69,6 +69,8 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   log(`Converting ${file} (${dtype === 'fp32' ? 'dequantized to fp32' : 'its own quantization'}) into ${dir}`);
   const gguf = readGguf(readWholeFile(file));
   const json = ggufModelJson(gguf, dtype);
+  // Per process, so two servers converting the same file at once do not write into each other's files.
+  const part = `.${process.pid}.part`;
   await mkdir(join(dir, 'onnx'), { recursive: true });
   for (const [rel, value] of [
     ['config.json', json.config],
@@ -78,29 +80,29 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   ] as const) {
     // The config's preferred dtype is the first one converted; later ones leave it.
     if (rel === 'config.json' && existsSync(join(dir, rel))) continue;
-    await writeFile(`${join(dir, rel)}.part`, JSON.stringify(value, null, 2) + '\n');
-    await rename(`${join(dir, rel)}.part`, join(dir, rel));
+    await writeFile(`${join(dir, rel)}${part}`, JSON.stringify(value, null, 2) + '\n');
+    await rename(`${join(dir, rel)}${part}`, join(dir, rel));
   }
   const tty = options.progress ?? Boolean(process.stderr.isTTY);
   const write = tty ? (s: string) => void process.stderr.write(s) : (s: string) => log(s.replace(/\n$/, ''));
   const total = gguf.tensors.reduce((n, t) => n + t.data.byteLength, 0);
   const progress = createProgress(`converting ${basename(file)}`, total, { tty, write });
   const dataPath = join(dir, 'onnx', ggufDataName(dtype));
-  const sink = new FileSink(`${dataPath}.part`, ggufDataName(dtype));
+  const sink = new FileSink(`${dataPath}${part}`, ggufDataName(dtype));
   let conversion;
   try {
     conversion = convertGguf(gguf, json.config, sink, { dtype, accuracy, onTensor: (t) => progress.update(t.data.byteLength) });
   } catch (error) {
     sink.close();
-    await rm(`${dataPath}.part`, { force: true });
+    await rm(`${dataPath}${part}`, { force: true });
     throw error;
   }
   sink.close();
   progress.done();
   await writeFile(mappingPath, conversion.mapping.join('\n') + '\n');
-  await writeFile(`${onnxPath}.part`, conversion.model);
-  await rename(`${dataPath}.part`, dataPath);
-  await rename(`${onnxPath}.part`, onnxPath); // last: its presence marks a complete conversion
+  await writeFile(`${onnxPath}${part}`, conversion.model);
+  await rename(`${dataPath}${part}`, dataPath);
+  await rename(`${onnxPath}${part}`, onnxPath); // last: its presence marks a complete conversion
   for (const line of conversion.mapping) log(`  ${line}`);
   return { ...result, converted: true, ms: Date.now() - started };
 }
