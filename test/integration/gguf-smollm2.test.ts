@@ -28,8 +28,9 @@ describe.skipIf(!dir)('SmolLM2-135M-Instruct Q4_1 GGUF (real weights) against ll
   const cache = mkdtempSync(join(tmpdir(), 'edgellm-gguf-cache-'));
   const logs: string[] = [];
   const start = (dtype?: 'fp32') =>
+    // One onnxruntime thread: the suite runs two files at once on two cores, and the others time their streams.
     // The fp32 start skips the attention rewrite's probe (one model load less); the q4 one keeps it.
-    createNodeRuntime({ model: GGUF!, dtype, device: 'cpu', cacheDir: cache, log: (l) => logs.push(l), fuseAttention: dtype !== 'fp32' });
+    createNodeRuntime({ model: GGUF!, dtype, device: 'cpu', threads: 1, cacheDir: cache, log: (l) => logs.push(l), fuseAttention: dtype !== 'fp32' });
   let first: GgufModel;
   let runtime: NodeRuntime;
   let server: RunningServer;
