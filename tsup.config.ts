@@ -41,6 +41,7 @@ export default defineConfig([
     entry: {
       cli: 'src/cli/cli.ts',
       'inference-thread': 'src/adapters/node/inference-thread.ts',
+      'tokenizer-thread': 'src/adapters/node/tokenizer-thread.ts',
     },
     format: ['esm'],
     sourcemap: true,

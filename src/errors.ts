@@ -62,14 +62,23 @@ export const invalidRequest = (message: string, param: string | null = null, cod
 export const notFound = (message: string, param: string | null = null, code: string | null = null) =>
   new InferenceError(404, message, { param, code });
 
-export function contextLengthExceeded(promptTokens: number, requested: number, contextLength: number) {
+/** `param` names the field to shorten: the runtime's own name, which each handler maps to its wire name. */
+export function contextLengthExceeded(promptTokens: number, requested: number, contextLength: number, param: string) {
+
   return new InferenceError(
     400,
     `This model's maximum context length is ${contextLength} tokens. However, you requested ` +
       `${promptTokens + requested} tokens (${promptTokens} in the prompt, ${requested} for the completion). ` +
       'Please reduce the prompt or the completion length.',
-    { param: 'messages', code: 'context_length_exceeded' },
+    { param, code: 'context_length_exceeded' },
   );
+}
+
+/** The same error naming another field (a handler mapping a runtime field name to its wire name). */
+export function withParam(error: InferenceError, param: string | null): InferenceError {
+  const copy = new InferenceError(error.status, error.message, { type: error.type, param, code: error.code, headers: error.headers });
+  copy.stack = error.stack;
+  return copy;
 }
 
 /** The JSON body every error response carries. */

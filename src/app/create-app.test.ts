@@ -86,11 +86,11 @@ describe('routing', () => {
       ['GET', '/v1/chat/completions', 'POST'],
       ['GET', '/v1/embeddings', 'POST'],
       ['GET', '/generate', 'POST'],
-      ['POST', '/v1/models', 'GET'],
-      ['POST', '/v1/models/mock-model', 'GET'],
-      ['POST', '/health', 'GET'],
+      ['POST', '/v1/models', 'GET, HEAD'],
+      ['POST', '/v1/models/mock-model', 'GET, HEAD'],
+      ['POST', '/health', 'GET, HEAD'],
       ['DELETE', '/v1/chat/completions', 'POST'],
-      ['PUT', '/v1/models', 'GET'],
+      ['PUT', '/v1/models', 'GET, HEAD'],
     ];
     for (const [method, path, allow] of cases) {
       const res = await app.fetch(new Request(`http://test${path}`, { method, body: method === 'GET' ? undefined : '{}' }));
@@ -197,7 +197,7 @@ describe('CORS', () => {
     const res = await preflight(app, allowed);
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(allowed);
-    expect(res.headers.get('access-control-allow-methods')?.split(',')).toEqual(['GET', 'POST', 'OPTIONS']);
+    expect(res.headers.get('access-control-allow-methods')?.split(',')).toEqual(['GET', 'HEAD', 'POST', 'OPTIONS']);
     expect(res.headers.get('access-control-allow-headers')?.split(',')).toEqual(['authorization', 'content-type']);
     expect(res.headers.get('access-control-max-age')).toBe('600');
     expect(runtime.requests).toHaveLength(0);

@@ -4,7 +4,7 @@
  * @module
  */
 import { cors, Router, type IRequest } from 'itty-router';
-import { InferenceError, toErrorResponse } from '../errors.js';
+import { InferenceError, notFound, toErrorResponse } from '../errors.js';
 import { handleChatCompletions } from '../handlers/chat-completions/handler.js';
 import { handleCompletions } from '../handlers/completions/handler.js';
 import type { AssetSource, Handler, HandlerContext } from '../handlers/context.js';
@@ -24,8 +24,14 @@ export interface AppOptions {
   apiKeys?: string[];
   /** Allowed CORS origins ('*' for any); no CORS headers when unset. */
   cors?: string[] | '*';
-  /** Largest accepted request body, default 4 MiB. */
+  /**
+   * Largest accepted request body (413 beyond it). Default: derived from the served context,
+   * 256 bytes per context token and at least 1 MiB, so no body is much larger than any prompt
+   * the model could take.
+   */
   maxBodyBytes?: number;
+  /** Longest wait for a request body to arrive, in ms (408 after it); default 60 s, 0 = no limit. */
+  requestTimeoutMs?: number;
   /** Mount point, e.g. '/llm' serves '/llm/v1/models'. */
   basePath?: string;
   /** Unexpected (500) errors are reported here. */
@@ -52,7 +58,7 @@ export const ROUTES: Route[] = [
   ['GET', '/', on(handleRoot)],
   ['GET', '/health', on(handleHealth)],
   ['GET', '/v1/models', on(handleListModels)],
-  ['GET', '/v1/models/:id+', (request, ctx) => handleRetrieveModel(decodeURIComponent(request.params.id), ctx)],
+  ['GET', '/v1/models/:id+', (request, ctx) => handleRetrieveModel(decodeModelId(request.params.id), ctx)],
   ['POST', '/v1/completions', on(handleCompletions)],
   ['POST', '/v1/chat/completions', on(handleChatCompletions)],
   ['POST', '/v1/embeddings', on(handleEmbeddings)],
@@ -63,6 +69,21 @@ export const ROUTES: Route[] = [
   ['GET', '/ui', on(handleUi)],
 ];
 
+/** A model id from the path; a malformed escape (`%ZZ`) names no model, so it is a 404, not a URIError. */
+function decodeModelId(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw notFound(`The model \`${raw}\` does not exist (the id is not valid percent-encoding).`, 'model', 'model_not_found');
+  }
+}
+
+/** The default body limit for a runtime: 256 bytes per token of the longest context, at least 1 MiB. */
+export function defaultMaxBodyBytes(runtime: InferenceRuntime): number {
+  const context = runtime.status() === 'ready' ? Math.max(0, ...runtime.models().map((m) => m.contextLength)) : 0;
+  return Math.max(1024 * 1024, context * 256);
+}
+
 const PUBLIC_PATHS = new Set(['/', '/health', '/openapi.json', '/docs', '/ui']);
 const isPublic = (path: string) => PUBLIC_PATHS.has(path) || path.startsWith('/docs/');
 
@@ -70,7 +91,8 @@ export function createApp(options: AppOptions): App {
   const base = (options.basePath ?? '').replace(/\/+$/, '');
   const ctx: HandlerContext = {
     runtime: options.runtime,
-    maxBodyBytes: options.maxBodyBytes ?? 4 * 1024 * 1024,
+    maxBodyBytes: options.maxBodyBytes ?? 0,
+    requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
     onError: options.onError,
     basePath: base,
     authRequired: !!options.apiKeys?.length,
@@ -78,7 +100,7 @@ export function createApp(options: AppOptions): App {
   };
   const { preflight, corsify } = cors({
     origin: options.cors === '*' ? '*' : (options.cors ?? []),
-    allowMethods: ['GET', 'POST', 'OPTIONS'],
+    allowMethods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
     allowHeaders: ['authorization', 'content-type'],
     maxAge: 600,
   });
@@ -92,36 +114,60 @@ export function createApp(options: AppOptions): App {
       },
     ],
     catch: (error) => toErrorResponse(error, options.onError),
-    finally: options.cors ? [(response: Response, request: IRequest) => corsify(response, request as unknown as Request)] : [],
+    finally: options.cors ? [(response: Response, request: IRequest) => withCors(response, request as unknown as Request)] : [],
   });
   for (const [method, path, handler] of ROUTES) router[method === 'GET' ? 'get' : 'post'](path, handler);
   router.all('*', (request: IRequest) => {
     throw unmatched(request.method, new URL(request.url).pathname.slice(base.length) || '/');
   });
 
+  // A response that depends on the Origin header must say so, or a shared cache serves one origin's
+  // answer to another (only '*' answers every origin alike).
+  const withCors = (response: Response, request: Request): Response => {
+    const out = corsify(response, request);
+    if (options.cors === '*') return out;
+    try {
+      out.headers.append('vary', 'Origin');
+      return out;
+    } catch {
+      // Immutable headers (a fetched or redirect response): copy them.
+      const copy = new Response(out.body, out);
+      copy.headers.append('vary', 'Origin');
+      return copy;
+    }
+  };
+
   const respond = async (request: Request, context: HandlerContext): Promise<Response> => {
     const path = new URL(request.url).pathname;
     // Outside the mount point nothing exists: always 404 (the route table holds paths relative to the base).
     if (base && path !== base && !path.startsWith(`${base}/`)) {
       const response = toErrorResponse(unknownRoute(request.method, path));
-      return options.cors ? corsify(response, request) : response;
+      return options.cors ? withCors(response, request) : response;
+    }
+    // HEAD is GET without the body (RFC 9110), for every GET route.
+    if (request.method === 'HEAD') {
+      const get = new Request(request.url, { method: 'GET', headers: request.headers, signal: request.signal });
+      const response = (await router.fetch(get as unknown as IRequest, context)) as Response;
+      await response.body?.cancel();
+      return new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
     }
     return (await router.fetch(request as unknown as IRequest, context)) as Response;
   };
 
   return {
     fetch: async (request) => {
+      const perRequest = { ...ctx, maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes(ctx.runtime) };
       const onLog = options.onRequestLog;
-      if (!onLog) return respond(request, ctx);
+      if (!onLog) return respond(request, perRequest);
       const meter = meterRequest(ctx.runtime, request);
-      return meter.finish(await respond(request, { ...ctx, runtime: meter.runtime }), onLog);
+      return meter.finish(await respond(request, { ...perRequest, runtime: meter.runtime }), onLog);
     },
   };
 }
 
 /** 405 when the path exists with another method, else 404. */
 function unmatched(method: string, path: string): InferenceError {
-  const allowed = ROUTES.filter(([, p]) => matches(p, path)).map(([m]) => m);
+  const allowed = ROUTES.filter(([, p]) => matches(p, path)).flatMap(([m]) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
   if (allowed.length > 0) {
     return new InferenceError(405, `Method ${method} is not allowed on ${path}; use ${allowed.join(' or ')}.`, {
       type: 'invalid_request_error',

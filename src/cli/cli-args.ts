@@ -37,14 +37,15 @@ Device:
 Server:
   --host, --server-name HOST     (default 0.0.0.0)
   --port, --server-port PORT     (default 23333)
-  --instance-num N               concurrent sequences (default 8)
-  --max-queue N                  requests waiting beyond those (default 256); more get 429
+  --instance-num N               concurrent sequences: n, beams, each prompt of a list count (default 8)
+  --max-queue N                  sequences waiting beyond those (default 256); more get 429
   --cache-max-bytes N            KV kept for reuse (prefixes, idle sessions), default 536870912; 0 disables
   --prefill-chunk N              longest prompt piece prefilled per step, so others keep streaming (default 512)
   --session-len N                token budget of a /generate session (default: the model's context)
   --api-keys KEY[,KEY]           require Authorization: Bearer KEY
   --cors ORIGIN[,ORIGIN] | '*'   allowed browser origins (default: no CORS headers)
-  --max-body-bytes N             largest request body (default 4194304)
+  --max-body-bytes N             largest request body (default: 256 bytes per context token, at least 1 MiB)
+  --request-timeout S            seconds to receive a request's headers and body (default 60; 408 after; 0 = none)
 Logs:
   --log-format text|json         one line per request (method, path, status, tokens, ttft, time) (default text)
   --log-health-checks            also log successful GET /health (skipped by default)
@@ -81,6 +82,7 @@ const OPTIONS = {
   cors: { type: 'string', multiple: true },
   'allow-origins': { type: 'string', multiple: true },
   'max-body-bytes': { type: 'string' },
+  'request-timeout': { type: 'string' },
   'log-format': { type: 'string' },
   'log-health-checks': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -93,6 +95,8 @@ export interface ServeArgs {
   apiKeys?: string[];
   cors?: string[] | '*';
   maxBodyBytes?: number;
+  /** Seconds to receive a request (headers and body); 0 = no limit. */
+  requestTimeout: number;
   logFormat: LogFormat;
   logHealthChecks: boolean;
   runtime: NodeRuntimeOptions;
@@ -112,7 +116,7 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(argv: string[
 export function parseServeArgs(argv: string[]): ServeArgs {
   const parsed = parseFlags(argv, OPTIONS);
   const v = parsed.values;
-  if (v.help) return { help: true, port: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
+  if (v.help) return { help: true, port: 0, requestTimeout: 60, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
   const positionals = parsed.positionals[0] === 'api_server' ? parsed.positionals.slice(1) : parsed.positionals;
   if (positionals.length > 1) throw new UsageError(`expected one model, got: ${positionals.join(' ')}`);
   const model = positionals[0] ?? v['base-model'];
@@ -141,19 +145,34 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   if (gpus.length > 1) warnings.push(`--gpus ${v.gpus}: using GPU ${gpus[0]} only (one model replica per server for now).`);
   if (gpus.length && device === undefined) device = 'cuda';
 
+  const apiKeys = v['api-keys']?.flatMap(splitList);
+  // `--api-keys "$KEYS"` with KEYS unset must not start a server open to everyone.
+  if (v['api-keys'] && apiKeys!.length === 0) {
+    throw new UsageError('--api-keys is empty (an unset variable?): give at least one key, or leave the flag out to serve without keys.');
+  }
+  const requestTimeout = v['request-timeout'] === undefined ? 60 : Number(v['request-timeout']);
+  if (!Number.isFinite(requestTimeout) || requestTimeout < 0) {
+    throw new UsageError(`--request-timeout must be a number of seconds >= 0, got '${v['request-timeout']}'`);
+  }
   const corsList = [...(v.cors ?? []), ...(v['allow-origins'] ?? [])].flatMap(splitList);
   return {
     help: false,
     host: v.host ?? v['server-name'],
     port: int(v.port ?? v['server-port'], '--port', 23333),
-    apiKeys: v['api-keys'] ? v['api-keys'].flatMap(splitList) : undefined,
+    apiKeys,
     cors: corsList.includes('*') ? '*' : corsList.length ? corsList : undefined,
     maxBodyBytes: v['max-body-bytes'] === undefined ? undefined : int(v['max-body-bytes'], '--max-body-bytes', 0),
+    requestTimeout,
     logFormat: oneOf(v['log-format'], LOG_FORMATS, '--log-format') ?? 'text',
     logHealthChecks: v['log-health-checks'] ?? false,
     warnings,
     runtime: {
       model,
+      advice: {
+        unknownModel: '(Use --model-name to serve a model under another name.)',
+        noChatTemplate: 'Start the server with --chat-template NAME.',
+        noEmbeddingModel: 'Start the server with --embedding-model.',
+      },
       tokenizerPath: v['tokenizer-path'],
       dtype,
       device,

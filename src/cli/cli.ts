@@ -40,11 +40,12 @@ async function main(argv: string[]): Promise<number> {
     apiKeys: args.apiKeys,
     cors: args.cors,
     maxBodyBytes: args.maxBodyBytes,
+    requestTimeoutMs: args.requestTimeout * 1000,
     onError: (error) => logger.error(`internal error: ${(error as Error)?.stack ?? String(error)}`),
     onRequestLog: logger.request,
     docsAssets: swaggerUiAssets(),
   });
-  const server = await serve(app, { host: args.host, port: args.port });
+  const server = await serve(app, { host: args.host, port: args.port, requestTimeoutMs: args.requestTimeout * 1000 });
   log(`listening on ${server.url} (loading ${args.runtime.model}...)`);
 
   let stopping = false;
@@ -63,7 +64,20 @@ async function main(argv: string[]): Promise<number> {
   // Started by bin/edgellm.js: if the launcher dies without forwarding a signal, stop too.
   if (process.send) process.on('disconnect', () => void stop('launcher gone'));
 
-  const loaded = await createNodeRuntime({ ...args.runtime, log, onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`) });
+  // A dead inference thread cannot be revived in place (its KV caches are gone): answer 503
+  // meanwhile, and exit non-zero so that a supervisor (systemd, Docker, Kubernetes) restarts us.
+  const onFatal = (error: Error) => {
+    logger.error(`the inference thread stopped (${error.message}); exiting with status 1 for a restart.`);
+    stopping = true;
+    setTimeout(() => process.exit(1), 500).unref();
+    void server.close().then(() => process.exit(1));
+  };
+  const loaded = await createNodeRuntime({
+    ...args.runtime,
+    log,
+    onError: (e) => logger.error(`engine error: ${(e as Error)?.stack ?? e}`),
+    onFatal,
+  });
   runtime.resolve(loaded);
   const info = loaded.loadInfo;
   log(
@@ -71,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
       `(device ${info.device}, dtype ${info.dtype}, loaded in ${(info.loadMs / 1000).toFixed(1)} s from ${info.dir})`,
   );
   log(`attention: ${info.attention}`);
+  log(`steps: ${info.steps}`);
   return -1; // keep running
 }
 

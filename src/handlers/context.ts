@@ -7,6 +7,8 @@ import type { InferenceRuntime } from '../runtime/types.js';
 export interface HandlerContext {
   runtime: InferenceRuntime;
   maxBodyBytes: number;
+  /** Longest wait for a request body in ms (408 after it); 0 or undefined = no limit. */
+  requestTimeoutMs?: number;
   /** Unexpected errors (500s) are reported here, e.g. to a logger. */
   onError?: (error: unknown) => void;
   /** Where the app is mounted ('' or e.g. '/llm'), for links in pages and the OpenAPI document. */

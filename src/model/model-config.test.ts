@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionShape, configDtype, generationDefaults, isDtype, modelShape, onnxFileName } from './model-config.js';
+import { attentionShape, checkConfig, configDtype, graphExpectations, generationDefaults, isDtype, modelShape, onnxFileName } from './model-config.js';
 
 describe('model config', () => {
   it('names ONNX files as transformers.js does', () => {
@@ -18,9 +18,21 @@ describe('model config', () => {
   it('reads the context, hidden size and EOS ids (generation config first)', () => {
     expect(modelShape({ max_position_embeddings: 512, hidden_size: 64, eos_token_id: 2 }, { eos_token_id: [2, 1] })).toEqual({
       contextLength: 512, hiddenSize: 64, eosTokenIds: [2, 1, 2], attention: 'model_type (none) is not one of llama, mistral, qwen2, qwen3',
+      expected: { vocabSize: undefined, layers: undefined, kvHeads: undefined, headDim: undefined },
     });
     expect(modelShape({ n_positions: 1024 })).toMatchObject({ contextLength: 1024, hiddenSize: 0, eosTokenIds: [] });
     expect(modelShape({}).contextLength).toBe(2048);
+  });
+
+  it('refuses nonsensical sizes, naming the file and the field', () => {
+    expect(() => checkConfig({ max_position_embeddings: -5 }, 'm/config.json')).toThrow(/m\/config.json: max_position_embeddings must be a positive integer, got -5/);
+    expect(() => checkConfig({ hidden_size: '64' }, 'c.json')).toThrow(/hidden_size/);
+    expect(() => checkConfig({ num_attention_heads: 8, num_key_value_heads: 3 }, 'c.json')).toThrow(/multiple of num_key_value_heads/);
+    expect(() => checkConfig({ num_attention_heads: 6, hidden_size: 64 }, 'c.json')).toThrow(/multiple of num_attention_heads/);
+    expect(() => checkConfig({ num_attention_heads: 8, num_key_value_heads: 4, hidden_size: 64, max_position_embeddings: 512 }, 'c.json')).not.toThrow();
+    expect(graphExpectations({ num_attention_heads: 8, num_key_value_heads: 4, hidden_size: 64, num_hidden_layers: 5, vocab_size: 512 })).toEqual({
+      vocabSize: 512, layers: 5, kvHeads: 4, headDim: 8,
+    });
   });
 
   it('makes do_sample: false greedy and keeps numeric sampling fields', () => {

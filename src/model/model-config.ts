@@ -33,6 +33,55 @@ export interface ModelShape {
   attention: AttentionShape | string;
   /** EOS ids from generation_config.json, then config.json. */
   eosTokenIds: number[];
+  /** What the ONNX graph must agree with (checked when it is loaded): only the fields config.json gives. */
+  expected: GraphExpectations;
+}
+
+/** Sizes config.json states that the ONNX graph shows too. */
+export interface GraphExpectations {
+  vocabSize?: number;
+  layers?: number;
+  kvHeads?: number;
+  headDim?: number;
+}
+
+/** Size fields of config.json that must be positive integers when present. */
+const SIZE_FIELDS = [
+  'max_position_embeddings', 'n_positions', 'hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
+  'num_hidden_layers', 'vocab_size', 'intermediate_size',
+];
+
+/**
+ * Refuses config values that cannot describe a model (a negative context, a head count that does
+ * not divide the hidden size): they would otherwise surface as wrong output or a crash mid-request.
+ * `file` names the config in the message.
+ */
+export function checkConfig(config: Record<string, any>, file: string): void {
+  for (const key of SIZE_FIELDS) {
+    const v = config[key];
+    if (v !== undefined && v !== null && !(Number.isInteger(v) && v > 0)) {
+      throw new Error(`${file}: ${key} must be a positive integer, got ${JSON.stringify(v)}.`);
+    }
+  }
+  const heads = config.num_attention_heads;
+  const kvHeads = config.num_key_value_heads;
+  if (heads && kvHeads && heads % kvHeads !== 0) {
+    throw new Error(`${file}: num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads}).`);
+  }
+  if (heads && config.hidden_size && !config.head_dim && config.hidden_size % heads !== 0) {
+    throw new Error(`${file}: hidden_size (${config.hidden_size}) must be a multiple of num_attention_heads (${heads}).`);
+  }
+}
+
+/** What the graph should show, from config.json (absent fields are not checked). */
+export function graphExpectations(config: Record<string, any>): GraphExpectations {
+  const heads = config.num_attention_heads;
+  return {
+    vocabSize: config.vocab_size,
+    layers: config.num_hidden_layers,
+    kvHeads: config.num_key_value_heads ?? heads,
+    headDim: config.head_dim ?? (heads && config.hidden_size ? config.hidden_size / heads : undefined),
+  };
 }
 
 const asList = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'number') : typeof v === 'number' ? [v] : []);
@@ -44,6 +93,7 @@ export function modelShape(config: Record<string, any>, generation: Record<strin
     hiddenSize: config.hidden_size ?? 0,
     attention: attentionShape(config, contextLength),
     eosTokenIds: [...asList(generation.eos_token_id), ...asList(config.eos_token_id)],
+    expected: graphExpectations(config),
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractRow, leftPaddedMask, stackRows, truncateRow } from './kv-layout.js';
+import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, truncateRow } from './kv-layout.js';
 
 /** A [1, H, L, D] buffer whose values encode (seq, head, position, dim), so misplaced copies show. */
 function rowOf(seq: number, heads: number, length: number, dim: number): Float32Array {
@@ -46,6 +46,21 @@ describe('kv layout', () => {
 
   it('masks the padding and opens the real and new positions', () => {
     expect(Array.from(leftPaddedMask([2, 0, 3], 3, 1), Number)).toEqual([0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1]);
+  });
+
+  it('right-padded: rows from position 0, zeros after, extracted back unchanged, also after a step', () => {
+    const { data, padded } = stackRows(rows, lengths, heads, dim, true);
+    const head0 = data.subarray((1 * heads + 0) * padded * dim, (1 * heads + 1) * padded * dim);
+    expect(Array.from(head0.subarray(0, dim))).toEqual([2000, 2001, 2002]);
+    expect(Array.from(head0.subarray(dim))).toEqual(new Array(5 * dim).fill(0));
+    lengths.forEach((length, r) => expect(Array.from(extractRow(data, heads, padded, dim, r, length, true))).toEqual(Array.from(rows[r])));
+    // A step writes each row's new position right after its last one (GroupQueryAttention's seqlens_k).
+    const grown = stackRows(lengths.map((l, i) => rowOf(i + 1, heads, l + 1, dim)), lengths.map((l) => l + 1), heads, dim, true);
+    expect(Array.from(extractRow(grown.data, heads, grown.padded, dim, 1, 2, true))).toEqual(Array.from(rowOf(2, heads, 2, dim)));
+  });
+
+  it('right-padded mask: each row sums to its length plus the new tokens', () => {
+    expect(Array.from(rightPaddedMask([2, 0, 3], 3, 1), Number)).toEqual([1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1]);
   });
 
   it('truncates a row to its first positions, per head', () => {

@@ -9,10 +9,11 @@ import type * as OrtCommon from 'onnxruntime-common';
 import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
 import { argmax } from '../runtime/sampling/sample.js';
 import { toFloat32 } from './float16.js';
-import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
+import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { meanRows } from '../internal/vector.js';
+import type { GraphExpectations } from '../model/model-config.js';
 
 /** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
 export type Ort = Pick<typeof OrtCommon, 'Tensor' | 'InferenceSession'>;
@@ -24,6 +25,8 @@ export interface OrtCausalLMOptions {
   name: string;
   contextLength: number;
   hiddenSize: number;
+  /** Sizes config.json states; the graph must show the same, or loading fails naming both. */
+  expected?: GraphExpectations;
   /** Execution providers, threads, external data: whatever the host's onnxruntime needs. */
   sessionOptions: OrtCommon.InferenceSession.SessionOptions;
   /**
@@ -107,12 +110,34 @@ export class OrtCausalLM {
     if (!this.pastNames.length || !Number.isFinite(vocab) || !this.kvDims.every(Number.isFinite)) {
       throw new Error(`${options.name} is not a decoder with past_key_values inputs and a logits output.`);
     }
+    checkGraph(options, { vocabSize: vocab, layers: this.pastNames.length / 2, kvHeads: this.kvDims[0], headDim: this.kvDims[1] });
     const kvBytesPerToken = this.pastNames.length * this.kvDims[0] * this.kvDims[1] * (this.kvType === 'float16' ? 2 : 4);
-    this.info = { vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken };
+    this.info = {
+      vocabSize: vocab, hiddenSize: options.hiddenSize, contextLength: options.contextLength, kvBytesPerToken, hiddenStates: hiddenOutput !== undefined,
+    };
   }
 
   /** Which attention runs: "GroupQueryAttention (...)" or "exported graph (why)". */
   attention = 'exported graph';
+
+  /**
+   * Whether the graph takes several new tokens on a non-empty cache (a continued prefill: prefix
+   * reuse, a session's next turn, a prompt chunk after the first). Found at load by `probeSteps`.
+   */
+  private chunksOnPast = true;
+  /**
+   * Whether one-token steps of sequences of different lengths can share a run over the
+   * left-padded batch cache. Found at load by `probeBatch`.
+   */
+  private batchesPadded = true;
+  /** Pad decode batches on the right (rows from position 0): for graphs that read the cache from the front. */
+  private padRight = false;
+  /** The step plan in words, for the startup log. */
+  get steps(): string {
+    return `${this.tokensPlan}; ${this.batchPlan}`;
+  }
+  private tokensPlan = 'any number of tokens per step';
+  private batchPlan = 'decode steps batched';
 
   /**
    * `model` is the ONNX file's bytes. With `options.attention`, the attention is fused first
@@ -122,7 +147,13 @@ export class OrtCausalLM {
     const load = async (bytes: Uint8Array) => {
       const patch = addHiddenStateOutput(bytes);
       const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...options.sessionOptions });
-      return new OrtCausalLM(ort, session, patch?.outputName, options);
+      const model = new OrtCausalLM(ort, session, patch?.outputName, options);
+      const counters = { ...model.counters };
+      await model.probeSteps();
+      await model.probeBatch();
+      Object.assign(model.counters, counters); // the probes are not traffic
+
+      return model;
     };
     if (!options.attention) return load(model);
     const fused = fuseAttention(model, options.attention);
@@ -142,7 +173,7 @@ export class OrtCausalLM {
     for (const [i, item] of items.entries()) {
       const row = early?.get(item.seq);
       if (row) results[i] = row;
-      else if (!early && item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
+      else if (!early && item.tokens.length === 1 && !item.source && this.has(item.seq) && this.batchesPadded) decodes.push(i);
       else results[i] = await this.prefill(item);
     }
     if (decodes.length > 0) {
@@ -189,13 +220,110 @@ export class OrtCausalLM {
     if (this.batch?.seqs.includes(item.seq) || (item.source && this.batch?.seqs.includes(item.source.seq))) this.flushBatch();
     if (item.source) this.copyPrefix(item.source.seq, item.source.length, item.seq);
     const state = this.stored.get(item.seq) ?? { past: this.pastNames.map(() => this.emptyKv()), length: 0 };
+    if (state.length > 0 && item.tokens.length > 1 && !this.chunksOnPast) return this.prefillByToken(item.seq, state, item.tokens);
+    return this.runPrefill(item.seq, state, item.tokens);
+  }
+
+  /** The step plan of a graph that takes many tokens only on an empty cache: one token per run. */
+  private async prefillByToken(seq: number, state: Stored, tokens: number[]): Promise<Float32Array> {
+    let logits: Float32Array | undefined;
+    for (const token of tokens) {
+      logits = await this.runPrefill(seq, state, [token]);
+      state = this.stored.get(seq)!;
+    }
+    return logits!;
+  }
+
+  private async runPrefill(seq: number, state: Stored, tokens: number[], quiet = false): Promise<Float32Array> {
     const [heads, dim] = this.kvDims;
     const past = state.past.map((data) => new this.ort.Tensor(this.kvType, data, [1, heads, state.length, dim]));
-    const total = state.length + item.tokens.length;
-    const feeds = this.feeds([item.tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n));
-    const result = await this.session.run(feeds, ['logits', ...this.presentNames]);
-    this.stored.set(item.seq, { past: this.presentNames.map((n) => result[n].data as KvData), length: total });
-    return this.lastLogits(result.logits, 0, item.tokens.length);
+    const total = state.length + tokens.length;
+    const feeds = this.feeds([tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n));
+    // A probe that is expected to fail may not print onnxruntime's error line (4: fatal only).
+    const result = await this.session.run(feeds, ['logits', ...this.presentNames], quiet ? { logSeverityLevel: 4 } : {});
+    this.stored.set(seq, { past: this.presentNames.map((n) => result[n].data as KvData), length: total });
+    return this.lastLogits(result.logits, 0, tokens.length);
+  }
+
+  /**
+   * Finds how the graph batches decode steps of sequences of different lengths: a short and a
+   * long row run together must give the short row what it gets alone. Left padding is tried
+   * first (position_ids and a mask over the padding: optimum-style exports). Graphs that read
+   * each row's cache from position 0 get it wrong (GroupQueryAttention takes
+   * `seqlens_k = sum(attention_mask) - 1`, as onnxruntime-genai wires it), and are tried with
+   * right padding; a graph neither layout suits decodes one sequence per run. The longest row,
+   * which has no padding, shows how much batching alone moves the logits (dynamic int8), and that
+   * much is allowed.
+   */
+  private async probeBatch(): Promise<void> {
+    const left = await this.batchError();
+    if (left === undefined) return;
+    this.padRight = true;
+    const right = await this.batchError();
+    if (right === undefined) {
+      this.batchPlan = `decode steps batched, right-padded (left padding: ${left}; the graph reads each row's cache from position 0)`;
+      return;
+    }
+    this.padRight = false;
+    this.batchesPadded = false;
+    this.batchPlan = `one sequence per decode run (left padding: ${left}; right padding: ${right})`;
+  }
+
+  /** Why a decode batch of a short and a long row is wrong in the current layout, or undefined. */
+  private async batchError(): Promise<string | undefined> {
+    const vocab = this.info.vocabSize;
+    const t = (i: number) => (i * 13 + 5) % vocab;
+    const seqs = [-3, -4, -5, -6];
+    try {
+      await this.forward([{ seq: -3, tokens: [t(1), t(2), t(3)] }]);
+      await this.forward([{ seq: -4, tokens: [t(1)] }]);
+      const [long, short] = (await this.forward([{ seq: -3, tokens: [t(4)] }, { seq: -4, tokens: [t(5)] }])).map((row) => row.slice());
+      await this.forward([{ seq: -5, tokens: [t(1), t(2), t(3)] }]);
+      const longAlone = (await this.forward([{ seq: -5, tokens: [t(4)] }]))[0].slice();
+      await this.forward([{ seq: -6, tokens: [t(1)] }]);
+      const shortAlone = (await this.forward([{ seq: -6, tokens: [t(5)] }]))[0];
+      const diff = maxAbsDiff(short, shortAlone);
+      const allowed = Math.max(4 * maxAbsDiff(long, longAlone), 0.01 * maxAbs(shortAlone));
+      return diff <= allowed ? undefined : `a padded row's logits are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)}`;
+    } catch (error) {
+      return `the run failed: ${(error as Error).message.split('\n')[0]}`;
+    } finally {
+      seqs.forEach((seq) => this.release(seq));
+    }
+  }
+
+  /**
+   * Finds whether the graph takes several tokens on a non-empty cache: three tokens as one prefill,
+   * one token at a time (what decoding does, so every graph runs it), and one then two on top.
+   * Some exports cannot take the last (onnxruntime-genai's `attn_mask_reformat` builds its causal
+   * mask as [S, S] and expands it to [S, past + S], which only works when S is 1 or the past is
+   * empty); those get one token per run after the first prefill. So does a graph whose split
+   * logits stray from the token-by-token ones far more than the whole prefill's do: the usual
+   * rounding between call shapes (large for dynamic int8, whose activation scales span the call)
+   * is allowed, a wrong mask is not.
+   */
+  private async probeSteps(): Promise<void> {
+    const vocab = this.info.vocabSize;
+    const tokens = [1, 2, 3].map((i) => (i * 11) % vocab);
+    const empty = (): Stored => ({ past: this.pastNames.map(() => this.emptyKv()), length: 0 });
+    try {
+      const whole = await this.runPrefill(-1, empty(), tokens);
+      const stepped = await this.prefillByToken(-1, empty(), tokens);
+      await this.runPrefill(-2, empty(), tokens.slice(0, 1));
+      const split = await this.runPrefill(-2, this.stored.get(-2)!, tokens.slice(1), true);
+      const diff = maxAbsDiff(split, stepped);
+      const allowed = Math.max(4 * maxAbsDiff(whole, stepped), 0.01 * maxAbs(whole));
+      if (!(diff <= allowed)) {
+        this.chunksOnPast = false;
+        this.tokensPlan = `prefill on an empty cache, then one token per step (the graph's logits for 2 tokens on a 1-token cache are off by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)})`;
+      }
+    } catch (error) {
+      this.chunksOnPast = false;
+      this.tokensPlan = `prefill on an empty cache, then one token per step (2 tokens on a 1-token cache failed: ${(error as Error).message.split('\n')[0]})`;
+    } finally {
+      this.stored.delete(-1);
+      this.stored.delete(-2);
+    }
   }
 
   private async decode(items: ForwardItem[]): Promise<Float32Array[]> {
@@ -212,7 +340,7 @@ export class OrtCausalLM {
   }
 
   private decodeFeeds(batch: Batch, tokens: number[]) {
-    const mask = leftPaddedMask(batch.lengths, batch.padded, 1);
+    const mask = (this.padRight ? rightPaddedMask : leftPaddedMask)(batch.lengths, batch.padded, 1);
     return this.feeds(tokens.map((t) => [t]), batch.lengths, batch.padded, batch.past, mask);
   }
 
@@ -301,7 +429,7 @@ export class OrtCausalLM {
     const [heads, dim] = this.kvDims;
     let padded = 0;
     const past = this.pastNames.map((_, layer) => {
-      const stacked = stackRows(states.map((s) => s.past[layer]), lengths, heads, dim);
+      const stacked = stackRows(states.map((s) => s.past[layer]), lengths, heads, dim, this.padRight);
       padded = stacked.padded;
       return new this.ort.Tensor(this.kvType, stacked.data, [order.length, heads, stacked.padded, dim]);
     });
@@ -311,7 +439,7 @@ export class OrtCausalLM {
   private extract(batch: Batch, row: number): Stored {
     const [heads, dim] = this.kvDims;
     const length = batch.lengths[row];
-    return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length)), length };
+    return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length, this.padRight)), length };
   }
 
   /** A row's last-position logits: a copy, or with `view` a view of float32 output (fp16 is always converted). */
@@ -323,7 +451,7 @@ export class OrtCausalLM {
   }
 
   async hiddenStates(inputs: number[][]): Promise<Float32Array[]> {
-    if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state; serve an embedding model (--embedding-model).');
+    if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state.'); // the engine checks info.hiddenStates first
     const out: Float32Array[] = [];
     for (const tokens of inputs) {
       const [heads, dim] = this.kvDims;
@@ -455,4 +583,21 @@ function maxAbs(a: Float32Array): number {
 
 function sameOrder(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const CONFIG_NAMES: Record<keyof GraphExpectations, string> = {
+  vocabSize: 'vocab_size', layers: 'num_hidden_layers', kvHeads: 'num_key_value_heads', headDim: 'head_dim',
+};
+
+/** config.json and the graph must agree on the sizes both state; a mismatch names the field and the file. */
+function checkGraph(options: OrtCausalLMOptions, graph: Required<GraphExpectations>): void {
+  for (const key of Object.keys(CONFIG_NAMES) as Array<keyof GraphExpectations>) {
+    const stated = options.expected?.[key];
+    if (stated === undefined || !Number.isFinite(graph[key])) continue;
+    // A graph may pad its vocabulary beyond the tokenizer's; it must never have fewer rows.
+    const ok = key === 'vocabSize' ? graph[key] >= stated : graph[key] === stated;
+    if (!ok) {
+      throw new Error(`config.json says ${CONFIG_NAMES[key]} ${stated}, but the graph ${options.name} has ${graph[key]}.`);
+    }
+  }
 }

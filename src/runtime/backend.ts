@@ -11,6 +11,8 @@ export interface BackendModelInfo {
   contextLength: number;
   /** Bytes of KV cache one token occupies (for cache budgets); 0 when unknown. */
   kvBytesPerToken?: number;
+  /** false when `hiddenStates` cannot work (the graph's hidden state was not found). */
+  hiddenStates?: boolean;
 }
 
 export interface ForwardItem {
@@ -47,6 +49,11 @@ export interface Backend {
   /** Mean-pooled final hidden state of each token list (no KV kept). Length hiddenSize. */
   hiddenStates(inputs: number[][]): Promise<Float32Array[]>;
   dispose(): Promise<void>;
+  /**
+   * Set when the backend can no longer run anything (its thread died): the runtime reports
+   * `failed`, so health checks fail and a supervisor can restart the server.
+   */
+  readonly failure?: Error;
 }
 
 /** A sentence-embedding model (mean pooling + L2 normalisation happen in the backend). */

@@ -26,6 +26,10 @@ export class BeamJob extends Job {
     this.seqs = [this.firstSeq()];
   }
 
+  override get width(): number {
+    return this.spec.sampling.numBeams;
+  }
+
   plan(): ForwardItem[] {
     if (!this.prefillPlanned) return [this.prefillItem(this.seqs[0])];
     return this.seqs.map((seq, i) => ({ seq, tokens: [this.pending![i]] }));

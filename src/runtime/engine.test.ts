@@ -132,7 +132,8 @@ describe('request validation', () => {
 
   it.each([[[BOS, VOCAB_SIZE]], [[BOS, -1]], [[BOS, 1.5]]])('rejects token id outside the vocabulary: %j', async (tokens) => {
     const error = await rejected({}, request({ input: { kind: 'tokens', tokens } }));
-    expect(error).toMatchObject({ status: 400, param: 'prompt' });
+    // The runtime names its own field; the handlers say `prompt` or `messages` (wire-fields.ts).
+    expect(error).toMatchObject({ status: 400, param: 'input' });
   });
 
   it('rejects an empty prompt', async () => {
@@ -152,7 +153,7 @@ describe('request validation', () => {
 
   it('rejects a logit_bias outside the vocabulary', async () => {
     const error = await rejected({}, request({ sampling: { temperature: 0, logitBias: { [VOCAB_SIZE]: 1 } } }));
-    expect(error).toMatchObject({ status: 400, param: 'logit_bias' });
+    expect(error).toMatchObject({ status: 400, param: 'logitBias' });
   });
 
   it('404s an unknown model and 400s an embedding model on generate', async () => {
@@ -572,7 +573,8 @@ describe('cancellation and memory', () => {
   });
 
   it('after 200 mixed requests no sequence is left in the backend', async () => {
-    const { engine, backend } = makeEngine({ backend: { contextLength: 32 }, engine: { maxConcurrent: 4 } });
+    // The queue counts sequences (n 3 and 2 beams count 3 and 2): room for all 200 requests.
+    const { engine, backend } = makeEngine({ backend: { contextLength: 32 }, engine: { maxConcurrent: 4, maxQueue: 512 } });
     // Prefills of prompts starting with "hello" fail (taking their whole step with them).
     backend.failWhen = (_call, items) =>
       items.some((i) => i.tokens.length > 1 && i.tokens[1] === w('hello')) ? new Error('injected') : undefined;
@@ -826,10 +828,11 @@ describe('logprobs', () => {
       expect(entry.logprob).toBeLessThanOrEqual(0);
       expect(entry.top).toHaveLength(2);
       // Greedy picks the most likely token, so it heads the alternatives.
-      expect(entry.top[0]).toEqual({ token: entry.token, text: entry.text, logprob: entry.logprob });
+      expect(entry.top[0]).toMatchObject({ token: entry.token, logprob: entry.logprob });
       expect(entry.top[1].logprob).toBeLessThanOrEqual(entry.top[0].logprob);
     }
-    expect(entries.map((e) => e.text)).toEqual(['two', 'three', 'four']);
+    // Each token's text is what it added to the reply (its leading space too); see logprob-text.test.ts.
+    expect(entries.map((e) => e.text)).toEqual([' two', ' three', ' four']);
   });
 
   it('leaves logprobs out unless asked, and refuses them with beam search or out of range', async () => {

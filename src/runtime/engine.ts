@@ -5,9 +5,10 @@
  * @module
  */
 import { l2Normalize } from '../internal/vector.js';
-import { contextLengthExceeded, InferenceError, invalidRequest, notFound } from '../errors.js';
+import { contextLengthExceeded, InferenceError, invalidRequest, isInferenceError, notFound } from '../errors.js';
 import type { Backend, EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
+import { EmbedJob } from './embed-job.js';
 import { EventChannel } from './event-channel.js';
 import type { Job, JobContext, JobSpec } from './job.js';
 import { SamplingJob } from './sampling-job.js';
@@ -16,10 +17,16 @@ import { PrefixCache } from './prefix-cache.js';
 import { SessionStore, turnSuffix, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
 import { encodeContinuation, type Tokenizer } from './tokenizer.js';
+import type { ToolCallFormat } from './tools/tool-call-parser.js';
+import { withToolCalls } from './tools/tool-events.js';
+import { toolSupportOf } from './tools/tool-prompt.js';
 import type {
-  EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, InferenceRuntime, ModelInfo,
-  PromptInput, RuntimeStatus, SamplingParams,
+  ChatMessage, EmbedRequest, EmbedResult, GenerateRequest, GenerationDefaults, GenerationEvent, HostAdvice, InferenceRuntime,
+  ModelInfo, PromptInput, RequestField, RuntimeStatus, SamplingParams, ToolDefinition,
 } from './types.js';
+
+/** A runtime field name for an error's `param` (handlers map it to their wire name). */
+const field = (name: RequestField) => name;
 
 export interface EngineOptions {
   backend: Backend;
@@ -42,7 +49,16 @@ export interface EngineOptions {
   cacheMaxBytes?: number;
   created?: number;
   onError?: (error: unknown) => void;
+  /** The host's advice for errors its configuration fixes (CLI flags, createWebRuntime options). */
+  advice?: HostAdvice;
 }
+
+/** Texts at least this long are tokenized with `encodeAsync` when the tokenizer has it (off the event loop). */
+const ASYNC_ENCODE_CHARS = 4096;
+/** Most stop token ids a request may name. */
+export const MAX_STOP_TOKEN_IDS = 256;
+
+const cancelled = () => new InferenceError(499, 'The request was cancelled.', { code: 'cancelled' });
 
 const BASE_SAMPLING: SamplingParams = {
   temperature: 1, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1, presencePenalty: 0, frequencyPenalty: 0,
@@ -51,6 +67,11 @@ const BASE_SAMPLING: SamplingParams = {
 
 export function createEngine(options: EngineOptions): InferenceRuntime {
   return new Engine(options);
+}
+
+/** `emit` itself, or wrapped to split tool calls out of the text when the request has tools. */
+function withToolsParsed(format: ToolCallFormat | undefined, emit: (event: GenerationEvent) => void): (event: GenerationEvent) => void {
+  return format ? withToolCalls(format, emit) : emit;
 }
 
 class Engine implements InferenceRuntime {
@@ -77,6 +98,7 @@ class Engine implements InferenceRuntime {
   }
 
   status(): RuntimeStatus {
+    if (this.state === 'ready' && this.o.backend.failure) return 'failed';
     return this.state;
   }
 
@@ -92,17 +114,33 @@ class Engine implements InferenceRuntime {
 
   async tokenize(model: string | undefined, input: PromptInput, template: GenerateRequest['template'] = 'none') {
     this.generationModel(model);
-    return this.promptTokens(input, template);
+    this.checkPromptSize(input, this.contextLength);
+    return (await this.largePromptTokens(input, template)) ?? this.promptTokens(input, template);
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerationEvent> {
     let job: Job | undefined;
-    const channel = new EventChannel<GenerationEvent>(() => job?.cancel());
+    let abandoned = false;
+    const channel = new EventChannel<GenerationEvent>(() => {
+      abandoned = true;
+      job?.cancel();
+    });
+    const started = (created: Job) => {
+      job = created;
+      if (abandoned) created.cancel();
+    };
     try {
       // Every failure, even an unknown model, rejects the stream's first read instead of throwing here.
       this.ensureOpen();
       this.generationModel(request.model);
-      job = this.startJob(request, channel);
+      // Bound the work before doing any: a prompt longer than any context could hold is refused untokenized.
+      if (!request.session) this.checkPromptSize(request.input, this.contextLength);
+      const pending = request.session ? undefined : this.largePromptTokens(request.input, request.template, request.tools?.definitions);
+      if (pending) {
+        pending.then((tokens) => started(this.startJob(request, channel, tokens))).catch((error) => channel.close(error));
+      } else {
+        started(this.startJob(request, channel));
+      }
     } catch (error) {
       channel.close(error);
     }
@@ -114,20 +152,53 @@ class Engine implements InferenceRuntime {
     const e = this.o.embedding;
     const useEmbeddingModel = e !== undefined && (request.model === undefined || request.model === e.name);
     const name = useEmbeddingModel ? e.name : this.generationModel(request.model);
+    if (!useEmbeddingModel && this.o.backend.info.hiddenStates === false) {
+      const advice = this.o.advice?.noEmbeddingModel;
+      throw invalidRequest(
+        `The model \`${name}\` has no hidden state to embed (its graph does not show one); /v1/embeddings needs an embedding model.` + (advice ? ` ${advice}` : ''),
+        field('model'),
+        'model_not_supported',
+      );
+    }
     const tokenizer = useEmbeddingModel ? e.tokenizer : this.o.tokenizer;
     const limit = useEmbeddingModel ? e.contextLength : this.contextLength;
-    const inputs = request.input.map((item, i) => {
-      if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, 'input');
-      const tokens = typeof item === 'string' ? tokenizer.encode(item, true) : item;
-      if (!useEmbeddingModel && this.outOfVocabulary(tokens) !== undefined) {
-        throw invalidRequest(`input[${i}] has a token id outside the vocabulary (0..${this.o.backend.info.vocabSize - 1}).`, 'input');
-      }
-      if (tokens.length > limit) {
-        throw invalidRequest(`input[${i}] has ${tokens.length} tokens; this model takes at most ${limit}.`, 'input', 'context_length_exceeded');
-      }
-      return tokens;
+    const maxChars = tokenizer.maxTokenChars ? limit * tokenizer.maxTokenChars : Number.POSITIVE_INFINITY;
+    const tooLong = (i: number, what: string) =>
+      invalidRequest(`input[${i}] has ${what}; this model takes at most ${limit} tokens.`, field('input'), 'context_length_exceeded');
+    // Every size is checked before any text is tokenized.
+    request.input.forEach((item, i) => {
+      if (item.length === 0) throw invalidRequest(`input[${i}] is empty.`, field('input'));
+      if (typeof item === 'string' && item.length > maxChars) throw tooLong(i, `${item.length} characters (more than ${maxChars} cannot fit)`);
+      if (typeof item !== 'string' && item.length > limit) throw tooLong(i, `${item.length} tokens`);
     });
-    const embeddings = useEmbeddingModel ? await e.backend.embed(inputs) : (await this.o.backend.hiddenStates(inputs)).map(l2Normalize);
+    // The embedding model takes the ids of its own tokenizer (the graph has no row for others).
+    const vocab = useEmbeddingModel ? e.tokenizer.tokenBytes?.().length : this.o.backend.info.vocabSize;
+    const inputs: number[][] = [];
+    // Many short inputs stall the event loop as much as one long one: past the same total, all go off it.
+    // Otherwise they are encoded in place, so a small request reaches the queue in the order it came.
+    const chars = request.input.reduce((n, item) => n + (typeof item === 'string' ? item.length : 0), 0);
+    const offLoop = chars >= ASYNC_ENCODE_CHARS && tokenizer.encodeAsync !== undefined;
+    for (const [i, item] of request.input.entries()) {
+      const encoded =
+        typeof item !== 'string' ? item : offLoop ? tokenizer.encodeAsync!(item, true) : tokenizer.encode(item, true);
+      const tokens = Array.isArray(encoded) ? encoded : await encoded;
+      if (request.signal?.aborted) throw cancelled();
+      const bad = outOfVocabulary(tokens, vocab);
+      if (bad !== undefined) {
+        throw invalidRequest(`input[${i}] has token id ${bad}, outside the vocabulary of ${name} (0..${vocab! - 1}).`, field('input'));
+      }
+      if (tokens.length > limit) throw tooLong(i, `${tokens.length} tokens`);
+      inputs.push(tokens);
+    }
+    // Through the scheduler: queued (or 429) like a generation, a few inputs per step, cancelled with the request.
+    const run = useEmbeddingModel
+      ? (batch: number[][]) => e.backend.embed(batch)
+      : async (batch: number[][]) => (await this.o.backend.hiddenStates(batch)).map(l2Normalize);
+    const job = new EmbedJob(inputs, run, this.o.prefillChunk ?? 512);
+    this.scheduler.submit({ job, fail: (error) => job.fail(error) });
+    request.signal?.addEventListener('abort', () => job.cancel(), { once: true });
+    if (request.signal?.aborted) job.cancel();
+    const embeddings = await job.result;
     return { model: name, embeddings, promptTokens: inputs.reduce((n, t) => n + t.length, 0) };
   }
 
@@ -140,30 +211,64 @@ class Engine implements InferenceRuntime {
 
   private ensureOpen(): void {
     if (this.state !== 'ready') throw new InferenceError(503, 'The server is shutting down.');
+    const failure = this.o.backend.failure;
+    if (failure) throw new InferenceError(503, `The inference backend has stopped: ${failure.message}`, { code: 'backend_failed' });
   }
 
   /** Resolves a requested model name to a generation model, or throws 404/400. */
   private generationModel(model: string | undefined): string {
     if (model === undefined || model === '' || this.o.modelNames.includes(model)) return model || this.o.modelNames[0];
     if (model === this.o.embedding?.name) {
-      throw invalidRequest(`The model \`${model}\` is an embedding model; use /v1/embeddings.`, 'model', 'model_not_supported');
+      throw invalidRequest(`The model \`${model}\` is an embedding model; use /v1/embeddings.`, field('model'), 'model_not_supported');
     }
+    const advice = this.o.advice?.unknownModel;
     throw notFound(
-      `The model \`${model}\` does not exist. This server serves: ${this.models().map((m) => m.id).join(', ')}. ` +
-        '(Use --model-name to serve a model under another name.)',
-      'model',
+      `The model \`${model}\` does not exist. This server serves: ${this.models().map((m) => m.id).join(', ')}.` + (advice ? ` ${advice}` : ''),
+      field('model'),
       'model_not_found',
     );
   }
 
-  private promptTokens(input: PromptInput, template: GenerateRequest['template']): number[] {
+  /**
+   * Refuses a prompt that cannot fit before tokenizing it: no token of this vocabulary covers more
+   * than `maxTokenChars` characters, so longer text has more than `limit` tokens.
+   */
+  private checkPromptSize(input: PromptInput, limit: number): void {
+    const param = field('input');
+    if (input.kind === 'tokens') return; // already in memory; the context check follows
+    const perToken = this.o.tokenizer.maxTokenChars;
+    if (!perToken) return;
+    const chars = input.kind === 'text' ? input.text.length : input.messages.reduce((n, m) => n + m.content.length, 0);
+    if (chars > limit * perToken) {
+      throw new InferenceError(
+        400,
+        `This model's maximum context length is ${limit} tokens, and the prompt has ${chars} characters: ` +
+          `more than ${limit * perToken} cannot fit in it with this tokenizer. Please reduce the prompt.`,
+        { param, code: 'context_length_exceeded' },
+      );
+    }
+  }
+
+  /** The prompt's tokens through `encodeAsync` when it is long enough to stall the event loop; undefined otherwise. */
+  private largePromptTokens(input: PromptInput, template: GenerateRequest['template'], tools?: ToolDefinition[]): Promise<number[]> | undefined {
+    if (input.kind === 'tokens' || !this.o.tokenizer.encodeAsync) return undefined;
+    const chars = input.kind === 'text' ? input.text.length : input.messages.reduce((n, m) => n + m.content.length, 0);
+    if (chars < ASYNC_ENCODE_CHARS) return undefined;
+    const rendered = this.rendered(input, template, tools);
+    return this.o.tokenizer.encodeAsync(rendered.text, rendered.addSpecialTokens);
+  }
+
+  private rendered(input: Exclude<PromptInput, { kind: 'tokens' }>, template: GenerateRequest['template'], tools?: ToolDefinition[]) {
+    return input.kind === 'messages'
+      ? this.renderChat(input.messages, tools)
+      : template === 'completion'
+        ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
+        : { text: input.text, addSpecialTokens: true };
+  }
+
+  private promptTokens(input: PromptInput, template: GenerateRequest['template'], tools?: ToolDefinition[]): number[] {
     if (input.kind === 'tokens') return input.tokens;
-    const rendered =
-      input.kind === 'messages'
-        ? renderChat(this.o.chatTemplate ?? 'model', input.messages, this.o.tokenizer)
-        : template === 'completion'
-          ? renderCompletion(this.o.completionTemplate ?? 'raw', input.text)
-          : { text: input.text, addSpecialTokens: true };
+    const rendered = this.rendered(input, template, tools);
     return this.o.tokenizer.encode(rendered.text, rendered.addSpecialTokens);
   }
 
@@ -173,11 +278,21 @@ class Engine implements InferenceRuntime {
    * context to continue.
    */
   private sessionPrompt(session: OpenSession): { text: string; tokens: number[] } {
-    const { text, addSpecialTokens } = renderChat(this.o.chatTemplate ?? 'model', session.messages, this.o.tokenizer);
+    const { text, addSpecialTokens } = this.renderChat(session.messages);
     const previous = session.context;
     const suffix = previous && turnSuffix(previous, text);
     if (previous && suffix !== undefined) return { text, tokens: [...previous.tokens, ...encodeContinuation(this.o.tokenizer, suffix)] };
     return { text, tokens: this.o.tokenizer.encode(text, addSpecialTokens) };
+  }
+
+  private renderChat(messages: ChatMessage[], tools?: ToolDefinition[]) {
+    try {
+      return renderChat(this.o.chatTemplate ?? 'model', messages, this.o.tokenizer, tools);
+    } catch (error) {
+      const advice = this.o.advice?.noChatTemplate;
+      if (!advice || !isInferenceError(error) || error.code !== 'chat_template_missing') throw error;
+      throw new InferenceError(error.status, `${error.message} ${advice}`, { param: error.param, code: error.code });
+    }
   }
 
   private sampling(request: GenerateRequest): SamplingParams {
@@ -187,36 +302,41 @@ class Engine implements InferenceRuntime {
     return { ...BASE_SAMPLING, ...request.defaults, ...modelDefaults, ...given };
   }
 
-  private startJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>): Job {
+  private startJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, tokens?: number[]): Job {
+    this.ensureOpen();
     const session = request.session ? this.sessions.open(request.session, request.input) : undefined;
     try {
-      return this.createJob(request, channel, session);
+      return this.createJob(request, channel, session, tokens);
     } catch (error) {
       session?.release();
       throw error;
     }
   }
 
-  private createJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, session?: OpenSession): Job {
+  private createJob(request: GenerateRequest, channel: EventChannel<GenerationEvent>, session?: OpenSession, tokens?: number[]): Job {
+    if (session) this.checkPromptSize(request.input, Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength));
     const turn = session && this.sessionPrompt(session);
-    const promptTokens = turn ? turn.tokens : this.promptTokens(request.input, request.template);
+    const tools = request.tools && request.tools.choice !== 'none' ? request.tools : undefined;
+    const promptTokens = turn ? turn.tokens : (tokens ?? this.promptTokens(request.input, request.template, request.tools?.definitions));
     const limit = session ? Math.min(this.o.sessionLength ?? this.contextLength, this.contextLength) : this.contextLength;
-    if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', 'prompt');
+    if (promptTokens.length === 0) throw invalidRequest('The prompt is empty.', field('input'));
     // A job with no choices would throw in the scheduler loop and wedge every other request.
-    if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', 'n');
+    if (!Number.isInteger(request.n) || request.n < 1) throw invalidRequest('n must be a positive integer.', field('n'));
     const sampling = this.sampling(request);
-    if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with num_beams > 1.', 'n');
+    if (sampling.numBeams > 1 && request.n > 1) throw invalidRequest('n > 1 cannot be combined with beam search.', field('n'));
     if (sampling.numBeams > 1 && request.logprobs !== undefined) {
-      throw invalidRequest('logprobs cannot be combined with num_beams > 1.', 'logprobs');
+      throw invalidRequest('logprobs cannot be combined with beam search.', field('logprobs'));
     }
     if (request.logprobs !== undefined && (!Number.isInteger(request.logprobs) || request.logprobs < 0 || request.logprobs > 20)) {
-      throw invalidRequest('logprobs must be an integer from 0 to 20.', 'logprobs');
+      throw invalidRequest('logprobs must be an integer from 0 to 20.', field('logprobs'));
     }
     this.checkVocabulary(promptTokens, sampling);
+    this.checkStopTokenIds(request.stopTokenIds);
 
     const room = limit - promptTokens.length;
-    if (!session && (room <= 0 || (request.maxTokens !== undefined && request.maxTokens > room))) {
-      throw contextLengthExceeded(promptTokens.length, request.maxTokens ?? 1, limit);
+    if (!session && room <= 0) throw contextLengthExceeded(promptTokens.length, request.maxTokens ?? 1, limit, field('input'));
+    if (!session && request.maxTokens !== undefined && request.maxTokens > room) {
+      throw contextLengthExceeded(promptTokens.length, request.maxTokens, limit, field('maxTokens'));
     }
     const spec: JobSpec = {
       promptTokens,
@@ -236,10 +356,10 @@ class Engine implements InferenceRuntime {
       backend: this.o.backend,
       tokenizer: this.o.tokenizer,
       allocSeq: () => this.nextSeq++,
-      emit: (event) => {
+      emit: withToolsParsed(tools && this.toolCallFormat(), (event) => {
         channel.push(event);
         if (event.type === 'usage') channel.close();
-      },
+      }),
       onComplete:
         session && turn
           ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, tokens: [...promptTokens, ...tokens] })
@@ -297,18 +417,32 @@ class Engine implements InferenceRuntime {
     return { seq, ...reuse };
   }
 
-  /** The first token id the model has no row for, if any. */
-  private outOfVocabulary(tokens: number[]): number | undefined {
+  /** How this model writes tool calls: its template's format, else the default prompt's (Hermes). */
+  private toolCallFormat(): ToolCallFormat {
+    return this.o.chatTemplate === undefined || this.o.chatTemplate === 'model' ? toolSupportOf(this.o.tokenizer.chatTemplate).format : 'hermes';
+  }
+
+  private checkStopTokenIds(ids: number[] | undefined): void {
+    if (!ids) return;
+    if (ids.length > MAX_STOP_TOKEN_IDS) {
+      throw invalidRequest(`The stop token ids are ${ids.length}; at most ${MAX_STOP_TOKEN_IDS} are allowed.`, field('stopTokenIds'));
+    }
     const vocab = this.o.backend.info.vocabSize;
-    return tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    const bad = outOfVocabulary(ids, vocab);
+    if (bad !== undefined) throw invalidRequest(`The stop token ids name token ${bad}, outside the vocabulary (0..${vocab - 1}).`, field('stopTokenIds'));
   }
 
   private checkVocabulary(tokens: number[], sampling: SamplingParams): void {
     const vocab = this.o.backend.info.vocabSize;
-    const bad = this.outOfVocabulary(tokens);
-    if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, 'prompt');
+    const bad = outOfVocabulary(tokens, vocab);
+    if (bad !== undefined) throw invalidRequest(`Token id ${bad} is outside the vocabulary (0..${vocab - 1}).`, field('input'));
     for (const key of Object.keys(sampling.logitBias ?? {})) {
-      if (Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`logit_bias names token ${key}, outside the vocabulary.`, 'logit_bias');
+      if (!Number.isInteger(Number(key)) || Number(key) < 0 || Number(key) >= vocab) throw invalidRequest(`The logit bias names token ${key}, outside the vocabulary.`, field('logitBias'));
     }
   }
+}
+
+/** The first token id without a row in a vocabulary of `vocab` ids, if any (none known: none checked). */
+function outOfVocabulary(tokens: number[], vocab: number | undefined): number | undefined {
+  return vocab === undefined ? undefined : tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
 }

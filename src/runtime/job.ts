@@ -47,6 +47,9 @@ export interface JobContext {
   onRetain?(seq: number, tokens: number[]): boolean;
 }
 
+const UTF8 = new TextEncoder();
+const TEXT = new TextDecoder();
+
 /** How many prompt tokens the detokenizer sees as context, so the first new token keeps its leading space. */
 const DETOKENIZER_CONTEXT = 4;
 
@@ -61,6 +64,11 @@ export abstract class Job {
     protected readonly ctx: JobContext,
   ) {
     this.eos = new Set(spec.ignoreEos ? [] : ctx.tokenizer.eosTokenIds);
+  }
+
+  /** Sequences this job holds at most: its n choices (BeamJob: its beams). */
+  get width(): number {
+    return this.spec.n;
   }
 
   abstract plan(): ForwardItem[];
@@ -140,11 +148,27 @@ export abstract class Job {
     if (generatedCount < this.spec.minTokens) suppressTokens(logits, [...this.ctx.tokenizer.eosTokenIds, ...this.spec.stopTokenIds]);
   }
 
-  /** The chosen token's logprob and the top alternatives, from the unprocessed logits. */
-  protected logprobOf(raw: Float32Array, token: number): TokenLogprob {
-    const text = (id: number) => this.ctx.tokenizer.decode([id]);
+  /**
+   * The chosen token's logprob and the top alternatives, from the unprocessed logits. `text` is
+   * what the chosen token added to the choice's text; alternatives were not chosen, so theirs is
+   * their own bytes as UTF-8.
+   */
+  protected logprobOf(raw: Float32Array, token: number, text: string): TokenLogprob {
     const { logprob, top } = tokenLogprobs(raw, token, this.spec.logprobs ?? 0);
-    return { token, text: text(token), logprob, top: top.map((t) => ({ ...t, text: text(t.token) })) };
+    const bytes = this.bytesOf(token);
+    return { token, text, bytes, logprob, top: top.map((t) => ({ ...t, ...this.pieceOf(t.token) })) };
+  }
+
+  /** A token's bytes from the tokenizer's byte table, else the UTF-8 of its lone decoding. */
+  private bytesOf(token: number): number[] {
+    const table = this.ctx.tokenizer.tokenBytes?.();
+    if (table) return Array.from(table[token] ?? []);
+    return Array.from(UTF8.encode(this.ctx.tokenizer.decode([token])));
+  }
+
+  private pieceOf(token: number): { text: string; bytes: number[] } {
+    const bytes = this.bytesOf(token);
+    return { text: TEXT.decode(new Uint8Array(bytes)), bytes };
   }
 
   protected isStopToken(token: number): boolean {

@@ -108,11 +108,14 @@ export class SamplingJob extends Job {
     choice.tokens.push(token);
     choice.counts.set(token, (choice.counts.get(token) ?? 0) + 1);
     this.completionTokens++;
-    const logprobs = raw && [this.logprobOf(raw, token)];
-    const out = choice.stopper.push(choice.detokenizer.push([token]));
+    // The last token also gets what the detokenizer held back (an unfinished character).
+    const last = choice.tokens.length >= this.spec.maxNewTokens;
+    const piece = choice.detokenizer.push([token]) + (last ? choice.detokenizer.flush() : '');
+    const logprobs = raw && [this.logprobOf(raw, token, piece)];
+    const out = choice.stopper.push(piece);
     choice.cut = out.stopped;
     if (out.stopped) return this.finish(choice, out.text, 'stop', [token], logprobs);
-    if (choice.tokens.length >= this.spec.maxNewTokens) {
+    if (last) {
       const end = this.release(choice);
       return this.finish(choice, out.text + end.text, end.stopped ? 'stop' : 'length', [token], logprobs);
     }

@@ -79,7 +79,7 @@ describe('sessions through the engine', () => {
     const first = attempt(() => engine.generate(turn('one', { id: '1', start: true, end: false }, { maxTokens: 4 })));
     const second = await attempt(() => engine.generate(turn('two', { id: '1', start: false, end: false })));
     expect(second.events).toEqual([]);
-    expect(second.error).toMatchObject({ status: 409, code: 'session_busy', param: 'session_id' });
+    expect(second.error).toMatchObject({ status: 409, code: 'session_busy', param: 'session' });
     const done = await first;
     expect(done.error).toBeUndefined();
     expect(usageOf(done.events)?.completionTokens).toBe(4);

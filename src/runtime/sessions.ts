@@ -10,7 +10,7 @@
  * @module
  */
 import { InferenceError, invalidRequest } from '../errors.js';
-import type { ChatMessage, PromptInput, SessionControl } from './types.js';
+import type { ChatMessage, PromptInput, RequestField, SessionControl } from './types.js';
 
 /** What the session's context held after its last completed turn. */
 export interface SessionContext {
@@ -52,11 +52,11 @@ export class SessionStore {
     const existing = this.sessions.get(control.id);
     if (existing?.busy) {
       throw new InferenceError(409, `Session ${control.id} is busy with another request; retry when it has finished.`, {
-        param: 'session_id',
+        param: 'session' satisfies RequestField,
         code: 'session_busy',
       });
     }
-    if (input.kind === 'tokens') throw invalidRequest('A session prompt must be text or messages.', 'prompt');
+    if (input.kind === 'tokens') throw invalidRequest('A session prompt must be text or messages.', 'input' satisfies RequestField);
     const state: SessionState = control.start || !existing ? { history: [], busy: false } : existing;
     // A messages prompt replaces the history, so it does not continue the context.
     const messages = input.kind === 'messages' ? input.messages : [...state.history, { role: 'user' as const, content: input.text }];

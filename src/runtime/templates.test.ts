@@ -38,7 +38,9 @@ describe('renderChat', () => {
 
   it('rejects the model template when the tokenizer has none', () => {
     const { applyChatTemplate: _, ...plain } = tokenizer;
-    expect(() => renderChat('model', conversation, plain)).toThrow(/--chat-template/);
+    // No CLI flag here: the host adds its own advice (see the engine's `advice` option).
+    expect(() => renderChat('model', conversation, plain)).toThrow(/no chat_template; choose a named chat template/);
+    expect(() => renderChat('model', conversation, plain)).not.toThrow(/--/);
   });
 
   it('renders multi-turn alpaca with the system message as preamble', () => {

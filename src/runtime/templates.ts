@@ -6,7 +6,8 @@
  */
 import { invalidRequest } from '../errors.js';
 import type { Tokenizer } from './tokenizer.js';
-import type { ChatMessage } from './types.js';
+import { inlineTools, templateTools, toolSupportOf } from './tools/tool-prompt.js';
+import type { ChatMessage, ToolDefinition } from './types.js';
 
 export interface RenderedPrompt {
   text: string;
@@ -30,13 +31,20 @@ export function renderCompletion(template: CompletionTemplate, prompt: string): 
   return { text: prompt, addSpecialTokens: true };
 }
 
-export function renderChat(template: ChatTemplate, messages: ChatMessage[], tokenizer: Tokenizer): RenderedPrompt {
+/**
+ * Renders a conversation. Tools (and the calls and results in the conversation) go through the
+ * model's template when it takes them, else into the text (see tools/tool-prompt.ts).
+ */
+export function renderChat(template: ChatTemplate, conversation: ChatMessage[], tokenizer: Tokenizer, tools: ToolDefinition[] = []): RenderedPrompt {
+  const native = template === 'model' && toolSupportOf(tokenizer.chatTemplate).native;
+  const hasToolTurns = conversation.some((m) => m.role === 'tool' || m.toolCalls?.length);
+  const messages = !native && (tools.length || hasToolTurns) ? inlineTools(conversation, tools) : conversation;
   switch (template) {
     case 'model':
       if (!tokenizer.applyChatTemplate) {
-        throw invalidRequest('This model has no chat_template; start the server with --chat-template NAME.');
+        throw invalidRequest('This model has no chat_template; choose a named chat template (alpaca, chatml, llama-2, raw).', 'input', 'chat_template_missing');
       }
-      return { text: tokenizer.applyChatTemplate(messages), addSpecialTokens: false };
+      return { text: tokenizer.applyChatTemplate(messages, native && tools.length ? templateTools(tools) : undefined), addSpecialTokens: false };
     case 'alpaca':
       return { text: alpacaChat(messages), addSpecialTokens: true };
     case 'chatml':

@@ -9,8 +9,28 @@ export interface Tokenizer {
   encode(text: string, addSpecialTokens: boolean): number[];
   /** Decodes ids to text; special tokens are skipped. */
   decode(ids: number[]): string;
-  /** Renders messages with the model's own chat template, ending with the assistant prompt. */
-  applyChatTemplate?(messages: ChatMessage[]): string;
+  /**
+   * Renders messages with the model's own chat template, ending with the assistant prompt; `tools`
+   * (OpenAI's list shape) reach templates that take them.
+   */
+  applyChatTemplate?(messages: ChatMessage[], tools?: object[]): string;
+  /** The model's own chat template source, when it has one (to see whether it takes tools). */
+  readonly chatTemplate?: string;
+  /**
+   * The bytes each token id adds to the text (null for special tokens), computed once on first use:
+   * for logprobs' `bytes` and for constrained decoding. See src/model/token-bytes.ts.
+   */
+  tokenBytes?(): (Uint8Array | null)[];
+  /**
+   * Encodes off the event loop (another thread), for long texts; same ids as `encode`. Optional:
+   * without it long texts are encoded in place.
+   */
+  encodeAsync?(text: string, addSpecialTokens: boolean): Promise<number[]>;
+  /**
+   * The most characters one token of this vocabulary covers, so a text longer than
+   * `context * maxTokenChars` can be refused without tokenizing it. Undefined: unknown.
+   */
+  readonly maxTokenChars?: number;
   readonly bosTokenId?: number;
   readonly eosTokenIds: number[];
 }

@@ -9,6 +9,36 @@ export type Role = 'system' | 'user' | 'assistant' | 'tool';
 export interface ChatMessage {
   role: Role;
   content: string;
+  /** The speaker's name (OpenAI's `name`), where a template uses it. */
+  name?: string;
+  /** Calls an assistant message made. */
+  toolCalls?: ToolCall[];
+  /** The call a `tool` message answers. */
+  toolCallId?: string;
+}
+
+/** A call of a function: its arguments are JSON text, as the model wrote them. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** A function the model may call; `parameters` is a JSON Schema for its arguments object. */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+
+/** Whether the model may (`auto`), must not (`none`) or must (`required`, or that function) call a tool. */
+export type ToolChoice = 'none' | 'auto' | 'required' | { name: string };
+
+export interface ToolsRequest {
+  definitions: ToolDefinition[];
+  choice: ToolChoice;
+  /** Whether one reply may hold several calls. */
+  parallel: boolean;
 }
 
 /** What to generate from: raw text, token ids, or a conversation to render with the chat template. */
@@ -70,17 +100,46 @@ export interface GenerateRequest {
   /** Report each token's logprob and this many top alternatives (0..20); undefined = off. */
   logprobs?: number;
   session?: SessionControl;
+  /** Functions the model may call (chat only): rendered into the prompt, calls parsed out of the reply. */
+  tools?: ToolsRequest;
   signal?: AbortSignal;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
+
+/**
+ * What a runtime error's `param` names: a field of GenerateRequest / EmbedRequest (`logitBias` is
+ * `sampling.logitBias`, `session` the session id). Handlers map these to their wire field names.
+ */
+export type RequestField = 'model' | 'input' | 'n' | 'logprobs' | 'maxTokens' | 'logitBias' | 'stopTokenIds' | 'session';
+
+/**
+ * Advice the host adds to errors whose fix is in its configuration (a CLI flag, an option of
+ * createWebRuntime): the runtime itself knows no flags.
+ */
+export interface HostAdvice {
+  /** Appended when a request names a model the server does not serve. */
+  unknownModel?: string;
+  /** Appended when a chat request needs a chat template the model does not have. */
+  noChatTemplate?: string;
+  /** Appended when /v1/embeddings asks a generation model without a usable hidden state. */
+  noEmbeddingModel?: string;
+}
 
 /** A generated token's log-probability under the model's raw distribution, with the top alternatives. */
 export interface TokenLogprob {
   token: number;
+  /**
+   * The text this token added to the choice's text (what the streaming detokenizer released for
+   * it), so a choice's token texts concatenate to its text. A token that ends inside a UTF-8
+   * character adds '' and the one that completes it adds the whole character.
+   */
   text: string;
+  /** The token's own bytes (UTF-8 pieces for byte-level tokens; empty for special tokens). */
+  bytes: number[];
   logprob: number;
-  top: Array<{ token: number; text: string; logprob: number }>;
+  /** Alternatives at this position, each with its bytes and their text as UTF-8 (out of context). */
+  top: Array<{ token: number; text: string; bytes: number[]; logprob: number }>;
 }
 
 export type GenerationEvent =
@@ -88,6 +147,11 @@ export type GenerationEvent =
   | { type: 'start'; promptTokens: number; promptText: string }
   /** New text for choice `index`; `tokens` are the ids that produced it (possibly empty text while held back). */
   | { type: 'delta'; index: number; text: string; tokens: number[]; logprobs?: TokenLogprob[] }
+  /**
+   * Part of a tool call in choice `index`'s reply (only with `tools`): first its `id` and `name`,
+   * then its `arguments` JSON in pieces that concatenate to the whole. `call` numbers the calls.
+   */
+  | { type: 'toolCall'; index: number; call: number; id?: string; name?: string; arguments?: string }
   | { type: 'finish'; index: number; reason: FinishReason }
   /** Emitted once, last. */
   | { type: 'usage'; promptTokens: number; completionTokens: number };
@@ -121,7 +185,8 @@ export interface ModelInfo {
   embeddingSize: number;
 }
 
-export type RuntimeStatus = 'loading' | 'ready' | 'closed';
+/** `failed`: the inference backend died (its thread, its device); nothing can be served until a restart. */
+export type RuntimeStatus = 'loading' | 'ready' | 'closed' | 'failed';
 
 export interface InferenceRuntime {
   readonly specificationVersion: 'v1';

@@ -4,6 +4,7 @@
  * @module
  */
 import { InferenceError, invalidRequest, notFound } from '../errors.js';
+import { withToolCalls } from '../runtime/tools/tool-events.js';
 import type {
   EmbedRequest, EmbedResult, FinishReason, GenerateRequest, GenerationEvent, InferenceRuntime, ModelInfo, PromptInput,
   RuntimeStatus,
@@ -95,6 +96,11 @@ export class MockRuntime implements InferenceRuntime {
   private async *play(request: GenerateRequest, script: MockScript): AsyncGenerator<GenerationEvent> {
     const promptTokens = script.promptTokens ?? (await this.tokenize(undefined, request.input)).length;
     let finished = false;
+    // With tools, the scripted text is split into content and calls as the engine does (Hermes format).
+    const out: GenerationEvent[] = [];
+    const push = (event: GenerationEvent) => out.push(event);
+    const emit = request.tools && request.tools.choice !== 'none' ? withToolCalls('hermes', push) : push;
+    const take = () => out.splice(0, out.length);
     try {
       // Inside the try: a caller that stops right after the start event cancelled this generation too.
       yield { type: 'start', promptTokens, promptText: promptText(request.input) };
@@ -107,14 +113,17 @@ export class MockRuntime implements InferenceRuntime {
           const delta: GenerationEvent = { type: 'delta', index: choice, text: script.pieces[i], tokens: [i + 3] };
           // Scripted logprobs: token i has logprob -(i + 1) / 10; alternatives are "alt0", "alt1", ...
           if (request.logprobs !== undefined) {
-            const top = Array.from({ length: request.logprobs }, (_, k) => ({ token: 100 + k, text: `alt${k}`, logprob: -(k + 1) }));
+            const utf8 = (text: string) => Array.from(new TextEncoder().encode(text));
+            const top = Array.from({ length: request.logprobs }, (_, k) => ({ token: 100 + k, text: `alt${k}`, bytes: utf8(`alt${k}`), logprob: -(k + 1) }));
             const logprob = script.logprob ? script.logprob(choice, i) : -(i + 1) / 10;
-            delta.logprobs = [{ token: i + 3, text: script.pieces[i], logprob, top }];
+            delta.logprobs = [{ token: i + 3, text: script.pieces[i], bytes: utf8(script.pieces[i]), logprob, top }];
           }
-          yield delta;
+          emit(delta);
+          yield* take();
         }
         const reason = limit < script.pieces.length ? 'length' : (script.finishReason ?? 'stop');
-        yield { type: 'finish', index: choice, reason };
+        emit({ type: 'finish', index: choice, reason });
+        yield* take();
       }
       yield { type: 'usage', promptTokens, completionTokens: request.n * limit };
       finished = true;

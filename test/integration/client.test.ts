@@ -14,7 +14,7 @@ import { createDeferredRuntime } from '../../src/runtime/deferred-runtime.js';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { makeEngine, wordId, type FakeEngine } from '../fixtures/fake-backend.js';
 import { CLI, requireBuild, startCli, type CliServer } from '../helpers/cli-server.js';
-import { sharedModel, STORIES } from '../helpers/shared-models.js';
+import { sharedModel, STORIES, TINY_RANDOM } from '../helpers/shared-models.js';
 
 interface TestServer extends FakeEngine {
   url: string;
@@ -223,24 +223,28 @@ describe('edgellm client, piped', () => {
   });
 });
 
-const storiesDir = sharedModel(STORIES);
-
-describe.skipIf(!storiesDir)('edgellm client against edgellm serve (stories260K)', () => {
+// tiny-random is an onnxruntime-genai export: turn 2 extends the cache by several tokens, which
+// its graph can only take one token per run (the step plan found at load); its text is gibberish.
+describe.each([
+  { name: STORIES, words: /[a-z]{2,}/i },
+  { name: TINY_RANDOM, words: /\S/ },
+])('edgellm client against edgellm serve ($name)', ({ name, words }) => {
+  const dir = sharedModel(name);
   let cli: CliServer;
   beforeAll(async () => {
-    cli = await startCli([storiesDir!]);
+    if (dir) cli = await startCli([dir]);
   });
   afterAll(async () => {
     await cli?.stop();
   });
 
-  it.each([[[]], [['--chat']]])('holds a two-turn conversation with piped input %j', async (mode) => {
+  it.skipIf(!dir).each([[[]], [['--chat']]])('holds a two-turn conversation with piped input %j', async (mode) => {
     // Greedy, so the replies (and whether one holds a blank line) do not change between runs.
     const run = await runClient([cli.url, ...mode, '--params', 'temperature=0', '--max-tokens', '24'], 'Once upon a time\nThen the dog\n');
     expect(run.code).toBe(0);
     const replies = run.stdout.split('\n\n');
     expect(replies).toHaveLength(2);
-    for (const reply of replies) expect(reply.trim()).toMatch(/[a-z]{2,}/i);
+    for (const reply of replies) expect(reply.trim()).toMatch(words);
   });
 });
 

@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { startCli, type CliServer } from '../helpers/cli-server.js';
+import { until } from '../helpers/until.js';
 import { MODEL2VEC, sharedModel } from '../helpers/shared-models.js';
 
 const KEY = 'sk-test-1234';
@@ -35,6 +36,11 @@ describe('counting fixture through the real server', () => {
   afterAll(async () => {
     await server?.stop();
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('logs that the graph takes any number of tokens per step', async () => {
+    await until(() => server.output().includes('steps:'));
+    expect(server.output()).toMatch(/steps: any number of tokens per step/);
   });
 
   it('counts on from the prompt and stops at </s> with exact usage', async () => {
@@ -121,5 +127,10 @@ describe('counting fixture through the real server', () => {
     expect(dot(a, b)).toBeGreaterThan(dot(a, c));
     const hidden = await client.embeddings.create({ model: 'counting', input: 'one two' });
     expect(hidden.data[0].embedding).toHaveLength(32);
+    // Token ids (LangChain's default) beyond the embedding model's vocabulary: a 400, not a 500.
+    const beyond = await client.embeddings.create({ model: MODEL2VEC, input: [[101, 2023, 40000]] }).catch((e) => e);
+    expect(beyond).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(beyond.param).toBe('input');
+    expect((await client.embeddings.create({ model: MODEL2VEC, input: [[101, 2023, 102]] })).data[0].embedding).toHaveLength(64);
   });
 });

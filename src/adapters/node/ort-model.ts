@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type { GraphExpectations } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { OrtCausalLM } from '../../onnx/ort-causal-lm.js';
 import { OrtEmbedder } from '../../onnx/ort-embedder.js';
@@ -20,15 +21,27 @@ export interface OrtModelOptions {
   lookahead?: boolean;
   contextLength: number;
   hiddenSize: number;
+  expected?: GraphExpectations;
   attention?: AttentionShape;
 }
 
+/** Loads the model; any failure (a missing, truncated or foreign file) names the file. */
 export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
+  try {
+    return await createCausalLM(options);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(message.includes(options.path) ? message : `cannot load ${options.path}: ${message}`);
+  }
+}
+
+async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
   const bytes = new Uint8Array(await readFile(options.path));
   return OrtCausalLM.create(ort, bytes, {
     name: options.path,
     contextLength: options.contextLength,
     hiddenSize: options.hiddenSize,
+    expected: options.expected,
     lookahead: options.lookahead,
     attention: options.attention,
     sessionOptions: {
@@ -48,6 +61,11 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
   });
 }
 
-export function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {
-  return OrtEmbedder.create(ort, path, { executionProviders }, dimensions);
+export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {
+  try {
+    return await OrtEmbedder.create(ort, path, { executionProviders }, dimensions);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(message.includes(path) ? message : `cannot load ${path}: ${message}`);
+  }
 }

@@ -7,8 +7,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
-import type { InferenceRuntime } from '../../runtime/types.js';
-import { generationDefaults, modelShape } from '../../model/model-config.js';
+import type { HostAdvice, InferenceRuntime } from '../../runtime/types.js';
+import { checkConfig, generationDefaults, modelShape } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
@@ -61,7 +61,20 @@ export interface NodeRuntimeOptions {
   fuseAttention?: boolean;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
+  /**
+   * The inference thread died after loading. In-flight and later requests get 503 and the
+   * runtime's status is `failed`; `edgellm serve` logs it and exits 1 for its supervisor.
+   */
+  onFatal?: (error: Error) => void;
+  /** Advice for errors this host's configuration fixes; default: the options above by name. */
+  advice?: HostAdvice;
 }
+
+const OPTION_ADVICE: HostAdvice = {
+  unknownModel: '(Set the modelNames option to serve the model under another name.)',
+  noChatTemplate: 'Set the chatTemplate option.',
+  noEmbeddingModel: 'Set the embeddingModel option.',
+};
 
 export interface NodeRuntime extends InferenceRuntime {
   readonly loadInfo: {
@@ -71,6 +84,7 @@ export interface NodeRuntime extends InferenceRuntime {
     loadMs: number;
     modelNames: string[];
     attention: string;
+    steps: string;
     /** For a GGUF model: its file, and whether this start converted it (and how long finding/converting took). */
     gguf?: { file: string; converted: boolean; ms: number };
   };
@@ -78,7 +92,15 @@ export interface NodeRuntime extends InferenceRuntime {
   backendStats(): Promise<WorkerStats>;
 }
 
-const readJson = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {});
+/** A JSON file's contents ({} when absent); a file that does not parse is an error naming it. */
+function readJson(path: string) {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read ${path}: ${(error as Error).message}`);
+  }
+}
 
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();
@@ -87,10 +109,16 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const { dir } = gguf ?? (await resolveModelDir(options.model, { dtype: options.dtype, log, cacheDir: options.cacheDir }));
   const dtype = gguf?.dtype ?? pickDtype(dir, options.dtype);
   const generation = readJson(join(dir, 'generation_config.json'));
-  const shape = modelShape(readJson(join(dir, 'config.json')), generation);
+  const config = readJson(join(dir, 'config.json'));
+  checkConfig(config, join(dir, 'config.json'));
+  const shape = modelShape(config, generation);
   const embedding = options.embeddingModel ? await resolveModelDir(options.embeddingModel, { log }) : undefined;
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
   const embeddingConfig = embedding ? readJson(join(embedding.dir, 'config.json')) : {};
+
+  // Cheap and often the broken file: before any thread starts, so a failure leaves nothing running.
+  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
+  const embeddingTokenizer = embedding ? await loadTokenizer(embedding.dir, []) : undefined;
 
   // What the worker on a device rewrites the attention with, or why it keeps the exported graph.
   const fuse = options.fuseAttention ?? process.env.EDGELLM_FUSE_ATTENTION !== '0';
@@ -102,6 +130,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   let attention = '';
   let backend: WorkerBackend | undefined;
   let device = '';
+  let lastFailure = '';
   const requested = options.device ?? 'auto';
   for (const candidate of deviceCandidates(requested)) {
     if (candidate === 'cuda' && requested === 'auto' && !cudaProviderInstalled()) {
@@ -115,6 +144,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           path: join(dir, 'onnx', onnxFileName(dtype)),
           contextLength: shape.contextLength,
           hiddenSize: shape.hiddenSize,
+          expected: shape.expected,
           attention: typeof plan === 'string' ? undefined : plan,
         },
         embedding: embedding && {
@@ -125,19 +155,19 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         threads: options.threads,
         exactQuantized: options.exactQuantized,
         lookahead: options.lookahead ?? process.env.EDGELLM_LOOKAHEAD !== '0',
-      });
+      }, (error) => options.onFatal?.(error));
       device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
       attention = typeof plan === 'string' ? `exported graph (${plan})` : backend.attention;
       break;
     } catch (error) {
       const message = `could not start on ${candidate}: ${(error as Error).message.split('\n')[0]}`;
+      lastFailure = message;
       if (requested !== 'auto') throw new Error(`${message}\n${deviceHint(candidate)}`);
       log(`edgellm: ${message}; falling back to the CPU.`);
     }
   }
-  if (!backend) throw new Error('No device could load the model.');
+  if (!backend) throw new Error(`No device could load the model (${lastFailure || 'no device to try'}).`);
 
-  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
   const modelNames = options.modelNames?.length ? options.modelNames : [gguf?.name ?? (basename(dir) === 'main' ? options.model : basename(dir))];
   const engine = createEngine({
     backend,
@@ -155,17 +185,18 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
       embedding && backend.embedding
         ? {
             backend: backend.embedding,
-            tokenizer: await loadTokenizer(embedding.dir, []),
+            tokenizer: embeddingTokenizer!,
             name: basename(embedding.dir) === 'main' ? options.embeddingModel! : basename(embedding.dir),
             contextLength: embeddingConfig.max_position_embeddings ?? 512,
           }
         : undefined,
     onError: options.onError,
+    advice: options.advice ?? OPTION_ADVICE,
   });
   const worker = backend;
   return Object.assign(engine, {
     loadInfo: {
-      dir, dtype, device, loadMs: Date.now() - started, modelNames, attention,
+      dir, dtype, device, loadMs: Date.now() - started, modelNames, attention, steps: backend.steps,
       ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
     },
     backendStats: () => worker.stats(),

@@ -15,7 +15,9 @@ type Op = WorkerRequest extends infer R ? (R extends { op: infer O } ? O : never
 export class WorkerBackend implements Backend {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private failure: Error | undefined;
+  /** Why no call can run any more (the thread died, or the model was unloaded). */
+  failure: Error | undefined;
+  private disposing = false;
   private logits: Float32Array = new Float32Array(0);
   readonly embedding: EmbeddingBackend | undefined;
 
@@ -25,6 +27,9 @@ export class WorkerBackend implements Backend {
     embeddingDimensions: number | undefined,
     /** Which attention the model runs: GroupQueryAttention, or the exported graph and why. */
     readonly attention: string,
+    /** How many tokens a step may append, and why when limited. */
+    readonly steps: string,
+    private readonly onFailure?: (error: Error) => void,
   ) {
     worker.on('message', (message: WorkerResponse) => this.settle(message));
     worker.on('error', (error) => this.fail(error));
@@ -36,7 +41,7 @@ export class WorkerBackend implements Backend {
   }
 
   /** Starts the worker and waits until its models are loaded; load errors reject here. */
-  static start(workerUrl: URL, init: WorkerInit): Promise<WorkerBackend> {
+  static start(workerUrl: URL, init: WorkerInit, onFailure?: (error: Error) => void): Promise<WorkerBackend> {
     const worker = new Worker(workerUrl, { workerData: init });
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
@@ -46,7 +51,7 @@ export class WorkerBackend implements Backend {
       worker.once('message', (ready: WorkerReady) => {
         worker.off('error', onError);
         worker.off('exit', onExit);
-        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention));
+        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, ready.steps, onFailure));
       });
     });
   }
@@ -76,6 +81,7 @@ export class WorkerBackend implements Backend {
 
   async dispose(): Promise<void> {
     if (this.failure) return;
+    this.disposing = true;
     await this.call('dispose', {}).catch(() => {});
     this.failure = new InferenceError(503, 'The model has been unloaded.');
     await this.worker.terminate();
@@ -98,9 +104,12 @@ export class WorkerBackend implements Backend {
     else pending.reject(Object.assign(new Error(message.error.message), { stack: message.error.stack }));
   }
 
+  /** The thread died: every waiting call fails with a 503 at once, and the owner hears of it once. */
   private fail(error: Error): void {
-    this.failure ??= new InferenceError(503, `The inference worker stopped: ${error.message}`);
+    if (this.failure || this.disposing) return;
+    this.failure = new InferenceError(503, `The inference worker stopped: ${error.message}`, { code: 'backend_failed' });
     for (const { reject } of this.pending.values()) reject(this.failure);
     this.pending.clear();
+    this.onFailure?.(error);
   }
 }

@@ -3,13 +3,14 @@
  * @module
  */
 import type { InferenceSession } from 'onnxruntime-node';
+import type { GraphExpectations } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import type { OrtCausalLMCounters } from '../../onnx/ort-causal-lm.js';
 import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 
 export interface WorkerInit {
   /** `attention`: rewrite it into GroupQueryAttention (CPU only); absent: run the exported graph. */
-  model: { path: string; contextLength: number; hiddenSize: number; attention?: AttentionShape };
+  model: { path: string; contextLength: number; hiddenSize: number; expected?: GraphExpectations; attention?: AttentionShape };
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
@@ -47,6 +48,8 @@ export interface WorkerReady {
   embeddingDimensions?: number;
   /** Which attention the model runs (see OrtCausalLM.attention). */
   attention: string;
+  /** How many tokens a step may append (see OrtCausalLM.steps). */
+  steps: string;
 }
 
 export interface WorkerStats extends OrtCausalLMCounters {

@@ -6,7 +6,7 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import { createHfTokenizer } from '../../model/hf-tokenizer.js';
-import { configDtype, DTYPE_PICK_ORDER, generationDefaults, modelShape, onnxFileName, type Dtype } from '../../model/model-config.js';
+import { checkConfig, configDtype, DTYPE_PICK_ORDER, generationDefaults, modelShape, onnxFileName, type Dtype } from '../../model/model-config.js';
 import { externalDataFiles } from '../../onnx/onnx-external-data.js';
 import { OrtCausalLM, type Ort } from '../../onnx/ort-causal-lm.js';
 import { OrtEmbedder } from '../../onnx/ort-embedder.js';
@@ -64,7 +64,7 @@ export interface WebRuntimeOptions extends EngineTuning {
 }
 
 export interface WebRuntime extends InferenceRuntime {
-  readonly loadInfo: { url: string; dtype: Dtype; device: ResolvedWebDevice; loadMs: number; modelBytes: number; modelNames: string[] };
+  readonly loadInfo: { url: string; dtype: Dtype; device: ResolvedWebDevice; loadMs: number; modelBytes: number; modelNames: string[]; steps: string };
   backendStats(): WebBackendStats;
 }
 
@@ -86,6 +86,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
         files!.json('tokenizer.json'),
         files!.json('tokenizer_config.json'),
       ]);
+  checkConfig(config, gguf ? `${gguf.url} (its config)` : `${files!.url}config.json`);
   const shape = modelShape(config, generation);
   const requested = options.device ?? 'auto';
   const device = resolveDevice(requested, requested !== 'wasm' && (await hasWebGpuAdapter()));
@@ -99,6 +100,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     name: gguf ? url : url + onnx.path,
     contextLength: shape.contextLength,
     hiddenSize: shape.hiddenSize,
+    expected: shape.expected,
     sessionOptions: { executionProviders, externalData: onnx.externalData },
   });
   const embedding = options.embeddingModel ? await loadEmbedding(ort, options.embeddingModel, baseUrl, fetcher, budget, executionProviders) : undefined;
@@ -112,9 +114,14 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     modelNames,
     generationDefaults: generationDefaults(generation),
     embedding: embedding && { ...embedding.engine, backend: backend.embedding! },
+    advice: {
+      unknownModel: '(Set the modelNames option of the web runtime to serve the model under another name.)',
+      noChatTemplate: 'Set the chatTemplate option of the web runtime.',
+      noEmbeddingModel: 'Set the embeddingModel option of the web runtime.',
+    },
   });
   return Object.assign(engine, {
-    loadInfo: { url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames },
+    loadInfo: { url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames, steps: model.steps },
     backendStats: () => backend.stats(),
   });
 }

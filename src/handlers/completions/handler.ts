@@ -7,15 +7,16 @@ import { newId, nowSeconds, type Handler } from '../context.js';
 import { appendCompletionLogprobs, emptyCompletionLogprobs, type CompletionLogprobs } from '../shared/logprobs-format.js';
 import { readJson } from '../shared/read-json.js';
 import { merge, startAll } from '../shared/start-generation.js';
+import { COMPLETION_FIELDS } from '../shared/wire-fields.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
 import { validate } from '../shared/validate.js';
 import { checkCompletionRequest, completionRequestSchema, toGenerateRequests } from './schema.js';
 
 export const handleCompletions: Handler = async (request, ctx) => {
-  const body = validate(completionRequestSchema, await readJson(request, ctx.maxBodyBytes));
+  const body = validate(completionRequestSchema, await readJson(request, ctx));
   checkCompletionRequest(body);
   const requests = toGenerateRequests(body, request.signal);
-  const started = await startAll(ctx.runtime, requests);
+  const started = await startAll(ctx.runtime, requests, COMPLETION_FIELDS);
   const n = body.best_of ?? body.n ?? 1; // choices generated per prompt
   const base = { id: newId('cmpl'), object: 'text_completion', created: nowSeconds(), model: body.model || ctx.runtime.models()[0].id };
   const echo = (i: number) => (body.echo ? started[i].start.promptText : '');

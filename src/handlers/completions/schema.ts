@@ -9,9 +9,13 @@ import { rejectUnsupported, samplingFields, toGenerationFields } from '../shared
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
+/** Most prompts in one completions request. */
+export const MAX_PROMPTS = 64;
+
 export const completionRequestSchema = z.object({
   model: z.string().nullish(),
-  prompt: z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.array(tokenIds).min(1)]),
+  // A list of prompts is a batch; each prompt's n sequences count against the queue.
+  prompt: z.union([z.string(), z.array(z.string()).min(1).max(MAX_PROMPTS), tokenIds, z.array(tokenIds).min(1).max(MAX_PROMPTS)]),
   max_tokens: z.number().int().min(0).nullish(),
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),

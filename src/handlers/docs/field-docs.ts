@@ -46,13 +46,15 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     model: MODEL,
     messages:
       'The conversation. Roles: system, developer (same as system), user, assistant, tool. The text is `content` ' +
-      "(a string or text parts) or, as in the Chinese-LLaMA-Alpaca demo, `message`. Rendered with the model's chat template.",
+      "(a string or text parts) or, as in the Chinese-LLaMA-Alpaca demo, `message`. Rendered with the model's chat template. " +
+      'An assistant message may carry `tool_calls` (with `content` null); a tool message answers one with `tool_call_id`.',
     max_tokens: MAX_TOKENS,
     max_completion_tokens: "OpenAI's newer name for max_tokens; wins over it.",
     logprobs: "Return each output token's logprob.",
     top_logprobs: 'With logprobs: true, also the N most likely alternatives of each token (0-20).',
-    tools: 'Not supported yet: a non-empty list gets 400 unsupported_parameter.',
-    tool_choice: 'Accepted and ignored (no tools are supported).',
+    tools: 'Functions the model may call: `[{"type": "function", "function": {name, description, parameters}}]`. Rendered through the model\'s chat template when it takes tools, else through a default system prompt; calls are parsed from the reply (Hermes `<tool_call>` JSON, Llama 3 JSON, Mistral arrays) and returned as `tool_calls` with finish_reason "tool_calls".',
+    tool_choice: '"auto" (default with tools), "none", "required", or {"type": "function", "function": {"name": ...}}.',
+    parallel_tool_calls: 'Whether one reply may hold several calls (default true).',
     response_format: 'Only {"type": "text"}; other types get 400 unsupported_parameter.',
   },
   embeddings: {

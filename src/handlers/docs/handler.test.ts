@@ -105,7 +105,7 @@ describe('GET /docs/{file}', () => {
     for (const path of ['/docs', '/docs/swagger-ui.css', '/openapi.json']) {
       const res = await app.fetch(new Request(`http://test${path}`, { method: 'POST', body: '{}' }));
       expect(res.status, path).toBe(405);
-      expect(res.headers.get('allow')).toBe('GET');
+      expect(res.headers.get('allow')).toBe('GET, HEAD');
     }
     expect((await app.fetch(new Request('http://test/openapiXjson', { method: 'POST' }))).status).toBe(404);
   });

@@ -117,7 +117,7 @@ describe('GET /openapi.json', () => {
     const statuses = Object.values(document.components.responses).map((r: Json) => r.content['application/json'].schema.$ref);
     expect(new Set(statuses)).toEqual(new Set(['#/components/schemas/Error']));
     const generate = document.paths['/generate'].post.responses;
-    expect(Object.keys(generate)).toEqual(['200', '400', '401', '404', '409', '413', '429', '503']);
+    expect(Object.keys(generate)).toEqual(['200', '400', '401', '404', '408', '409', '413', '429', '503']);
     expect(generate['429']).toEqual({ $ref: '#/components/responses/TooManyRequests' });
     expect(document.components.responses.TooManyRequests.headers['Retry-After']).toBeDefined();
   });

@@ -56,17 +56,18 @@ const ERRORS: Record<number, { name: string; description: string; headers?: Json
   400: { name: 'BadRequest', description: 'Invalid JSON, a wrong type or out-of-range value (`param` names the field), a prompt longer than the context, or an unsupported parameter' },
   401: { name: 'Unauthorized', description: 'Missing or wrong API key (the server runs with --api-keys)' },
   404: { name: 'NotFound', description: 'Unknown model (`model_not_found`)' },
+  408: { name: 'RequestTimeout', description: 'The body did not arrive within --request-timeout' },
   409: { name: 'Conflict', description: 'The /generate session is still generating' },
   413: { name: 'PayloadTooLarge', description: 'The body is larger than --max-body-bytes' },
   429: {
     name: 'TooManyRequests',
-    description: 'The queue is full (--instance_num running, --max-queue waiting)',
-    headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
+    description: 'The queue is full (--instance_num sequences running, --max-queue waiting)',
+    headers: { 'Retry-After': { description: "Seconds to wait: the queue's expected wait", schema: { type: 'integer' } } },
   },
-  503: { name: 'ServiceUnavailable', description: 'The model is still loading, or the server is stopping' },
+  503: { name: 'ServiceUnavailable', description: 'The model is still loading, the server is stopping, or its inference thread died' },
 };
 
-const GENERATION_ERRORS = [400, 401, 404, 413, 429, 503];
+const GENERATION_ERRORS = [400, 401, 404, 408, 413, 429, 503];
 const NO_AUTH: never[] = [];
 const ref = (kind: 'schemas' | 'responses', name: string) => ({ $ref: `#/components/${kind}/${name}` });
 const json = (schema: string, extra: JsonSchema = {}) => ({ 'application/json': { schema: ref('schemas', schema), ...extra } });

@@ -102,9 +102,9 @@ export const generateChunkSchema = z.object({
   finish_reason: finishReason.nullable().describe('null until the last line'),
 });
 
-const runtimeStatus = z.enum(['loading', 'ready', 'closed']);
+const runtimeStatus = z.enum(['loading', 'ready', 'closed', 'failed']);
 
-export const healthSchema = z.object({ status: z.enum(['ok', 'loading', 'closed']) });
+export const healthSchema = z.object({ status: z.enum(['ok', 'loading', 'closed', 'failed']) });
 
 export const rootSchema = z.object({
   name: z.literal('edgellm'),

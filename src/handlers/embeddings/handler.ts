@@ -12,10 +12,11 @@ import { readJson } from '../shared/read-json.js';
 import { jsonResponse } from '../shared/stream-response.js';
 import { validate } from '../shared/validate.js';
 import { embeddingRequestSchema, toEmbedRequest } from './schema.js';
+import { EMBEDDING_FIELDS, toWireError } from '../shared/wire-fields.js';
 
 export const handleEmbeddings: Handler = async (request, ctx) => {
-  const body = validate(embeddingRequestSchema, await readJson(request, ctx.maxBodyBytes));
-  const result = await ctx.runtime.embed(toEmbedRequest(body, request.signal));
+  const body = validate(embeddingRequestSchema, await readJson(request, ctx));
+  const result = await ctx.runtime.embed(toEmbedRequest(body, request.signal)).catch((error) => Promise.reject(toWireError(error, EMBEDDING_FIELDS)));
   const size = result.embeddings[0]?.length ?? 0;
   if (body.dimensions && body.dimensions > size) {
     throw invalidRequest(`dimensions must be at most ${size} for ${result.model}.`, 'dimensions');

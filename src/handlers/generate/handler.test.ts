@@ -46,7 +46,7 @@ describe('POST /generate: lmdeploy seed requests', () => {
     const r = runtime.requests[0];
     expect(r.session).toEqual({ id: '1', start: true, end: true });
     expect(r.input).toEqual({ kind: 'text', text: 'Hello! How are you?' });
-    expect(r.maxTokens).toBe(512);
+    expect(r.maxTokens).toBeUndefined();
     expect(r.n).toBe(1);
   });
 
@@ -83,12 +83,12 @@ describe('POST /generate: lmdeploy seed requests', () => {
 });
 
 describe('POST /generate: request mapping', () => {
-  it("uses lmdeploy's defaults: temperature 0.8, top_p 0.8, top_k 40, 512 new tokens", async () => {
+  it("uses lmdeploy's defaults: temperature 0.8, top_p 0.8, top_k 40, output up to the context", async () => {
     const { app, runtime } = setup();
     await generate(app, { prompt: 'Hi' });
     const r = runtime.requests[0];
     expect(r.defaults).toEqual({ temperature: 0.8, topP: 0.8, topK: 40 });
-    expect(r.maxTokens).toBe(512);
+    expect(r.maxTokens).toBeUndefined();
     expect(r.template).toBeUndefined();
     expect(r.stop).toEqual([]);
     expect(r.ignoreEos).toBe(false);
@@ -125,7 +125,7 @@ describe('POST /generate: request mapping', () => {
     await generate(app, { prompt: 'Hi', max_tokens: 7 });
     await generate(app, { prompt: 'Hi', request_output_len: 5, max_tokens: 9 });
     await generate(app, { prompt: 'Hi', request_output_len: null });
-    expect(runtime.requests.map((r) => r.maxTokens)).toEqual([3, 7, 5, 512]);
+    expect(runtime.requests.map((r) => r.maxTokens)).toEqual([3, 7, 5, undefined]);
   });
 
   it.each([

@@ -7,13 +7,17 @@ import type { FinishReason } from '../../runtime/types.js';
 import type { Handler } from '../context.js';
 import { readJson } from '../shared/read-json.js';
 import { startGeneration } from '../shared/start-generation.js';
+import { GENERATE_FIELDS } from '../shared/wire-fields.js';
 import { jsonResponse, streamResponse } from '../shared/stream-response.js';
 import { validate } from '../shared/validate.js';
 import { generateRequestSchema, toGenerateRequest } from './schema.js';
 
 export const handleGenerate: Handler = async (request, ctx) => {
-  const body = validate(generateRequestSchema, await readJson(request, ctx.maxBodyBytes));
-  const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal));
+  const body = validate(generateRequestSchema, await readJson(request, ctx));
+  const { start, events } = await startGeneration(ctx.runtime, toGenerateRequest(body, request.signal), {
+    ...GENERATE_FIELDS,
+    maxTokens: body.request_output_len == null && body.max_tokens != null ? 'max_tokens' : 'request_output_len',
+  });
   const iterable = { [Symbol.asyncIterator]: () => events };
   let tokens = 0;
 

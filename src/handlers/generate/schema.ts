@@ -29,7 +29,6 @@ export type GenerateBody = z.output<typeof generateRequestSchema>;
 
 // lmdeploy's api_server defaults; the model's generation_config.json overrides them.
 const DEFAULTS: Partial<SamplingParams> = { temperature: 0.8, topP: 0.8, topK: 40 };
-const DEFAULT_OUTPUT_LEN = 512;
 
 export function toGenerateRequest(body: GenerateBody, signal?: AbortSignal): GenerateRequest {
   if (body.stop === true) throw invalidRequest("'stop': true (cancel) is not supported; close the connection to cancel.", 'stop');
@@ -48,7 +47,8 @@ export function toGenerateRequest(body: GenerateBody, signal?: AbortSignal): Gen
     input: typeof body.prompt === 'string'
       ? session ? { kind: 'text', text: body.prompt } : { kind: 'messages', messages: [{ role: 'user', content: body.prompt }] }
       : { kind: 'messages', messages: body.prompt },
-    maxTokens: body.request_output_len ?? body.max_tokens ?? DEFAULT_OUTPUT_LEN,
+    // Unset: as much as the context leaves, with or without a session.
+    maxTokens: body.request_output_len ?? body.max_tokens ?? undefined,
     session,
   };
 }

@@ -6,14 +6,12 @@
  */
 import type { TokenLogprob } from '../../runtime/types.js';
 
-const bytes = (text: string) => Array.from(new TextEncoder().encode(text));
-
 export function toChatLogprobs(entries: TokenLogprob[]) {
   return entries.map((e) => ({
     token: e.text,
     logprob: e.logprob,
-    bytes: bytes(e.text),
-    top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytes(t.text) })),
+    bytes: e.bytes,
+    top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: t.bytes })),
   }));
 }
 

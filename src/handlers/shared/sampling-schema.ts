@@ -17,12 +17,15 @@ export const samplingFields = {
   repetition_penalty: z.number().gt(0).max(10).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
-  logit_bias: z.record(z.string().regex(/^\d+$/, 'keys must be token ids'), z.number().min(-100).max(100)).nullish(),
+  logit_bias: z
+    .record(z.string().regex(/^\d+$/, 'keys must be token ids'), z.number().min(-100).max(100))
+    .refine((bias) => Object.keys(bias).length <= 1024, 'at most 1024 token ids')
+    .nullish(),
   seed: z.number().int().nullish(),
   num_beams: z.number().int().min(1).max(16).nullish(),
   length_penalty: z.number().nullish(),
   stop: stopField,
-  stop_token_ids: z.array(z.number().int().min(0)).nullish(),
+  stop_token_ids: z.array(z.number().int().min(0)).max(256).nullish(),
   ignore_eos: z.boolean().nullish(),
   min_tokens: z.number().int().min(0).nullish(),
   n: z.number().int().min(1).max(16).nullish(),

@@ -5,6 +5,7 @@
  * @module
  */
 import type { GenerateRequest, GenerationEvent, InferenceRuntime } from '../../runtime/types.js';
+import { toWireError, type WireFields } from './wire-fields.js';
 
 export type StartEvent = Extract<GenerationEvent, { type: 'start' }>;
 
@@ -13,16 +14,17 @@ export interface StartedGeneration {
   events: AsyncIterator<GenerationEvent>;
 }
 
-export async function startGeneration(runtime: InferenceRuntime, request: GenerateRequest): Promise<StartedGeneration> {
+/** `fields` names the request fields in the endpoint's wire names, for the errors. */
+export async function startGeneration(runtime: InferenceRuntime, request: GenerateRequest, fields: WireFields): Promise<StartedGeneration> {
   const events = runtime.generate(request)[Symbol.asyncIterator]();
-  const first = await events.next();
+  const first = await events.next().catch((error) => Promise.reject(toWireError(error, fields)));
   if (first.done || first.value.type !== 'start') throw new Error('runtime.generate() must emit a start event first');
   return { start: first.value, events };
 }
 
 /** Starts several prompts; if one fails to start, the others are cancelled. */
-export async function startAll(runtime: InferenceRuntime, requests: GenerateRequest[]): Promise<StartedGeneration[]> {
-  const results = await Promise.allSettled(requests.map((r) => startGeneration(runtime, r)));
+export async function startAll(runtime: InferenceRuntime, requests: GenerateRequest[], fields: WireFields): Promise<StartedGeneration[]> {
+  const results = await Promise.allSettled(requests.map((r) => startGeneration(runtime, r, fields)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (!failed) return results.map((r) => (r as PromiseFulfilledResult<StartedGeneration>).value);
   await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.events.return?.() : undefined)));

@@ -85,7 +85,7 @@ describe('GET /ui', () => {
     expect((await get({ basePath: '/llm' }, '/ui')).status).toBe(404);
     const post = await app().fetch(new Request('http://test/ui', { method: 'POST', body: '{}' }));
     expect(post.status).toBe(405);
-    expect(post.headers.get('allow')).toBe('GET');
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
 });
 
