@@ -54,17 +54,22 @@ export const LOG_FORMATS = ['text', 'json'] as const;
 export const SETTINGS: readonly Setting[] = [
   {
     key: 'model', flag: 'base-model', env: 'MODEL', kind: string, arg: 'DIR', group: 'Model',
-    help: 'model directory (transformers.js layout) or Hugging Face Hub id; or give it as the argument',
-    doc: 'model directory or Hub id (or give it as the argument: `edgellm serve <model>`)',
+    help: 'model directory (transformers.js layout) or Hub id, or a .gguf file, a folder holding one, or owner/name:Q4_K_M; or give it as the argument',
+    doc: 'model directory or Hub id, or a GGUF: a `.gguf` file, a folder holding one, or `owner/name:Q4_K_M` on the Hub (or give it as the argument: `edgellm serve <model>`)',
     envDoc: 'model directory name under the model files (or a full URL); required',
   },
   { key: 'tokenizerPath', flag: 'tokenizer-path', kind: string, arg: 'DIR', group: 'Model', help: "tokenizer directory (default: the model's)" },
   {
     key: 'dtype', flag: 'dtype', env: 'DTYPE', kind: oneOf(DTYPES), group: 'Model',
-    help: "which ONNX file to load (default: the model's preference, else the first of fp32, q8, q4, fp16)",
+    help: "which ONNX file to load (default: the model's preference, else the first of fp32, q8, q4, fp16); for a GGUF: default its own quantization, fp32 dequantizes all",
     doc:
       "ONNX file: `model.onnx`, `model_fp16.onnx`, `model_quantized.onnx`, `model_q4.onnx` (default: the model's " +
       '`transformers.js_config.dtype`, else the first present of fp32, q8, q4, fp16)',
+  },
+  {
+    key: 'ggufAccuracy', flag: 'gguf-accuracy', kind: oneOf(['exact', 'int8']), group: 'Model',
+    help: "a GGUF's 4-bit weights with float32 activations (exact, default) or int8 activations (faster, llama.cpp-like)",
+    doc: "a GGUF's 4-bit weights with float32 activations (`exact`, default) or int8 activations (`int8`: faster, as llama.cpp computes)",
   },
   { key: 'loadIn8bit', flag: 'load-in-8bit', kind: flag, group: 'Model', help: 'same as --dtype q8' },
   {

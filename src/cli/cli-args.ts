@@ -26,6 +26,7 @@ const OPTIONS: ParseArgsOptionsConfig = Object.fromEntries([
   ['help', { type: 'boolean', short: 'h' }],
 ]);
 
+
 export interface ServeArgs {
   help: boolean;
   host?: string;
@@ -146,6 +147,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       sessionLength: v.sessionLength,
       threads: v.threads,
       exactQuantized: v.exactQuantized ?? false,
+      ggufAccuracy: v.ggufAccuracy,
     },
   };
 }
