@@ -12,6 +12,7 @@ import { toFloat32 } from './float16.js';
 import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
+import { dynamicQuantizations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
 import { meanRows } from '../internal/vector.js';
 
 /** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
@@ -38,6 +39,13 @@ export interface OrtCausalLMOptions {
    * original's on a probe; otherwise the original is loaded.
    */
   attention?: AttentionShape;
+  /**
+   * Rewrite int8 weight matmuls into 8-bit MatMulNBits at load (see onnx-int8-matmul.ts): the
+   * Hub's dynamic q8 (one activation scale per tensor, so a row's logits depend on its batch and
+   * on prefix-cache hits) becomes per-row activation quantization; `dequantized: false` leaves
+   * weight-only DequantizeLinear matmuls as they are. Checked by the same probe as the attention.
+   */
+  int8MatMul?: { dequantized: boolean };
 }
 
 /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
@@ -89,6 +97,12 @@ export class OrtCausalLM {
   private readonly kvType: 'float32' | 'float16';
   private readonly kvDims: [number, number];
   readonly info: BackendModelInfo;
+  /**
+   * False when the graph quantizes activations with one scale per call (dynamic int8 that could
+   * not be rewritten): a row's logits would depend on the other rows, so every sequence then runs
+   * in a call of its own, and the engine reuses no other request's prefix.
+   */
+  private batchInvariant = true;
 
   private constructor(
     private readonly ort: Ort,
@@ -113,21 +127,43 @@ export class OrtCausalLM {
 
   /** Which attention runs: "GroupQueryAttention (...)" or "exported graph (why)". */
   attention = 'exported graph';
+  /** How int8 weight matmuls run: "8-bit MatMulNBits (...)", "as exported (why)", or "" when the model has none. */
+  matmul = '';
 
   /**
-   * `model` is the ONNX file's bytes. With `options.attention`, the attention is fused first
-   * (checked against the original, see `verifiedFusion`); the hidden-state output is added last.
+   * `model` is the ONNX file's bytes. With `options.int8MatMul` and `options.attention`, the
+   * graph is rewritten first (each checked against the original, see `verifiedRewrite`); the
+   * hidden-state output is added last.
    */
   static async create(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
     const load = async (bytes: Uint8Array) => {
       const patch = addHiddenStateOutput(bytes);
       const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...options.sessionOptions });
-      return new OrtCausalLM(ort, session, patch?.outputName, options);
+      const lm = new OrtCausalLM(ort, session, patch?.outputName, options);
+      // A graph that still quantizes activations per tensor: each sequence runs alone (see `forward`).
+      lm.batchInvariant = dynamicQuantizations(bytes) === 0;
+      lm.info.batchInvariant = lm.batchInvariant;
+      return lm;
     };
-    if (!options.attention) return load(model);
-    const fused = fuseAttention(model, options.attention);
-    if ('reason' in fused) return Object.assign(await load(model), { attention: `exported graph (${fused.reason})` });
-    return verifiedFusion(load, model, fused.model, fused.layers);
+    const original = { attention: 'exported graph', matmul: '' };
+    const int8 = options.int8MatMul
+      ? rewriteInt8MatMuls(model, { accuracyLevel: 4, dequantized: options.int8MatMul.dequantized })
+      : undefined;
+    if (int8 && 'reason' in int8 && int8.reason !== 'no int8 matmuls') original.matmul = `as exported (${int8.reason})`;
+    const fuse = (bytes: Uint8Array) => (options.attention ? fuseAttention(bytes, options.attention) : { reason: '' });
+    const fusedOriginal = fuse(model);
+    if (options.attention && 'reason' in fusedOriginal) original.attention = `exported graph (${fusedOriginal.reason})`;
+    const candidates: Candidate[] = [];
+    const q8 = int8 && 'model' in int8 ? int8 : undefined;
+    const matmul = q8 && `8-bit MatMulNBits (${q8.rewritten} int8 matmuls, activations quantized per row${q8.remaining ? `; ${q8.remaining} dynamic quantizations left` : ''})`;
+    if (q8) {
+      const both = fuse(q8.model);
+      if ('model' in both) candidates.push({ bytes: () => both.model, attention: both.layers, matmul });
+      candidates.push({ bytes: () => q8.model, matmul });
+    }
+    if ('model' in fusedOriginal) candidates.push({ bytes: () => fusedOriginal.model, attention: fusedOriginal.layers });
+    if (!candidates.length) return Object.assign(await load(model), original);
+    return verifiedRewrite(load, model, candidates, original);
   }
 
   /**
@@ -142,7 +178,7 @@ export class OrtCausalLM {
     for (const [i, item] of items.entries()) {
       const row = early?.get(item.seq);
       if (row) results[i] = row;
-      else if (!early && item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
+      else if (!early && this.batchInvariant && item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
       else results[i] = await this.prefill(item);
     }
     if (decodes.length > 0) {
@@ -394,45 +430,63 @@ export class OrtCausalLM {
   }
 }
 
+/** A rewritten model to try: its bytes (made when tried), and what it changed. */
+interface Candidate {
+  bytes: () => Uint8Array;
+  /** GroupQueryAttention layers, when the attention was rewritten. */
+  attention?: number;
+  /** What the int8 matmuls became, when they were rewritten. */
+  matmul?: string;
+}
+
 /**
- * Loads the fused model only if it computes what the original does. Both run the same probe
- * through `forward` (a prefill, a second sequence, a continuation prefill on a cache, two batched
- * decode steps over left padding), one after the other so that only one is in memory. Their
- * logits may differ by rounding, as much as the original differs from itself when the same
- * tokens are split into calls differently (its last step against one prefill of them all): zero
- * for float models, a lot for dynamic int8, whose activation scales span whole tensors. Both the
- * largest and the mean difference must stay within that, and within 0.2% / 0.02% of the largest
- * logit.
+ * Loads the first candidate that computes what the original does, else the original. Both run
+ * the same probe through `forward` (a prefill, a second sequence, a continuation prefill on a
+ * cache, two batched decode steps over left padding), one after the other so that only one is
+ * in memory. Their logits may differ by rounding, as much as the original differs from itself
+ * when the same tokens are split into calls differently (its last step against one prefill of
+ * them all): zero for float models, a lot for dynamic int8, whose activation scales span whole
+ * tensors. Both the largest and the mean difference must stay within that, and within 0.2% /
+ * 0.02% of the largest logit.
  */
-async function verifiedFusion(
+async function verifiedRewrite(
   load: (bytes: Uint8Array) => Promise<OrtCausalLM>,
   original: Uint8Array,
-  fused: Uint8Array,
-  layers: number,
+  candidates: Candidate[],
+  described: { attention: string; matmul: string },
 ): Promise<OrtCausalLM> {
   const reference = await load(original);
   const expected = await reference.probe(true);
   await reference.dispose();
-  let candidate: OrtCausalLM | undefined;
-  let failure: string;
-  try {
-    candidate = await load(fused);
-    const got = await candidate.probe(false);
-    const diff = Math.max(...expected.rows.map((row, i) => maxAbsDiff(row, got.rows[i])));
-    const mean = Math.max(...expected.rows.map((row, i) => meanAbsDiff(row, got.rows[i])));
-    const scale = Math.max(...expected.rows.map((row) => maxAbs(row)));
-    const tolerance = Math.max(expected.floor.max, 2e-3 * scale);
-    const meanTolerance = Math.max(expected.floor.mean, 2e-4 * scale);
-    if (diff <= tolerance && mean <= meanTolerance) {
-      candidate.attention = `GroupQueryAttention (${layers} layers; probe logits within ${diff.toPrecision(2)} of the exported graph's, allowed ${tolerance.toPrecision(2)})`;
-      return candidate;
+  const failures: string[] = [];
+  for (const c of candidates) {
+    let candidate: OrtCausalLM | undefined;
+    let failure: string;
+    try {
+      candidate = await load(c.bytes());
+      const got = await candidate.probe(false);
+      const diff = Math.max(...expected.rows.map((row, i) => maxAbsDiff(row, got.rows[i])));
+      const mean = Math.max(...expected.rows.map((row, i) => meanAbsDiff(row, got.rows[i])));
+      const scale = Math.max(...expected.rows.map((row) => maxAbs(row)));
+      const tolerance = Math.max(expected.floor.max, 2e-3 * scale);
+      const meanTolerance = Math.max(expected.floor.mean, 2e-4 * scale);
+      const within = `probe logits within ${diff.toPrecision(2)} of the exported graph's, allowed ${tolerance.toPrecision(2)}`;
+      if (diff <= tolerance && mean <= meanTolerance) {
+        return Object.assign(candidate, {
+          attention: c.attention ? `GroupQueryAttention (${c.attention} layers; ${within})` : described.attention,
+          matmul: c.matmul ? `${c.matmul}; ${within}` : described.matmul,
+        });
+      }
+      failure = `its logits differ by up to ${diff.toPrecision(2)} (allowed ${tolerance.toPrecision(2)}), ${mean.toPrecision(2)} on average (allowed ${meanTolerance.toPrecision(2)})`;
+    } catch (error) {
+      failure = `it failed: ${(error as Error).message.split('\n')[0]}`;
     }
-    failure = `its logits differ by up to ${diff.toPrecision(2)} (allowed ${tolerance.toPrecision(2)}), ${mean.toPrecision(2)} on average (allowed ${meanTolerance.toPrecision(2)})`;
-  } catch (error) {
-    failure = `it failed: ${(error as Error).message.split('\n')[0]}`;
+    await candidate?.dispose();
+    failures.push(failure);
+    if (c.attention) described.attention = `exported graph (the GroupQueryAttention rewrite was rejected: ${failure})`;
+    if (c.matmul) described.matmul = `as exported (the MatMulNBits rewrite was rejected: ${failure})`;
   }
-  await candidate?.dispose();
-  return Object.assign(await load(original), { attention: `exported graph (the GroupQueryAttention rewrite was rejected: ${failure})` });
+  return Object.assign(await load(original), described);
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

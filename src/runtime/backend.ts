@@ -11,6 +11,12 @@ export interface BackendModelInfo {
   contextLength: number;
   /** Bytes of KV cache one token occupies (for cache budgets); 0 when unknown. */
   kvBytesPerToken?: number;
+  /**
+   * False when a sequence's logits may depend on what else is in the call (a graph that quantizes
+   * activations with one scale per call). The engine then reuses no other request's cached
+   * prefix, so a cache hit cannot change a reply. Default true.
+   */
+  batchInvariant?: boolean;
 }
 
 export interface ForwardItem {

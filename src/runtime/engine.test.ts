@@ -770,6 +770,18 @@ describe('KV reuse (prefix cache and sessions)', () => {
     expect(usageOf(second)).toMatchObject({ promptTokens: 4, completionTokens: 4 });
   });
 
+  it("reuses no other request's prefix when the backend's logits depend on how calls group tokens", async () => {
+    const { engine, backend } = cached();
+    (backend.info as { batchInvariant?: boolean }).batchInvariant = false;
+    const first = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    const callsBefore = backend.forwards.length;
+    const second = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    expect(textOf(second)).toBe(textOf(first));
+    expect(backend.forks).toHaveLength(0);
+    expect(backend.forwards[callsBefore][0].tokens).toHaveLength(4); // BOS one two three, prefilled again
+    expect(backend.forwards[callsBefore][0].source).toBeUndefined();
+  });
+
   it('turn 2 of a session forwards only the new tokens, on the same sequence', async () => {
     const { engine, backend, tokenizer } = cached();
     tokenizer.applyChatTemplate = (messages) => messages.map((m) => m.content).join(' ');

@@ -292,6 +292,9 @@ class Engine implements InferenceRuntime {
       this.cache.take(hit.entry);
       return { seq: hit.entry.seq, ...reuse };
     }
+    // A model whose logits depend on how tokens are grouped into calls: a prefix computed for
+    // another request would change this one's reply.
+    if (this.o.backend.info.batchInvariant === false) return undefined;
     const seq = this.nextSeq++;
     this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
     return { seq, ...reuse };

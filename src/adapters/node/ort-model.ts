@@ -21,6 +21,8 @@ export interface OrtModelOptions {
   contextLength: number;
   hiddenSize: number;
   attention?: AttentionShape;
+  /** Rewrite int8 weight matmuls into 8-bit MatMulNBits (see OrtCausalLM). */
+  int8MatMul?: { dequantized: boolean };
 }
 
 export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
@@ -31,6 +33,7 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
     hiddenSize: options.hiddenSize,
     lookahead: options.lookahead,
     attention: options.attention,
+    int8MatMul: options.int8MatMul,
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),

@@ -50,12 +50,19 @@ export interface NodeRuntimeOptions {
    * EDGELLM_FUSE_ATTENTION=0 turns it off). See ARCHITECTURE.md.
    */
   fuseAttention?: boolean;
+  /**
+   * On the CPU, rewrite int8 weight matmuls (the Hub's dynamic q8, weight-only q8) into 8-bit
+   * MatMulNBits with activations quantized per row, so that a request's greedy output does not
+   * depend on its batch or on a prefix-cache hit (default on; EDGELLM_INT8_MATMUL=0 turns it
+   * off). With `exactQuantized`, weight-only q8 keeps its float matmuls.
+   */
+  rewriteInt8?: boolean;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
 }
 
 export interface NodeRuntime extends InferenceRuntime {
-  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string };
+  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string; matmul: string };
   /** The inference worker's counters: live sequences, batched decode calls and rows, prefills. */
   backendStats(): Promise<WorkerStats>;
 }
@@ -80,7 +87,9 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     if (typeof shape.attention !== 'string' && candidate !== 'cpu') return `the GroupQueryAttention rewrite is for the CPU; device ${candidate}`;
     return shape.attention;
   };
+  const rewriteInt8 = options.rewriteInt8 ?? process.env.EDGELLM_INT8_MATMUL !== '0';
   let attention = '';
+  let matmul = '';
   let backend: WorkerBackend | undefined;
   let device = '';
   const requested = options.device ?? 'auto';
@@ -97,6 +106,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           contextLength: shape.contextLength,
           hiddenSize: shape.hiddenSize,
           attention: typeof plan === 'string' ? undefined : plan,
+          int8MatMul: rewriteInt8 && candidate === 'cpu' ? { dequantized: !options.exactQuantized } : undefined,
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
@@ -109,6 +119,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
       });
       device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
       attention = typeof plan === 'string' ? `exported graph (${plan})` : backend.attention;
+      matmul = backend.matmul;
       break;
     } catch (error) {
       const message = `could not start on ${candidate}: ${(error as Error).message.split('\n')[0]}`;
@@ -145,7 +156,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   });
   const worker = backend;
   return Object.assign(engine, {
-    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention },
+    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention, matmul },
     backendStats: () => worker.stats(),
   });
 }

@@ -25,6 +25,8 @@ export class WorkerBackend implements Backend {
     embeddingDimensions: number | undefined,
     /** Which attention the model runs: GroupQueryAttention, or the exported graph and why. */
     readonly attention: string,
+    /** How the int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
+    readonly matmul: string,
   ) {
     worker.on('message', (message: WorkerResponse) => this.settle(message));
     worker.on('error', (error) => this.fail(error));
@@ -46,7 +48,7 @@ export class WorkerBackend implements Backend {
       worker.once('message', (ready: WorkerReady) => {
         worker.off('error', onError);
         worker.off('exit', onExit);
-        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention));
+        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, ready.matmul));
       });
     });
   }

@@ -9,7 +9,8 @@ import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 
 export interface WorkerInit {
   /** `attention`: rewrite it into GroupQueryAttention (CPU only); absent: run the exported graph. */
-  model: { path: string; contextLength: number; hiddenSize: number; attention?: AttentionShape };
+  /** `int8MatMul`: rewrite int8 weight matmuls into 8-bit MatMulNBits (CPU only; see OrtCausalLM). */
+  model: { path: string; contextLength: number; hiddenSize: number; attention?: AttentionShape; int8MatMul?: { dequantized: boolean } };
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
@@ -47,6 +48,8 @@ export interface WorkerReady {
   embeddingDimensions?: number;
   /** Which attention the model runs (see OrtCausalLM.attention). */
   attention: string;
+  /** How its int8 matmuls run (see OrtCausalLM.matmul); empty when it has none. */
+  matmul: string;
 }
 
 export interface WorkerStats extends OrtCausalLMCounters {
