@@ -406,6 +406,7 @@ export class OrtCausalLM {
     await this.settleLookahead();
     this.stored.clear();
     this.batch = undefined;
+    if (this.options.sessionOptions.enableProfiling) this.session.endProfiling();
     await this.session.release();
   }
 

@@ -37,6 +37,8 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      // onnxruntime's per-op profile (bench/profile.mjs reads it): one JSON file per session, written at dispose.
+      ...(process.env.EDGELLM_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.EDGELLM_ORT_PROFILE } : {}),
       // A model created from bytes looks for external data next to the process; point it at the model's folder.
       extra: {
         session: {
