@@ -129,7 +129,7 @@ async function main() {
   const decode = runs.filter((r) => r.tokens === 1 && r.batch === cfg.streams).slice(3);
   const prefill = runs.filter((r) => r.tokens > 1);
   const banner = /edgellm: (attention: .*)/.exec(log)?.[1] ?? '';
-  const matmul = /edgellm: (int8 matmuls: .*)/.exec(log)?.[1] ?? '';
+  const matmul = /edgellm: (dynamic int8 matmuls: .*)/.exec(log)?.[1] ?? '';
   const head = `${cfg.model} ${cfg.dtype}, ${cfg.threads} threads, ${cfg.streams} stream(s) of ${cfg.steps} tokens after ${cfg.promptTokens}-token prompts; load average ${os.loadavg().map((x) => x.toFixed(1)).join('/')}\n${banner}\n${matmul}`;
   const d = table(`decode steps of batch ${cfg.streams}`, decode, (r) => r.batch, 'token');
   const p = table('prefills', prefill, (r) => r.batch * r.tokens, 'prompt token');

@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       `(device ${info.device}, dtype ${info.dtype}, loaded in ${(info.loadMs / 1000).toFixed(1)} s from ${info.dir})`,
   );
   log(`attention: ${info.attention}`);
-  if (info.matmul) log(`int8 matmuls: ${info.matmul}`);
+  if (info.matmul) log(`dynamic int8 matmuls: ${info.matmul}`);
   return -1; // keep running
 }
 

@@ -96,9 +96,9 @@ describe('rewriteInt8MatMuls', () => {
     expect([...newConst.keys()].filter((name) => name.endsWith('_quantized') && !name.startsWith('model.embed_tokens'))).toEqual([]);
   });
 
-  it('declines a graph without int8 matmuls', () => {
+  it('declines a graph without dynamic int8 matmuls', () => {
     const fp32 = new Uint8Array(readFileSync(new URL('../../test/fixtures/synthetic-llama-hd16/onnx/model.onnx', import.meta.url)));
-    expect(rewriteInt8MatMuls(fp32, { accuracyLevel: 4 })).toEqual({ reason: 'no int8 matmuls', remaining: 0 });
+    expect(rewriteInt8MatMuls(fp32, { accuracyLevel: 4 })).toEqual({ reason: 'no dynamic int8 matmuls', remaining: 0 });
   });
 
   it('leaves a quantized matmul whose output feeds something unexpected, and counts what is left', () => {

@@ -1,23 +1,19 @@
 /**
- * Load-time rewrite of int8 weight matmuls into 8-bit `com.microsoft.MatMulNBits`, whose CPU
- * kernel quantizes activations per row (per block of `block_size` values of one row), never
- * across rows:
- * - Hub-style dynamic q8 (onnxruntime `quantize_dynamic`): `DynamicQuantizeLinear(x)` ->
- *   `MatMulInteger(xq, W, xz, wz)` -> `Cast` -> `Mul(·, Mul(xs, ws))`. One activation scale spans
- *   the whole input tensor, so a row's result depends on the other rows of the call: on batch
- *   neighbours, and on whether a prompt was prefilled whole or after a prefix-cache hit.
- * - Weight-only q8: `DequantizeLinear(W, ws, wz)` -> `MatMul(x, ·)`. onnxruntime already fuses
- *   this into the same op itself; rewriting it here makes the form explicit and the same on every
- *   host.
- * The int8 weights, scales and zero points are carried over exactly (per-tensor or per-column
- * scales; a column's scale repeats over its blocks). The activations are no longer quantized
- * per tensor; `accuracyLevel` 4 quantizes them per row block (int8 compute, fast), 0 keeps them
- * in float32 (exact weights, but onnxruntime 1.30 runs 8-bit level 0 about 12x slower).
+ * Load-time rewrite of the Hub's dynamic q8 matmuls (onnxruntime `quantize_dynamic`):
+ * `DynamicQuantizeLinear(x)` -> `MatMulInteger(xq, W, xz, wz)` -> `Cast` -> `Mul(·, Mul(xs, ws))`
+ * becomes one 8-bit `com.microsoft.MatMulNBits` with the same int8 weights. The exported form
+ * quantizes activations with one scale for the whole input tensor, so a row's result depends on
+ * the other rows of the call: on batch neighbours, and on whether a prompt was prefilled whole
+ * or after a prefix-cache hit. MatMulNBits with `accuracy_level` 4 quantizes them per block of
+ * one row (int8 compute, fast), never across rows; level 0 keeps them in float32 (onnxruntime
+ * 1.30 runs 8-bit level 0 about 12x slower). Weight-only q8 (`DequantizeLinear` + `MatMul`) is
+ * left alone: onnxruntime's optimizer already turns it into this same op.
  *
- * Matching is structural; a matmul that does not fit (external or per-row weights, blocked
- * DequantizeLinear, an unexpected consumer) stays as it was, and `remaining` counts the dynamic
- * quantizations left in the graph. Callers compare the rewritten model's logits with the
- * original's before using it (OrtCausalLM does).
+ * The weights, scales and zero points are carried over exactly (per-tensor or per-column
+ * scales; a column's scale repeats over its blocks). Matching is structural; a matmul that does
+ * not fit (external or non-2-D weights, an unexpected consumer) stays as it was, and `remaining`
+ * counts the dynamic quantizations left. Callers compare the rewritten model's logits with the
+ * same int8 weights in float (`form: 'dequantize'`) before using it (OrtCausalLM does).
  * @module
  */
 import { liveNodes, nodeBytes, parseModel, tensorBytes, writeModel, type Graph } from './onnx-attention-fusion.js';
@@ -29,8 +25,13 @@ export interface Int8MatMulOptions {
   accuracyLevel: 0 | 4;
   /** Values per block along K (a power of two, at least 16). */
   blockSize?: number;
-  /** Also rewrite weight-only `DequantizeLinear` + `MatMul` (default true). */
-  dequantized?: boolean;
+  /**
+   * 'nbits' (default): 8-bit MatMulNBits. 'dequantize': the dynamic matmuls become
+   * `DequantizeLinear(W) -> MatMul`, the same int8 weights with float activations, without
+   * repacking anything: the load probe's exact reference (in a session with onnxruntime's QDQ
+   * fusion off), which the MatMulNBits form must match within quantization noise.
+   */
+  form?: 'nbits' | 'dequantize';
 }
 
 export type Int8MatMulResult =
@@ -97,6 +98,8 @@ interface Match {
   x: string;
   y: string;
   weight: Constant;
+  /** The initializer holding W (for the dequantize form). */
+  weightName: string;
   /** Per column (length N) or one value. */
   scale: Float32Array;
   zeroPoint: Constant | undefined;
@@ -147,25 +150,28 @@ function matchDynamic(g: Graph, constants: Map<string, Constant>, quantize: Onnx
     if (scaleMul?.opType !== 'Mul' || !scaleMul.inputs.includes(xs)) continue;
     const ws = constants.get(scaleMul.inputs[0] === xs ? scaleMul.inputs[1] : scaleMul.inputs[0]);
     if (!ws || ws.type !== FLOAT) continue;
-    out.push({ x: quantize.inputs[0], y: mul.outputs[0], weight, scale: ws.values as Float32Array, zeroPoint, at: mul, replaced: [mm, cast, mul] });
+    out.push({ x: quantize.inputs[0], y: mul.outputs[0], weight, weightName: mm.inputs[1], scale: ws.values as Float32Array, zeroPoint, at: mul, replaced: [mm, cast, mul] });
   }
   return out;
 }
 
-function matchDequantized(g: Graph, constants: Map<string, Constant>, dq: OnnxNode): Match | undefined {
-  const weight = constants.get(dq.inputs[0]);
-  const scale = constants.get(dq.inputs[1]);
-  const zeroPoint = dq.inputs[2] ? constants.get(dq.inputs[2]) : undefined;
-  if (!weight || weight.dims.length !== 2 || scale?.type !== FLOAT || (dq.inputs[2] && !zeroPoint)) return undefined;
-  if (dq.ints.has('block_size')) return undefined;
-  // Per-tensor, or per column of [K, N] (axis 1): a scale per row of K does not fit column blocks.
-  const axis = dq.ints.get('axis')?.[0] ?? 1;
-  if (scale.values.length !== 1 && !(axis === 1 || axis === -1)) return undefined;
-  const consumers = g.consumers.get(dq.outputs[0]) ?? [];
-  if (consumers.length !== 1 || g.outputs.has(dq.outputs[0])) return undefined;
-  const mm = consumers[0];
-  if (mm.opType !== 'MatMul' || mm.inputs[1] !== dq.outputs[0] || mm.inputs[0] === dq.outputs[0]) return undefined;
-  return { x: mm.inputs[0], y: mm.outputs[0], weight, scale: scale.values as Float32Array, zeroPoint, at: mm, replaced: [dq, mm] };
+/** `DequantizeLinear(W, per-column scale and zero point) -> MatMul(x, ·)`, reading the original W. */
+function dequantizeNodes(m: Match, name: string): { nodes: OnnxNode[]; initializers: Uint8Array[] } {
+  const [, N] = m.weight.dims;
+  const type = m.weight.type;
+  const scales = Float32Array.from({ length: N }, (_, n) => m.scale[m.scale.length === 1 ? 0 : n]);
+  const zp = (n: number) => (m.zeroPoint ? m.zeroPoint.values[m.zeroPoint.values.length === 1 ? 0 : n] : 0);
+  const zeros = type === INT8 ? Int8Array.from({ length: N }, (_, n) => zp(n)) : Uint8Array.from({ length: N }, (_, n) => zp(n));
+  const initializers = [
+    tensorBytes(`${name}_scale`, FLOAT, [N], new Uint8Array(scales.buffer)),
+    tensorBytes(`${name}_zero_point`, type, [N], new Uint8Array(zeros.buffer)),
+  ];
+  const weight = m.weightName;
+  const nodes = [
+    nodeBytes('DequantizeLinear', [weight, `${name}_scale`, `${name}_zero_point`], [`${name}_W`], { axis: 1 }, '', PREFIX),
+    nodeBytes('MatMul', [m.x, `${name}_W`], [m.y], {}, '', PREFIX),
+  ].map(parseNode);
+  return { nodes, initializers };
 }
 
 /** The one node reading `tensor`, when it is not also a graph output. */
@@ -174,20 +180,17 @@ function single(g: Graph, tensor: string): OnnxNode | undefined {
   return list?.length === 1 && !g.outputs.has(tensor) ? list[0] : undefined;
 }
 
-/** Rewrites every int8 weight matmul it can match into 8-bit MatMulNBits, or returns why none. */
+/** Rewrites every dynamic int8 matmul it can match into 8-bit MatMulNBits (or `form`), or returns why none. */
 export function rewriteInt8MatMuls(model: Uint8Array, options: Int8MatMulOptions): Int8MatMulResult {
   const blockSize = options.blockSize ?? 32;
   const parsed = parseModel(model);
   if (!parsed) return { reason: 'no graph', remaining: 0 };
   const g = parsed.graph;
   const quantizers = g.nodes.filter((n) => n.opType === 'DynamicQuantizeLinear');
-  const dequantizers = options.dequantized === false ? [] : g.nodes.filter((n) => n.opType === 'DequantizeLinear');
-  if (!quantizers.length && !dequantizers.length) {
-    const kept = options.dequantized === false && g.nodes.some((n) => n.opType === 'DequantizeLinear');
-    return { reason: kept ? 'weight-only DequantizeLinear matmuls left as they are' : 'no int8 matmuls', remaining: 0 };
-  }
+  const dequantize = options.form === 'dequantize';
+  if (!quantizers.length) return { reason: 'no dynamic int8 matmuls', remaining: 0 };
 
-  const wanted = new Set([...quantizers, ...dequantizers].flatMap((n) => n.opType === 'DequantizeLinear' ? n.inputs : []));
+  const wanted = new Set<string>();
   for (const q of quantizers) for (const mm of g.consumers.get(q.outputs[0]) ?? []) wanted.add(mm.inputs[1]).add(mm.inputs[3]);
   for (const node of g.nodes) if (node.opType === 'Mul') node.inputs.forEach((i) => wanted.add(i));
   const constants = new Map<string, Constant>();
@@ -197,20 +200,25 @@ export function rewriteInt8MatMuls(model: Uint8Array, options: Int8MatMulOptions
     if (c) constants.set(f.name, c);
   }
 
-  const matches = [
-    ...quantizers.flatMap((q) => matchDynamic(g, constants, q)),
-    ...dequantizers.map((dq) => matchDequantized(g, constants, dq)).filter((m): m is Match => m !== undefined),
-  ];
+  const matches = quantizers.flatMap((q) => matchDynamic(g, constants, q));
   const countLeft = (nodes: Iterable<OnnxNode>) => [...nodes].filter((n) => n.opType === 'DynamicQuantizeLinear').length;
-  if (!matches.length) return { reason: 'no int8 matmul has the expected form', remaining: quantizers.length };
+  if (!matches.length) return { reason: 'no dynamic int8 matmul has the expected form', remaining: quantizers.length };
 
   const at = new Map<OnnxNode, OnnxNode>();
+  const ordered: [OnnxNode, OnnxNode][] = [];
   const replaced = new Set<OnnxNode>();
   const initializers: Uint8Array[] = [];
   for (const [i, m] of matches.entries()) {
     for (const n of m.replaced) replaced.add(n);
-    const p = packInt8(m, blockSize);
     const name = `${PREFIX}${i}`;
+    if (dequantize) {
+      const dq = dequantizeNodes(m, name);
+      initializers.push(...dq.initializers);
+      at.set(m.at, dq.nodes[1]);
+      ordered.push([m.at, dq.nodes[0]]);
+      continue;
+    }
+    const p = packInt8(m, blockSize);
     initializers.push(tensorBytes(`${name}_B`, UINT8, [p.N, p.blocks, blockSize], p.weights));
     initializers.push(tensorBytes(`${name}_scales`, FLOAT, [p.N * p.blocks], new Uint8Array(p.scales.buffer)));
     const inputs = [m.x, `${name}_B`, `${name}_scales`];
@@ -221,9 +229,10 @@ export function rewriteInt8MatMuls(model: Uint8Array, options: Int8MatMulOptions
     const attrs = { K: p.K, N: p.N, bits: 8, block_size: blockSize, accuracy_level: options.accuracyLevel };
     at.set(m.at, parseNode(nodeBytes('MatMulNBits', inputs, [m.y], attrs, 'com.microsoft', PREFIX)));
   }
-  const ordered = g.nodes.flatMap((n) => (at.has(n) ? [at.get(n)!] : replaced.has(n) ? [] : [n]));
-  const live = liveNodes(ordered, g.outputs);
-  const kept = ordered.filter((n) => live.has(n));
+  const before = new Map(ordered);
+  const nodes = g.nodes.flatMap((n) => (at.has(n) ? [...(before.has(n) ? [before.get(n)!] : []), at.get(n)!] : replaced.has(n) ? [] : [n]));
+  const live = liveNodes(nodes, g.outputs);
+  const kept = nodes.filter((n) => live.has(n));
   return { model: writeModel(parsed, kept, initializers), rewritten: matches.length, remaining: countLeft(kept) };
 }
 

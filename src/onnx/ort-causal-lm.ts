@@ -40,12 +40,12 @@ export interface OrtCausalLMOptions {
    */
   attention?: AttentionShape;
   /**
-   * Rewrite int8 weight matmuls into 8-bit MatMulNBits at load (see onnx-int8-matmul.ts): the
-   * Hub's dynamic q8 (one activation scale per tensor, so a row's logits depend on its batch and
-   * on prefix-cache hits) becomes per-row activation quantization; `dequantized: false` leaves
-   * weight-only DequantizeLinear matmuls as they are. Checked by the same probe as the attention.
+   * Rewrite the Hub's dynamic q8 matmuls into 8-bit MatMulNBits at load (see
+   * onnx-int8-matmul.ts): one activation scale per tensor, which makes a row's logits depend on
+   * its batch and on prefix-cache hits, becomes per-row activation quantization. Checked by the
+   * same probe as the attention, against the int8 weights in float.
    */
-  int8MatMul?: { dequantized: boolean };
+  int8MatMul?: boolean;
 }
 
 /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
@@ -127,7 +127,7 @@ export class OrtCausalLM {
 
   /** Which attention runs: "GroupQueryAttention (...)" or "exported graph (why)". */
   attention = 'exported graph';
-  /** How int8 weight matmuls run: "8-bit MatMulNBits (...)", "as exported (why)", or "" when the model has none. */
+  /** How dynamic int8 matmuls run: "8-bit MatMulNBits (...)", "as exported (why)", or "" when the model has none. */
   matmul = '';
 
   /**
@@ -136,9 +136,9 @@ export class OrtCausalLM {
    * hidden-state output is added last.
    */
   static async create(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
-    const load = async (bytes: Uint8Array) => {
+    const load = async (bytes: Uint8Array, exact = false) => {
       const patch = addHiddenStateOutput(bytes);
-      const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...options.sessionOptions });
+      const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...(exact ? exactOptions(options.sessionOptions) : options.sessionOptions) });
       const lm = new OrtCausalLM(ort, session, patch?.outputName, options);
       // A graph that still quantizes activations per tensor: each sequence runs alone (see `forward`).
       lm.batchInvariant = dynamicQuantizations(bytes) === 0;
@@ -147,15 +147,15 @@ export class OrtCausalLM {
     };
     const original = { attention: 'exported graph', matmul: '' };
     const int8 = options.int8MatMul
-      ? rewriteInt8MatMuls(model, { accuracyLevel: 4, dequantized: options.int8MatMul.dequantized })
+      ? rewriteInt8MatMuls(model, { accuracyLevel: 4 })
       : undefined;
-    if (int8 && 'reason' in int8 && int8.reason !== 'no int8 matmuls') original.matmul = `as exported (${int8.reason})`;
+    if (int8 && 'reason' in int8 && int8.reason !== 'no dynamic int8 matmuls') original.matmul = `as exported (${int8.reason})`;
     const fuse = (bytes: Uint8Array) => (options.attention ? fuseAttention(bytes, options.attention) : { reason: '' });
     const fusedOriginal = fuse(model);
     if (options.attention && 'reason' in fusedOriginal) original.attention = `exported graph (${fusedOriginal.reason})`;
     const candidates: Candidate[] = [];
     const q8 = int8 && 'model' in int8 ? int8 : undefined;
-    const matmul = q8 && `8-bit MatMulNBits (${q8.rewritten} int8 matmuls, activations quantized per row${q8.remaining ? `; ${q8.remaining} dynamic quantizations left` : ''})`;
+    const matmul = q8 && `8-bit MatMulNBits (${q8.rewritten} dynamic int8 matmuls, activations quantized per row${q8.remaining ? `; ${q8.remaining} dynamic quantizations left` : ''})`;
     if (q8) {
       const both = fuse(q8.model);
       if ('model' in both) candidates.push({ bytes: () => both.model, attention: both.layers, matmul });
@@ -163,7 +163,12 @@ export class OrtCausalLM {
     }
     if ('model' in fusedOriginal) candidates.push({ bytes: () => fusedOriginal.model, attention: fusedOriginal.layers });
     if (!candidates.length) return Object.assign(await load(model), original);
-    return verifiedRewrite(load, model, candidates, original);
+    // The int8 rewrite's reference: the same int8 weights with float activations.
+    const exact = () => {
+      const dq = rewriteInt8MatMuls(model, { accuracyLevel: 4, form: 'dequantize' });
+      return 'model' in dq ? dq.model : model;
+    };
+    return verifiedRewrite(load, model, candidates, original, exact);
   }
 
   /**
@@ -449,45 +454,79 @@ interface Candidate {
  * them all): zero for float models, a lot for dynamic int8, whose activation scales span whole
  * tensors. Both the largest and the mean difference must stay within that, and within 0.2% /
  * 0.02% of the largest logit.
+ *
+ * A candidate with rewritten int8 matmuls is more precise than a dynamic-int8 original, so it is
+ * compared instead with `exact`: the original's int8 weights as DequantizeLinear + MatMul, run with
+ * onnxruntime's QDQ fusion off (float activations), which must itself be within twice the
+ * original's noise of the original (it would not be if the weights or scales were misread).
  */
 async function verifiedRewrite(
-  load: (bytes: Uint8Array) => Promise<OrtCausalLM>,
+  load: (bytes: Uint8Array, exact?: boolean) => Promise<OrtCausalLM>,
   original: Uint8Array,
   candidates: Candidate[],
   described: { attention: string; matmul: string },
+  exact: () => Uint8Array,
 ): Promise<OrtCausalLM> {
-  const reference = await load(original);
-  const expected = await reference.probe(true);
-  await reference.dispose();
-  const failures: string[] = [];
+  const probeOf = async (bytes: Uint8Array, floor: boolean, exactSession = false) => {
+    const lm = await load(bytes, exactSession);
+    try {
+      return await lm.probe(floor);
+    } finally {
+      await lm.dispose();
+    }
+  };
+  const expected = await probeOf(original, true);
+  const scale = Math.max(...expected.rows.map((row) => maxAbs(row)));
+  const tolerance = Math.max(expected.floor.max, 2e-3 * scale);
+  const meanTolerance = Math.max(expected.floor.mean, 2e-4 * scale);
+  const compare = (want: Float32Array[], got: Float32Array[], factor = 1) => {
+    const diff = Math.max(...want.map((row, i) => maxAbsDiff(row, got[i])));
+    const mean = Math.max(...want.map((row, i) => meanAbsDiff(row, got[i])));
+    const ok = diff <= factor * tolerance && mean <= factor * meanTolerance;
+    return { diff, ok, why: `differ by up to ${diff.toPrecision(2)} (allowed ${(factor * tolerance).toPrecision(2)}), ${mean.toPrecision(2)} on average (allowed ${(factor * meanTolerance).toPrecision(2)})` };
+  };
+  let reference: { rows: Float32Array[]; failure?: string } | undefined;
   for (const c of candidates) {
     let candidate: OrtCausalLM | undefined;
     let failure: string;
     try {
+      let want = expected.rows;
+      let against = "the exported graph's";
+      if (c.matmul) {
+        if (!reference) {
+          const rows = (await probeOf(exact(), false, true)).rows;
+          const check = compare(expected.rows, rows, 2);
+          reference = check.ok ? { rows } : { rows, failure: `its float reference's logits ${check.why}` };
+        }
+        if (reference.failure) throw new Error(reference.failure);
+        want = reference.rows;
+        against = "the int8 weights' in float";
+      }
       candidate = await load(c.bytes());
       const got = await candidate.probe(false);
-      const diff = Math.max(...expected.rows.map((row, i) => maxAbsDiff(row, got.rows[i])));
-      const mean = Math.max(...expected.rows.map((row, i) => meanAbsDiff(row, got.rows[i])));
-      const scale = Math.max(...expected.rows.map((row) => maxAbs(row)));
-      const tolerance = Math.max(expected.floor.max, 2e-3 * scale);
-      const meanTolerance = Math.max(expected.floor.mean, 2e-4 * scale);
-      const within = `probe logits within ${diff.toPrecision(2)} of the exported graph's, allowed ${tolerance.toPrecision(2)}`;
-      if (diff <= tolerance && mean <= meanTolerance) {
+      const check = compare(want, got.rows);
+      const within = `probe logits within ${check.diff.toPrecision(2)} of ${against}, allowed ${tolerance.toPrecision(2)}`;
+      if (check.ok) {
         return Object.assign(candidate, {
           attention: c.attention ? `GroupQueryAttention (${c.attention} layers; ${within})` : described.attention,
           matmul: c.matmul ? `${c.matmul}; ${within}` : described.matmul,
         });
       }
-      failure = `its logits differ by up to ${diff.toPrecision(2)} (allowed ${tolerance.toPrecision(2)}), ${mean.toPrecision(2)} on average (allowed ${meanTolerance.toPrecision(2)})`;
+      failure = `its logits ${check.why}`;
     } catch (error) {
-      failure = `it failed: ${(error as Error).message.split('\n')[0]}`;
+      failure = (error as Error).message.startsWith('its float reference') ? (error as Error).message : `it failed: ${(error as Error).message.split('\n')[0]}`;
     }
     await candidate?.dispose();
-    failures.push(failure);
     if (c.attention) described.attention = `exported graph (the GroupQueryAttention rewrite was rejected: ${failure})`;
     if (c.matmul) described.matmul = `as exported (the MatMulNBits rewrite was rejected: ${failure})`;
   }
   return Object.assign(await load(original), described);
+}
+
+/** Session options with onnxruntime's QDQ fusion off: DequantizeLinear + MatMul then runs in float. */
+function exactOptions(options: OrtCommon.InferenceSession.SessionOptions): OrtCommon.InferenceSession.SessionOptions {
+  const extra = (options.extra ?? {}) as { session?: Record<string, string> };
+  return { ...options, extra: { ...extra, session: { ...extra.session, disable_quant_qdq: '1' } } };
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

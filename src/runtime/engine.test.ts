@@ -754,7 +754,7 @@ describe('greedyNext hints (the backend may start the next step early)', () => {
 describe('KV reuse (prefix cache and sessions)', () => {
   const cached = () => makeEngine({ backend: { kvBytesPerToken: 8 }, engine: { cacheMaxBytes: 8 * 1000 } });
 
-  it('a repeated prompt forwards only its last token, from a fork of the cached sequence, with the same text', async () => {
+  it('a repeated prompt forwards only its last two tokens, from a fork of the cached sequence, with the same text', async () => {
     const plain = makeEngine();
     const expected = textOf(await collect(() => plain.engine.generate(request({ prompt: 'one two three', maxTokens: 4 }))));
     const { engine, backend } = cached();
@@ -765,8 +765,8 @@ describe('KV reuse (prefix cache and sessions)', () => {
     expect(textOf(second)).toBe(expected);
     const prefill = backend.forwards[callsBefore][0];
     expect(backend.forks).toHaveLength(1);
-    expect(prefill.tokens).toEqual([w('three')]);
-    expect(prefill.source).toEqual({ seq: prefill.seq, length: 3 }); // BOS one two
+    expect(prefill.tokens).toEqual([w('two'), w('three')]);
+    expect(prefill.source).toEqual({ seq: prefill.seq, length: 2 }); // BOS one
     expect(usageOf(second)).toMatchObject({ promptTokens: 4, completionTokens: 4 });
   });
 

@@ -14,6 +14,15 @@ export interface CachedPrefix {
 
 /** Shorter matches are not worth a copy. */
 const MIN_REUSE = 2;
+/**
+ * Tokens of a prompt always forwarded, even when the whole prompt is cached. Two, not one: a
+ * one-token call runs the model's decode path (attention over the cache, a one-row matmul),
+ * whose float rounding differs slightly from the prefill that computed the same position cold;
+ * an int8 model's activation quantization can amplify that into a different greedy token. Calls
+ * of two or more tokens on a cache compute each row as the cold prefill does (checked in
+ * test/integration/int8-matmul.test.ts).
+ */
+const MIN_FORWARDED = 2;
 
 export class PrefixCache {
   private entries: CachedPrefix[] = [];
@@ -35,13 +44,13 @@ export class PrefixCache {
 
   /**
    * The entry sharing the longest prefix with `tokens`, and how many tokens to reuse: at most
-   * tokens.length - 1, so that at least one token is forwarded to get the next logits.
+   * tokens.length - MIN_FORWARDED (see there; at least one is needed for the next logits).
    * The owner's own entry wins a tie.
    */
   lookup(tokens: number[], owner?: string): { entry: CachedPrefix; length: number } | undefined {
     let best: { entry: CachedPrefix; length: number } | undefined;
     for (const entry of this.entries) {
-      const length = Math.min(commonPrefix(entry.tokens, tokens), tokens.length - 1);
+      const length = Math.min(commonPrefix(entry.tokens, tokens), tokens.length - MIN_FORWARDED);
       if (!best || length > best.length || (length === best.length && owner !== undefined && entry.owner === owner)) {
         best = { entry, length };
       }

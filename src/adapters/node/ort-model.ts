@@ -21,8 +21,8 @@ export interface OrtModelOptions {
   contextLength: number;
   hiddenSize: number;
   attention?: AttentionShape;
-  /** Rewrite int8 weight matmuls into 8-bit MatMulNBits (see OrtCausalLM). */
-  int8MatMul?: { dequantized: boolean };
+  /** Rewrite dynamic int8 matmuls into 8-bit MatMulNBits (see OrtCausalLM). */
+  int8MatMul?: boolean;
 }
 
 export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {

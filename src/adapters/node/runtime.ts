@@ -51,10 +51,10 @@ export interface NodeRuntimeOptions {
    */
   fuseAttention?: boolean;
   /**
-   * On the CPU, rewrite int8 weight matmuls (the Hub's dynamic q8, weight-only q8) into 8-bit
-   * MatMulNBits with activations quantized per row, so that a request's greedy output does not
-   * depend on its batch or on a prefix-cache hit (default on; EDGELLM_INT8_MATMUL=0 turns it
-   * off). With `exactQuantized`, weight-only q8 keeps its float matmuls.
+   * On the CPU, rewrite the Hub's dynamic q8 matmuls into 8-bit MatMulNBits with activations
+   * quantized per row, so that a request's greedy output does not depend on its batch or on a
+   * prefix-cache hit (default on; EDGELLM_INT8_MATMUL=0 turns it off: such a graph then runs
+   * each sequence alone and reuses no other request's prefix).
    */
   rewriteInt8?: boolean;
   log?: (line: string) => void;
@@ -106,7 +106,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           contextLength: shape.contextLength,
           hiddenSize: shape.hiddenSize,
           attention: typeof plan === 'string' ? undefined : plan,
-          int8MatMul: rewriteInt8 && candidate === 'cpu' ? { dequantized: !options.exactQuantized } : undefined,
+          int8MatMul: rewriteInt8 && candidate === 'cpu',
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),

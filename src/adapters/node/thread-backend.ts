@@ -25,7 +25,7 @@ export class WorkerBackend implements Backend {
     embeddingDimensions: number | undefined,
     /** Which attention the model runs: GroupQueryAttention, or the exported graph and why. */
     readonly attention: string,
-    /** How the int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
+    /** How dynamic int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
     readonly matmul: string,
   ) {
     worker.on('message', (message: WorkerResponse) => this.settle(message));

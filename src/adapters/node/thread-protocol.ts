@@ -9,8 +9,8 @@ import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 
 export interface WorkerInit {
   /** `attention`: rewrite it into GroupQueryAttention (CPU only); absent: run the exported graph. */
-  /** `int8MatMul`: rewrite int8 weight matmuls into 8-bit MatMulNBits (CPU only; see OrtCausalLM). */
-  model: { path: string; contextLength: number; hiddenSize: number; attention?: AttentionShape; int8MatMul?: { dequantized: boolean } };
+  /** `int8MatMul`: rewrite dynamic int8 matmuls into 8-bit MatMulNBits (CPU only; see OrtCausalLM). */
+  model: { path: string; contextLength: number; hiddenSize: number; attention?: AttentionShape; int8MatMul?: boolean };
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
@@ -48,7 +48,7 @@ export interface WorkerReady {
   embeddingDimensions?: number;
   /** Which attention the model runs (see OrtCausalLM.attention). */
   attention: string;
-  /** How its int8 matmuls run (see OrtCausalLM.matmul); empty when it has none. */
+  /** How its dynamic int8 matmuls run (see OrtCausalLM.matmul); empty when it has none. */
   matmul: string;
 }
 
