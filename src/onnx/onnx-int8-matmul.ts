@@ -241,3 +241,14 @@ export function dynamicQuantizations(model: Uint8Array): number {
   const parsed = parseModel(model);
   return parsed ? parsed.graph.nodes.filter((n) => n.opType === 'DynamicQuantizeLinear').length : 0;
 }
+
+/**
+ * Whether the graph may quantize activations: int8 matmuls of any form (dynamic, weight-only
+ * DequantizeLinear, which onnxruntime fuses into int8 compute) or MatMulNBits with accuracy_level 4.
+ */
+export function quantizesActivations(model: Uint8Array): boolean {
+  const parsed = parseModel(model);
+  return !!parsed?.graph.nodes.some(
+    (n) => ['DynamicQuantizeLinear', 'MatMulInteger', 'DequantizeLinear'].includes(n.opType) || (n.opType === 'MatMulNBits' && n.ints.get('accuracy_level')?.[0] === 4),
+  );
+}

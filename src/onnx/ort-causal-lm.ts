@@ -12,7 +12,7 @@ import { toFloat32 } from './float16.js';
 import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
-import { dynamicQuantizations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
+import { dynamicQuantizations, quantizesActivations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
 import { meanRows } from '../internal/vector.js';
 
 /** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
@@ -143,6 +143,7 @@ export class OrtCausalLM {
       // A graph that still quantizes activations per tensor: each sequence runs alone (see `forward`).
       lm.batchInvariant = dynamicQuantizations(bytes) === 0;
       lm.info.batchInvariant = lm.batchInvariant;
+      lm.info.quantizedActivations = quantizesActivations(bytes);
       return lm;
     };
     const original = { attention: 'exported graph', matmul: '' };

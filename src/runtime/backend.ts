@@ -17,6 +17,11 @@ export interface BackendModelInfo {
    * prefix, so a cache hit cannot change a reply. Default true.
    */
   batchInvariant?: boolean;
+  /**
+   * True when the graph quantizes activations (int8 matmuls): a cached prompt then has its last
+   * two tokens recomputed rather than one (see PrefixCache). Default false.
+   */
+  quantizedActivations?: boolean;
 }
 
 export interface ForwardItem {

@@ -754,7 +754,7 @@ describe('greedyNext hints (the backend may start the next step early)', () => {
 describe('KV reuse (prefix cache and sessions)', () => {
   const cached = () => makeEngine({ backend: { kvBytesPerToken: 8 }, engine: { cacheMaxBytes: 8 * 1000 } });
 
-  it('a repeated prompt forwards only its last two tokens, from a fork of the cached sequence, with the same text', async () => {
+  it('a repeated prompt forwards only its last token, from a fork of the cached sequence, with the same text', async () => {
     const plain = makeEngine();
     const expected = textOf(await collect(() => plain.engine.generate(request({ prompt: 'one two three', maxTokens: 4 }))));
     const { engine, backend } = cached();
@@ -765,14 +765,24 @@ describe('KV reuse (prefix cache and sessions)', () => {
     expect(textOf(second)).toBe(expected);
     const prefill = backend.forwards[callsBefore][0];
     expect(backend.forks).toHaveLength(1);
-    expect(prefill.tokens).toEqual([w('two'), w('three')]);
-    expect(prefill.source).toEqual({ seq: prefill.seq, length: 2 }); // BOS one
+    expect(prefill.tokens).toEqual([w('three')]);
+    expect(prefill.source).toEqual({ seq: prefill.seq, length: 3 }); // BOS one two
     expect(usageOf(second)).toMatchObject({ promptTokens: 4, completionTokens: 4 });
   });
 
+  it('recomputes the last two tokens of a cached prompt when the model quantizes activations', async () => {
+    const { engine, backend } = makeEngine({ backend: { kvBytesPerToken: 8, quantizedActivations: true }, engine: { cacheMaxBytes: 8 * 1000 } });
+    const first = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    const callsBefore = backend.forwards.length;
+    const second = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    expect(textOf(second)).toBe(textOf(first));
+    const prefill = backend.forwards[callsBefore][0];
+    expect(prefill.tokens).toEqual([w('two'), w('three')]);
+    expect(prefill.source).toEqual({ seq: prefill.seq, length: 2 }); // BOS one
+  });
+
   it("reuses no other request's prefix when the backend's logits depend on how calls group tokens", async () => {
-    const { engine, backend } = cached();
-    (backend.info as { batchInvariant?: boolean }).batchInvariant = false;
+    const { engine, backend } = makeEngine({ backend: { kvBytesPerToken: 8, batchInvariant: false }, engine: { cacheMaxBytes: 8 * 1000 } });
     const first = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
     const callsBefore = backend.forwards.length;
     const second = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));

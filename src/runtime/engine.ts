@@ -68,7 +68,8 @@ class Engine implements InferenceRuntime {
     this.contextLength = o.backend.info.contextLength;
     const bytesPerToken = o.backend.info.kvBytesPerToken ?? 0;
     const budget = o.cacheMaxBytes ?? 512 * 1024 * 1024;
-    this.cache = bytesPerToken > 0 && budget > 0 ? new PrefixCache((seq) => o.backend.release(seq), budget, bytesPerToken) : undefined;
+    const forwarded = o.backend.info.quantizedActivations ? 2 : 1;
+    this.cache = bytesPerToken > 0 && budget > 0 ? new PrefixCache((seq) => o.backend.release(seq), budget, bytesPerToken, forwarded) : undefined;
     this.scheduler = new Scheduler(o.backend, {
       maxConcurrent: o.maxConcurrent ?? 8,
       maxQueue: o.maxQueue ?? 256,

@@ -7,15 +7,22 @@ function cache(budgetTokens = 100) {
 }
 
 describe('PrefixCache', () => {
-  it('finds the longest shared prefix, leaving two tokens to forward', () => {
+  it('finds the longest shared prefix, leaving one token to forward', () => {
     const { cache: c } = cache();
     c.insert(1, [1, 2, 3, 4]);
     c.insert(2, [1, 2, 9]);
-    expect(c.lookup([1, 2, 3, 4, 5, 6])).toMatchObject({ entry: { seq: 1 }, length: 4 });
-    // The whole prompt is cached: reuse all but the last two tokens (see MIN_FORWARDED).
+    expect(c.lookup([1, 2, 3, 4, 5])).toMatchObject({ entry: { seq: 1 }, length: 4 });
+    // The whole prompt is cached: reuse all but the last token, whose logits are needed.
+    expect(c.lookup([1, 2, 3, 4])).toMatchObject({ entry: { seq: 1 }, length: 3 });
+    expect(c.lookup([1, 2, 9, 9])).toMatchObject({ entry: { seq: 2 }, length: 3 });
+  });
+
+  it('leaves two tokens to forward when asked to (models that quantize activations)', () => {
+    const c = new PrefixCache(() => {}, 1000, 10, 2);
+    c.insert(1, [1, 2, 3, 4]);
     expect(c.lookup([1, 2, 3, 4])).toMatchObject({ entry: { seq: 1 }, length: 2 });
     expect(c.lookup([1, 2, 3, 4, 5])).toMatchObject({ entry: { seq: 1 }, length: 3 });
-    expect(c.lookup([1, 2, 9, 9, 9])).toMatchObject({ entry: { seq: 2 }, length: 3 });
+    expect(c.lookup([1, 2, 3, 4, 5, 6])).toMatchObject({ entry: { seq: 1 }, length: 4 });
   });
 
   it('ignores matches shorter than two tokens', () => {
