@@ -152,17 +152,21 @@ export class OrtCausalLM {
       : undefined;
     if (int8 && 'reason' in int8 && int8.reason !== 'no dynamic int8 matmuls') original.matmul = `as exported (${int8.reason})`;
     const fuse = (bytes: Uint8Array) => (options.attention ? fuseAttention(bytes, options.attention) : { reason: '' });
-    const fusedOriginal = fuse(model);
-    if (options.attention && 'reason' in fusedOriginal) original.attention = `exported graph (${fusedOriginal.reason})`;
-    const candidates: Candidate[] = [];
     const q8 = int8 && 'model' in int8 ? int8 : undefined;
+    // The attention matches the same way with or without the int8 rewrite: fuse one graph now,
+    // the other only if it is tried (one model copy less in memory meanwhile).
+    const fused = fuse(q8 ? q8.model : model);
+    if (options.attention && 'reason' in fused) original.attention = `exported graph (${fused.reason})`;
+    const fusedOriginal = () => {
+      const f = q8 ? fuse(model) : fused;
+      if ('reason' in f) throw new Error(f.reason);
+      return f.model;
+    };
+    const candidates: Candidate[] = [];
     const matmul = q8 && `8-bit MatMulNBits (${q8.rewritten} dynamic int8 matmuls, activations quantized per row${q8.remaining ? `; ${q8.remaining} dynamic quantizations left` : ''})`;
-    if (q8) {
-      const both = fuse(q8.model);
-      if ('model' in both) candidates.push({ bytes: () => both.model, attention: both.layers, matmul });
-      candidates.push({ bytes: () => q8.model, matmul });
-    }
-    if ('model' in fusedOriginal) candidates.push({ bytes: () => fusedOriginal.model, attention: fusedOriginal.layers });
+    if (q8 && 'model' in fused) candidates.push({ bytes: () => fused.model, attention: fused.layers, matmul });
+    if (q8) candidates.push({ bytes: () => q8.model, matmul });
+    if ('model' in fused) candidates.push({ bytes: fusedOriginal, attention: fused.layers });
     if (!candidates.length) return Object.assign(await load(model), original);
     // The int8 rewrite's reference: the same int8 weights with float activations.
     const exact = () => {
