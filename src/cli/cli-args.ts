@@ -29,7 +29,7 @@ Device:
   --only-cpu                     same as --device cpu
   --gpus 0[,1]                   GPU ids; the first is used (one model replica per server for now)
   --threads N                    CPU threads for onnxruntime (default: its choice)
-  --exact-quantized              keep weight-only int8 models batch-invariant (slower; see README)
+  --exact-quantized              keep int8 models batch-invariant (slower; see README)
   --tp N                         tensor parallelism: only 1 is supported
 Server:
   --host, --server-name HOST     (default 0.0.0.0)

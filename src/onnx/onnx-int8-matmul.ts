@@ -252,3 +252,9 @@ export function quantizesActivations(model: Uint8Array): boolean {
     (n) => ['DynamicQuantizeLinear', 'MatMulInteger', 'DequantizeLinear'].includes(n.opType) || (n.opType === 'MatMulNBits' && n.ints.get('accuracy_level')?.[0] === 4),
   );
 }
+
+/** Whether the graph has MatMulNBits nodes that compute with int8 activations (accuracy_level 4). */
+export function int8Compute(model: Uint8Array): boolean {
+  const parsed = parseModel(model);
+  return !!parsed?.graph.nodes.some((n) => n.opType === 'MatMulNBits' && n.ints.get('accuracy_level')?.[0] === 4);
+}

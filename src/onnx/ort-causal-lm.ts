@@ -12,7 +12,7 @@ import { toFloat32 } from './float16.js';
 import { extractRow, leftPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
-import { dynamicQuantizations, quantizesActivations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
+import { dynamicQuantizations, int8Compute, quantizesActivations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
 import { meanRows } from '../internal/vector.js';
 
 /** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
@@ -46,6 +46,13 @@ export interface OrtCausalLMOptions {
    * same probe as the attention, against the int8 weights in float.
    */
   int8MatMul?: boolean;
+  /**
+   * Run every sequence in a call of its own when the graph computes with int8 activations
+   * (MatMulNBits at accuracy_level 4, e.g. the rewritten dynamic q8): a left-padded row's float
+   * rounding differs slightly from the same row alone, and the int8 activations amplify that.
+   * Exact, without batching.
+   */
+  exactBatches?: boolean;
 }
 
 /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
@@ -99,8 +106,9 @@ export class OrtCausalLM {
   readonly info: BackendModelInfo;
   /**
    * False when the graph quantizes activations with one scale per call (dynamic int8 that could
-   * not be rewritten): a row's logits would depend on the other rows, so every sequence then runs
-   * in a call of its own, and the engine reuses no other request's prefix.
+   * not be rewritten), or with `exactBatches` per row: a row's logits would depend on the other
+   * rows, so every sequence then runs in a call of its own, and the engine reuses no other
+   * request's prefix.
    */
   private batchInvariant = true;
 
@@ -141,7 +149,7 @@ export class OrtCausalLM {
       const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...(exact ? exactOptions(options.sessionOptions) : options.sessionOptions) });
       const lm = new OrtCausalLM(ort, session, patch?.outputName, options);
       // A graph that still quantizes activations per tensor: each sequence runs alone (see `forward`).
-      lm.batchInvariant = dynamicQuantizations(bytes) === 0;
+      lm.batchInvariant = dynamicQuantizations(bytes) === 0 && !(options.exactBatches && int8Compute(bytes));
       lm.info.batchInvariant = lm.batchInvariant;
       lm.info.quantizedActivations = quantizesActivations(bytes);
       return lm;

@@ -77,6 +77,26 @@ describe('8-bit MatMulNBits instead of dynamic int8 (OrtCausalLM)', () => {
     }
   });
 
+  it('with exactBatches, runs each sequence of the rewritten graph alone: a left-padded row is exact too', async () => {
+    const lm = await loadCausalLM({
+      path: `${FIXTURE}/onnx/model_quantized.onnx`, executionProviders: ['cpu'], threads: 1, contextLength: 2048, hiddenSize: 64, int8MatMul: true, exactQuantized: true,
+    });
+    try {
+      expect(lm.matmul).toMatch(/^8-bit MatMulNBits/);
+      expect(lm.info.batchInvariant).toBe(false);
+      // Sequence 2 is 6 tokens shorter than sequence 3: batched, it would be left-padded.
+      await lm.forward([{ seq: 1, tokens: [1, 40, 41] }]);
+      await lm.forward([{ seq: 2, tokens: [1, 40, 41] }]);
+      await lm.forward([{ seq: 3, tokens: [1, 2, 3, 4, 5, 6, 7, 8, 9] }]);
+      const alone = (await lm.forward([{ seq: 1, tokens: [50] }]))[0].slice();
+      const [beside] = await lm.forward([{ seq: 2, tokens: [50] }, { seq: 3, tokens: [60] }]);
+      expect(Array.from(beside)).toEqual(Array.from(alone));
+      expect(lm.counters.decodeCalls).toBe(0);
+    } finally {
+      await lm.dispose();
+    }
+  });
+
   it('runs each sequence alone when the dynamic q8 graph stays as exported', async () => {
     const plain = await load(FIXTURE);
     try {

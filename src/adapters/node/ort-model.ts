@@ -14,7 +14,10 @@ export interface OrtModelOptions {
   path: string;
   executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
   threads?: number;
-  /** Keep weight-only int8 (DequantizeLinear) models batch-invariant by not fusing them into dynamic int8. */
+  /**
+   * Batch-invariant int8: weight-only int8 (DequantizeLinear) is not fused into int8 compute, and
+   * a graph that computes with int8 activations runs each sequence alone (OrtCausalLM.exactBatches).
+   */
   exactQuantized?: boolean;
   /** Start each greedy decode step before the engine asks for it (see OrtCausalLM). */
   lookahead?: boolean;
@@ -34,6 +37,7 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
     lookahead: options.lookahead,
     attention: options.attention,
     int8MatMul: options.int8MatMul,
+    exactBatches: options.exactQuantized,
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),

@@ -37,7 +37,10 @@ export interface NodeRuntimeOptions {
   /** Context budget of a /generate session (lmdeploy's --session-len), default the model's context. */
   sessionLength?: number;
   threads?: number;
-  /** Batch-invariant weight-only int8: do not let onnxruntime fuse it into dynamic int8 (slower). */
+  /**
+   * Batch-invariant int8 (slower): weight-only int8 runs in float, and a graph with int8
+   * activations (the rewritten dynamic q8, q4 at accuracy_level 4) runs each sequence alone.
+   */
   exactQuantized?: boolean;
   /**
    * Run each greedy decode step while the engine still handles the previous one (default on;
