@@ -18,6 +18,12 @@ import { PromptMaker } from './lib/prompts.mjs';
 import { writeReports } from './lib/report.mjs';
 import { median, summary } from './lib/stats.mjs';
 
+// `--race`: edgellm against llama.cpp on the same weights (bench/race.mjs), instead of the parts below.
+if (process.argv.includes('--race')) {
+  const { main: race } = await import('./race.mjs');
+  process.exit(await race(process.argv.slice(2).filter((a) => a !== '--race')));
+}
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 
@@ -44,6 +50,7 @@ const USAGE = `usage: npm run bench -- [--model DIR] [--dtype fp32|q8|q4|fp16] [
   --server-arg ARG      extra argument for edgellm serve (repeatable; the batched == alone servers get it
                         too), e.g. --server-arg=--cache-max-bytes=0 or --server-arg=--exact-quantized
   --out DIR             results folder (default bench/results)
+  --race                edgellm against llama.cpp on a GGUF file instead (see bench/race.mjs, --race --help)
 `;
 
 const { values: args } = parseArgs({

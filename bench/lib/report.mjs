@@ -24,7 +24,7 @@ export async function writeReports(R, base) {
   return files;
 }
 
-async function toPng(svg) {
+export async function toPng(svg) {
   let Resvg;
   try {
     const require = createRequire(import.meta.url);

@@ -113,8 +113,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'threads', flag: 'threads', kind: int(1), group: 'Device', help: "onnxruntime CPU threads (default: onnxruntime's choice)" },
   {
     key: 'exactQuantized', flag: 'exact-quantized', kind: flag, group: 'Device',
-    help: 'keep weight-only int8 models batch-invariant (slower)',
-    doc: 'keep weight-only int8 models batch-invariant (slower; see [Tune it](#tune-it))',
+    help: 'keep int8 models batch-invariant (slower: one sequence per call for graphs that quantize activations)',
+    doc: 'keep int8 models batch-invariant (slower: one sequence per call for graphs that quantize activations; see [Tune it](#tune-it))',
   },
   { key: 'tp', flag: 'tp', kind: int(1), group: 'Device', help: 'tensor parallelism: only 1 is supported (anything else fails at start)' },
   { key: 'host', flag: 'host', aliases: ['server-name'], kind: string, arg: 'HOST', group: 'Server', help: 'address to listen on (default 0.0.0.0)' },

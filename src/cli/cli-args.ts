@@ -27,6 +27,7 @@ const OPTIONS: ParseArgsOptionsConfig = Object.fromEntries([
 ]);
 
 
+
 export interface ServeArgs {
   help: boolean;
   host?: string;

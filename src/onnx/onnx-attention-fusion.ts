@@ -40,7 +40,7 @@ const GQA_HEAD_DIM_MULTIPLE = 16;
 const MASKED = -1e9;
 const PREFIX = 'edgellm_gqa/';
 
-interface Graph {
+export interface Graph {
   /** Graph fields other than nodes, in order, raw. */
   rest: { field: number; raw: Uint8Array; name?: string }[];
   nodes: OnnxNode[];
@@ -54,7 +54,7 @@ interface Graph {
   outputs: Set<string>;
 }
 
-function parseGraph(bytes: Uint8Array): Graph {
+export function parseGraph(bytes: Uint8Array): Graph {
   const g: Graph = {
     rest: [], nodes: [], producer: new Map(), consumers: new Map(), sources: new Set(), inputs: new Set(), inputTypes: new Map(), outputs: new Set(),
   };
@@ -209,11 +209,13 @@ function matchLayer(g: Graph, layer: number): LayerMatch | string {
 }
 
 /** Node and tensor writers. */
-function nodeBytes(opType: string, inputs: string[], outputs: string[], ints: Record<string, number | number[]> = {}, domain = ''): Uint8Array {
+export function nodeBytes(
+  opType: string, inputs: string[], outputs: string[], ints: Record<string, number | number[]> = {}, domain = '', prefix = PREFIX,
+): Uint8Array {
   const w = new ProtoWriter();
   for (const i of inputs) w.string(NODE_INPUT, i);
   for (const o of outputs) w.string(NODE_OUTPUT, o);
-  w.string(NODE_NAME, `${PREFIX}${opType}_${outputs[0].replace(PREFIX, '')}`);
+  w.string(NODE_NAME, `${prefix}${opType}_${outputs[0].replace(prefix, '')}`);
   w.string(NODE_OP_TYPE, opType);
   for (const [name, value] of Object.entries(ints)) {
     w.message(NODE_ATTRIBUTE, (a) => {
@@ -226,7 +228,7 @@ function nodeBytes(opType: string, inputs: string[], outputs: string[], ints: Re
   return w.finish();
 }
 
-function tensorBytes(name: string, dataType: number, dims: number[], raw: Uint8Array): Uint8Array {
+export function tensorBytes(name: string, dataType: number, dims: number[], raw: Uint8Array): Uint8Array {
   return new ProtoWriter().packedVarints(1, dims).varint(2, dataType).string(TENSOR_NAME, name).bytes(9, raw).finish();
 }
 
@@ -287,7 +289,7 @@ function prologue(shape: AttentionShape): { nodes: Uint8Array[]; initializers: U
 }
 
 /** The nodes still needed for the graph outputs. */
-function liveNodes(nodes: OnnxNode[], outputs: Set<string>): Set<OnnxNode> {
+export function liveNodes(nodes: OnnxNode[], outputs: Set<string>): Set<OnnxNode> {
   const producer = new Map<string, OnnxNode>();
   for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
   const live = new Set<OnnxNode>();
@@ -308,15 +310,9 @@ function liveNodes(nodes: OnnxNode[], outputs: Set<string>): Set<OnnxNode> {
 export function fuseAttention(model: Uint8Array, shape: AttentionShape): FusionResult {
   if (shape.headDim % GQA_HEAD_DIM_MULTIPLE !== 0) return { reason: `head size ${shape.headDim} is not a multiple of ${GQA_HEAD_DIM_MULTIPLE}` };
   if (shape.heads % shape.kvHeads !== 0) return { reason: `${shape.heads} heads do not group over ${shape.kvHeads} KV heads` };
-  const top: { field: number; raw: Uint8Array; bytes?: Uint8Array }[] = [];
-  const reader = new ProtoReader(model);
-  while (!reader.eof()) {
-    const f = reader.next();
-    top.push({ field: f.field, raw: model.subarray(f.start, reader.pos), bytes: f.bytes });
-  }
-  const graphField = top.find((f) => f.field === MODEL_GRAPH && f.bytes);
-  if (!graphField) return { reason: 'no graph' };
-  const g = parseGraph(graphField.bytes!);
+  const parsed = parseModel(model);
+  if (!parsed) return { reason: 'no graph' };
+  const g = parsed.graph;
   if (g.nodes.some((n) => n.opType === 'GroupQueryAttention')) return { reason: 'the graph already uses GroupQueryAttention' };
   if (!g.inputs.has('position_ids') || !g.inputs.has('attention_mask')) return { reason: 'the graph has no position_ids or attention_mask input' };
   const layers = [...g.inputs].filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
@@ -351,28 +347,53 @@ export function fuseAttention(model: Uint8Array, shape: AttentionShape): FusionR
     else if (!replaced.has(n)) ordered.push(n);
   }
   const live = liveNodes(ordered, g.outputs);
-  const kept = ordered.filter((n) => live.has(n));
+  return { model: writeModel(parsed, ordered.filter((n) => live.has(n)), pro.initializers), layers };
+}
+
+/** A model's top-level fields (raw) and its parsed graph. */
+export interface ParsedModel {
+  top: { field: number; raw: Uint8Array; bytes?: Uint8Array }[];
+  graph: Graph;
+}
+
+export function parseModel(model: Uint8Array): ParsedModel | undefined {
+  const top: ParsedModel['top'] = [];
+  const reader = new ProtoReader(model);
+  while (!reader.eof()) {
+    const f = reader.next();
+    top.push({ field: f.field, raw: model.subarray(f.start, reader.pos), bytes: f.bytes });
+  }
+  const graphField = top.find((f) => f.field === MODEL_GRAPH && f.bytes);
+  return graphField ? { top, graph: parseGraph(graphField.bytes!) } : undefined;
+}
+
+/**
+ * The model with its graph's nodes replaced by `kept` (encoded as they are) plus `initializers`.
+ * Initializers and value_info that no kept node reads or computes any more are dropped, and the
+ * com.microsoft opset is declared if it was not.
+ */
+export function writeModel(parsed: ParsedModel, kept: OnnxNode[], initializers: Uint8Array[]): Uint8Array {
+  const g = parsed.graph;
   const computed = new Set(kept.flatMap((n) => n.outputs));
   const read = new Set(kept.flatMap((n) => n.inputs));
-
   const graph = new ProtoWriter();
   for (const n of kept) graph.bytes(GRAPH_NODE, n.raw);
   for (const f of g.rest) {
     // value_info of tensors that no longer exist would only confuse shape inference.
     if (f.field === GRAPH_VALUE_INFO && f.name && !computed.has(f.name)) continue;
-    // Initializers of the replaced subgraphs (inv_freq, shapes, the scale); onnxruntime warns about each.
+    // Initializers of the replaced subgraphs; onnxruntime warns about each.
     if (f.field === GRAPH_INITIALIZER && f.name && !read.has(f.name) && !g.inputs.has(f.name) && !g.outputs.has(f.name)) continue;
     graph.raw(f.raw);
   }
-  for (const t of pro.initializers) graph.bytes(GRAPH_INITIALIZER, t);
-
+  for (const t of initializers) graph.bytes(GRAPH_INITIALIZER, t);
   const out = new ProtoWriter();
-  for (const f of top) {
-    if (f === graphField) out.bytes(MODEL_GRAPH, graph.finish());
+  let written = false;
+  for (const f of parsed.top) {
+    if (f.field === MODEL_GRAPH && f.bytes && !written) out.bytes(MODEL_GRAPH, graph.finish()), (written = true);
     else out.raw(f.raw);
   }
-  if (!top.some((f) => f.field === MODEL_OPSET && f.bytes && nameOf(f.bytes, OPSET_DOMAIN) === 'com.microsoft')) {
+  if (!parsed.top.some((f) => f.field === MODEL_OPSET && f.bytes && nameOf(f.bytes, OPSET_DOMAIN) === 'com.microsoft')) {
     out.message(MODEL_OPSET, (o) => o.string(OPSET_DOMAIN, 'com.microsoft').varint(2, 1));
   }
-  return { model: out.finish(), layers };
+  return out.finish();
 }

@@ -12,6 +12,7 @@ import { toFloat32 } from './float16.js';
 import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
+import { dynamicQuantizations, int8Compute, quantizesActivations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
 import { meanRows } from '../internal/vector.js';
 import type { GraphExpectations } from '../model/model-config.js';
 
@@ -41,6 +42,20 @@ export interface OrtCausalLMOptions {
    * original's on a probe; otherwise the original is loaded.
    */
   attention?: AttentionShape;
+  /**
+   * Rewrite the Hub's dynamic q8 matmuls into 8-bit MatMulNBits at load (see
+   * onnx-int8-matmul.ts): one activation scale per tensor, which makes a row's logits depend on
+   * its batch and on prefix-cache hits, becomes per-row activation quantization. Checked by the
+   * same probe as the attention, against the int8 weights in float.
+   */
+  int8MatMul?: boolean;
+  /**
+   * Run every sequence in a call of its own when the graph computes with int8 activations
+   * (MatMulNBits at accuracy_level 4, e.g. the rewritten dynamic q8): a left-padded row's float
+   * rounding differs slightly from the same row alone, and the int8 activations amplify that.
+   * Exact, without batching.
+   */
+  exactBatches?: boolean;
 }
 
 /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
@@ -92,6 +107,13 @@ export class OrtCausalLM {
   private readonly kvType: 'float32' | 'float16';
   private readonly kvDims: [number, number];
   readonly info: BackendModelInfo;
+  /**
+   * False when the graph quantizes activations with one scale per call (dynamic int8 that could
+   * not be rewritten), or with `exactBatches` per row: a row's logits would depend on the other
+   * rows, so every sequence then runs in a call of its own, and the engine reuses no other
+   * request's prefix.
+   */
+  private batchInvariant = true;
 
   private constructor(
     private readonly ort: Ort,
@@ -119,6 +141,8 @@ export class OrtCausalLM {
 
   /** Which attention runs: "GroupQueryAttention (...)" or "exported graph (why)". */
   attention = 'exported graph';
+  /** How dynamic int8 matmuls run: "8-bit MatMulNBits (...)", "as exported (why)", or "" when the model has none. */
+  matmul = '';
 
   /**
    * Whether the graph takes several new tokens on a non-empty cache (a continued prefill: prefix
@@ -140,25 +164,54 @@ export class OrtCausalLM {
   private batchPlan = 'decode steps batched';
 
   /**
-   * `model` is the ONNX file's bytes. With `options.attention`, the attention is fused first
-   * (checked against the original, see `verifiedFusion`); the hidden-state output is added last.
+   * `model` is the ONNX file's bytes. With `options.int8MatMul` and `options.attention`, the
+   * graph is rewritten first (each checked against the original, see `verifiedRewrite`); the
+   * hidden-state output is added last. Then short probes find the step plan the graph can run
+   * (`probeSteps`, `probeBatch`).
    */
   static async create(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
-    const load = async (bytes: Uint8Array) => {
+    const load = async (bytes: Uint8Array, exact = false) => {
       const patch = addHiddenStateOutput(bytes);
-      const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...options.sessionOptions });
-      const model = new OrtCausalLM(ort, session, patch?.outputName, options);
-      const counters = { ...model.counters };
-      await model.probeSteps();
-      await model.probeBatch();
-      Object.assign(model.counters, counters); // the probes are not traffic
-
-      return model;
+      const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...(exact ? exactOptions(options.sessionOptions) : options.sessionOptions) });
+      const lm = new OrtCausalLM(ort, session, patch?.outputName, options);
+      // A graph that still quantizes activations per tensor: each sequence runs alone (see `forward`).
+      lm.batchInvariant = dynamicQuantizations(bytes) === 0 && !(options.exactBatches && int8Compute(bytes));
+      lm.info.batchInvariant = lm.batchInvariant;
+      lm.info.quantizedActivations = quantizesActivations(bytes);
+      const counters = { ...lm.counters };
+      await lm.probeSteps();
+      await lm.probeBatch();
+      Object.assign(lm.counters, counters); // the probes are not traffic
+      return lm;
     };
-    if (!options.attention) return load(model);
-    const fused = fuseAttention(model, options.attention);
-    if ('reason' in fused) return Object.assign(await load(model), { attention: `exported graph (${fused.reason})` });
-    return verifiedFusion(load, model, fused.model, fused.layers);
+    const original = { attention: 'exported graph', matmul: '' };
+    const int8 = options.int8MatMul
+      ? rewriteInt8MatMuls(model, { accuracyLevel: 4 })
+      : undefined;
+    if (int8 && 'reason' in int8 && int8.reason !== 'no dynamic int8 matmuls') original.matmul = `as exported (${int8.reason})`;
+    const fuse = (bytes: Uint8Array) => (options.attention ? fuseAttention(bytes, options.attention) : { reason: '' });
+    const q8 = int8 && 'model' in int8 ? int8 : undefined;
+    // The attention matches the same way with or without the int8 rewrite: fuse one graph now,
+    // the other only if it is tried (one model copy less in memory meanwhile).
+    const fused = fuse(q8 ? q8.model : model);
+    if (options.attention && 'reason' in fused) original.attention = `exported graph (${fused.reason})`;
+    const fusedOriginal = () => {
+      const f = q8 ? fuse(model) : fused;
+      if ('reason' in f) throw new Error(f.reason);
+      return f.model;
+    };
+    const candidates: Candidate[] = [];
+    const matmul = q8 && `8-bit MatMulNBits (${q8.rewritten} dynamic int8 matmuls, activations quantized per row${q8.remaining ? `; ${q8.remaining} dynamic quantizations left` : ''})`;
+    if (q8 && 'model' in fused) candidates.push({ bytes: () => fused.model, attention: fused.layers, matmul });
+    if (q8) candidates.push({ bytes: () => q8.model, matmul });
+    if ('model' in fused) candidates.push({ bytes: fusedOriginal, attention: fused.layers });
+    if (!candidates.length) return Object.assign(await load(model), original);
+    // The int8 rewrite's reference: the same int8 weights with float activations.
+    const exact = () => {
+      const dq = rewriteInt8MatMuls(model, { accuracyLevel: 4, form: 'dequantize' });
+      return 'model' in dq ? dq.model : model;
+    };
+    return verifiedRewrite(load, model, candidates, original, exact);
   }
 
   /**
@@ -173,7 +226,7 @@ export class OrtCausalLM {
     for (const [i, item] of items.entries()) {
       const row = early?.get(item.seq);
       if (row) results[i] = row;
-      else if (!early && item.tokens.length === 1 && !item.source && this.has(item.seq) && this.batchesPadded) decodes.push(i);
+      else if (!early && this.batchInvariant && this.batchesPadded && item.tokens.length === 1 && !item.source && this.has(item.seq)) decodes.push(i);
       else results[i] = await this.prefill(item);
     }
     if (decodes.length > 0) {
@@ -498,6 +551,7 @@ export class OrtCausalLM {
     await this.settleLookahead();
     this.stored.clear();
     this.batch = undefined;
+    if (this.options.sessionOptions.enableProfiling) this.session.endProfiling();
     await this.session.release();
   }
 
@@ -522,45 +576,97 @@ export class OrtCausalLM {
   }
 }
 
+/** A rewritten model to try: its bytes (made when tried), and what it changed. */
+interface Candidate {
+  bytes: () => Uint8Array;
+  /** GroupQueryAttention layers, when the attention was rewritten. */
+  attention?: number;
+  /** What the int8 matmuls became, when they were rewritten. */
+  matmul?: string;
+}
+
 /**
- * Loads the fused model only if it computes what the original does. Both run the same probe
- * through `forward` (a prefill, a second sequence, a continuation prefill on a cache, two batched
- * decode steps over left padding), one after the other so that only one is in memory. Their
- * logits may differ by rounding, as much as the original differs from itself when the same
- * tokens are split into calls differently (its last step against one prefill of them all): zero
- * for float models, a lot for dynamic int8, whose activation scales span whole tensors. Both the
- * largest and the mean difference must stay within that, and within 0.2% / 0.02% of the largest
- * logit.
+ * Loads the first candidate that computes what the original does, else the original. Both run
+ * the same probe through `forward` (a prefill, a second sequence, a continuation prefill on a
+ * cache, two batched decode steps over left padding), one after the other so that only one is
+ * in memory. Their logits may differ by rounding, as much as the original differs from itself
+ * when the same tokens are split into calls differently (its last step against one prefill of
+ * them all): zero for float models, a lot for dynamic int8, whose activation scales span whole
+ * tensors. Both the largest and the mean difference must stay within that, and within 0.2% /
+ * 0.02% of the largest logit.
+ *
+ * A candidate with rewritten int8 matmuls is more precise than a dynamic-int8 original, so it is
+ * compared instead with `exact`: the original's int8 weights as DequantizeLinear + MatMul, run with
+ * onnxruntime's QDQ fusion off (float activations), which must itself be within twice the
+ * original's noise of the original (it would not be if the weights or scales were misread).
  */
-async function verifiedFusion(
-  load: (bytes: Uint8Array) => Promise<OrtCausalLM>,
+async function verifiedRewrite(
+  load: (bytes: Uint8Array, exact?: boolean) => Promise<OrtCausalLM>,
   original: Uint8Array,
-  fused: Uint8Array,
-  layers: number,
+  candidates: Candidate[],
+  described: { attention: string; matmul: string },
+  exact: () => Uint8Array,
 ): Promise<OrtCausalLM> {
-  const reference = await load(original);
-  const expected = await reference.probe(true);
-  await reference.dispose();
-  let candidate: OrtCausalLM | undefined;
-  let failure: string;
-  try {
-    candidate = await load(fused);
-    const got = await candidate.probe(false);
-    const diff = Math.max(...expected.rows.map((row, i) => maxAbsDiff(row, got.rows[i])));
-    const mean = Math.max(...expected.rows.map((row, i) => meanAbsDiff(row, got.rows[i])));
-    const scale = Math.max(...expected.rows.map((row) => maxAbs(row)));
-    const tolerance = Math.max(expected.floor.max, 2e-3 * scale);
-    const meanTolerance = Math.max(expected.floor.mean, 2e-4 * scale);
-    if (diff <= tolerance && mean <= meanTolerance) {
-      candidate.attention = `GroupQueryAttention (${layers} layers; probe logits within ${diff.toPrecision(2)} of the exported graph's, allowed ${tolerance.toPrecision(2)})`;
-      return candidate;
+  const probeOf = async (bytes: Uint8Array, floor: boolean, exactSession = false) => {
+    const lm = await load(bytes, exactSession);
+    try {
+      return await lm.probe(floor);
+    } finally {
+      await lm.dispose();
     }
-    failure = `its logits differ by up to ${diff.toPrecision(2)} (allowed ${tolerance.toPrecision(2)}), ${mean.toPrecision(2)} on average (allowed ${meanTolerance.toPrecision(2)})`;
-  } catch (error) {
-    failure = `it failed: ${(error as Error).message.split('\n')[0]}`;
+  };
+  const expected = await probeOf(original, true);
+  const scale = Math.max(...expected.rows.map((row) => maxAbs(row)));
+  const tolerance = Math.max(expected.floor.max, 2e-3 * scale);
+  const meanTolerance = Math.max(expected.floor.mean, 2e-4 * scale);
+  const compare = (want: Float32Array[], got: Float32Array[], factor = 1) => {
+    const diff = Math.max(...want.map((row, i) => maxAbsDiff(row, got[i])));
+    const mean = Math.max(...want.map((row, i) => meanAbsDiff(row, got[i])));
+    const ok = diff <= factor * tolerance && mean <= factor * meanTolerance;
+    return { diff, ok, why: `differ by up to ${diff.toPrecision(2)} (allowed ${(factor * tolerance).toPrecision(2)}), ${mean.toPrecision(2)} on average (allowed ${(factor * meanTolerance).toPrecision(2)})` };
+  };
+  let reference: { rows: Float32Array[]; failure?: string } | undefined;
+  for (const c of candidates) {
+    let candidate: OrtCausalLM | undefined;
+    let failure: string;
+    try {
+      let want = expected.rows;
+      let against = "the exported graph's";
+      if (c.matmul) {
+        if (!reference) {
+          const rows = (await probeOf(exact(), false, true)).rows;
+          const check = compare(expected.rows, rows, 2);
+          reference = check.ok ? { rows } : { rows, failure: `its float reference's logits ${check.why}` };
+        }
+        if (reference.failure) throw new Error(reference.failure);
+        want = reference.rows;
+        against = "the int8 weights' in float";
+      }
+      candidate = await load(c.bytes());
+      const got = await candidate.probe(false);
+      const check = compare(want, got.rows);
+      const within = `probe logits within ${check.diff.toPrecision(2)} of ${against}, allowed ${tolerance.toPrecision(2)}`;
+      if (check.ok) {
+        return Object.assign(candidate, {
+          attention: c.attention ? `GroupQueryAttention (${c.attention} layers; ${within})` : described.attention,
+          matmul: c.matmul ? `${c.matmul}; ${within}` : described.matmul,
+        });
+      }
+      failure = `its logits ${check.why}`;
+    } catch (error) {
+      failure = (error as Error).message.startsWith('its float reference') ? (error as Error).message : `it failed: ${(error as Error).message.split('\n')[0]}`;
+    }
+    await candidate?.dispose();
+    if (c.attention) described.attention = `exported graph (the GroupQueryAttention rewrite was rejected: ${failure})`;
+    if (c.matmul) described.matmul = `as exported (the MatMulNBits rewrite was rejected: ${failure})`;
   }
-  await candidate?.dispose();
-  return Object.assign(await load(original), { attention: `exported graph (the GroupQueryAttention rewrite was rejected: ${failure})` });
+  return Object.assign(await load(original), described);
+}
+
+/** Session options with onnxruntime's QDQ fusion off: DequantizeLinear + MatMul then runs in float. */
+function exactOptions(options: OrtCommon.InferenceSession.SessionOptions): OrtCommon.InferenceSession.SessionOptions {
+  const extra = (options.extra ?? {}) as { session?: Record<string, string> };
+  return { ...options, extra: { ...extra, session: { ...extra.session, disable_quant_qdq: '1' } } };
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

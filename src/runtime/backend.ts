@@ -13,6 +13,18 @@ export interface BackendModelInfo {
   kvBytesPerToken?: number;
   /** false when `hiddenStates` cannot work (the graph's hidden state was not found). */
   hiddenStates?: boolean;
+  /**
+   * False when a sequence's logits may depend on what else is in the call (a graph that quantizes
+   * activations with one scale per call). The engine then reuses no other request's cached
+   * prefix, so a cache hit cannot change a reply. Default true.
+   */
+  batchInvariant?: boolean;
+  /**
+   * True when the graph quantizes activations (int8 matmuls): a cached prompt then has its last
+   * two tokens recomputed rather than one (see PrefixCache). Default false.
+   */
+  quantizedActivations?: boolean;
+
 }
 
 export interface ForwardItem {

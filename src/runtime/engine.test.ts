@@ -772,6 +772,28 @@ describe('KV reuse (prefix cache and sessions)', () => {
     expect(usageOf(second)).toMatchObject({ promptTokens: 4, completionTokens: 4 });
   });
 
+  it('recomputes the last two tokens of a cached prompt when the model quantizes activations', async () => {
+    const { engine, backend } = makeEngine({ backend: { kvBytesPerToken: 8, quantizedActivations: true }, engine: { cacheMaxBytes: 8 * 1000 } });
+    const first = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    const callsBefore = backend.forwards.length;
+    const second = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    expect(textOf(second)).toBe(textOf(first));
+    const prefill = backend.forwards[callsBefore][0];
+    expect(prefill.tokens).toEqual([w('two'), w('three')]);
+    expect(prefill.source).toEqual({ seq: prefill.seq, length: 2 }); // BOS one
+  });
+
+  it("reuses no other request's prefix when the backend's logits depend on how calls group tokens", async () => {
+    const { engine, backend } = makeEngine({ backend: { kvBytesPerToken: 8, batchInvariant: false }, engine: { cacheMaxBytes: 8 * 1000 } });
+    const first = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    const callsBefore = backend.forwards.length;
+    const second = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    expect(textOf(second)).toBe(textOf(first));
+    expect(backend.forks).toHaveLength(0);
+    expect(backend.forwards[callsBefore][0].tokens).toHaveLength(4); // BOS one two three, prefilled again
+    expect(backend.forwards[callsBefore][0].source).toBeUndefined();
+  });
+
   it('turn 2 of a session forwards only the new tokens, on the same sequence', async () => {
     const { engine, backend, tokenizer } = cached();
     tokenizer.applyChatTemplate = (messages) => messages.map((m) => m.content).join(' ');

@@ -107,7 +107,8 @@ class Engine implements InferenceRuntime {
     this.contextLength = o.backend.info.contextLength;
     const bytesPerToken = o.backend.info.kvBytesPerToken ?? 0;
     const budget = o.cacheMaxBytes ?? 512 * 1024 * 1024;
-    this.cache = bytesPerToken > 0 && budget > 0 ? new PrefixCache((seq) => o.backend.release(seq), budget, bytesPerToken) : undefined;
+    const forwarded = o.backend.info.quantizedActivations ? 2 : 1;
+    this.cache = bytesPerToken > 0 && budget > 0 ? new PrefixCache((seq) => o.backend.release(seq), budget, bytesPerToken, forwarded) : undefined;
     this.scheduler = new Scheduler(o.backend, {
       maxConcurrent: o.maxConcurrent ?? 8,
       maxQueue: o.maxQueue ?? 256,
@@ -485,6 +486,9 @@ class Engine implements InferenceRuntime {
       this.cache.take(hit.entry);
       return { seq: hit.entry.seq, ...reuse };
     }
+    // A model whose logits depend on how tokens are grouped into calls: a prefix computed for
+    // another request would change this one's reply.
+    if (this.o.backend.info.batchInvariant === false) return undefined;
     const seq = this.nextSeq++;
     this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
     return { seq, ...reuse };

@@ -17,6 +17,14 @@ describe('PrefixCache', () => {
     expect(c.lookup([1, 2, 9, 9])).toMatchObject({ entry: { seq: 2 }, length: 3 });
   });
 
+  it('leaves two tokens to forward when asked to (models that quantize activations)', () => {
+    const c = new PrefixCache(() => {}, 1000, 10, 2);
+    c.insert(1, [1, 2, 3, 4]);
+    expect(c.lookup([1, 2, 3, 4])).toMatchObject({ entry: { seq: 1 }, length: 2 });
+    expect(c.lookup([1, 2, 3, 4, 5])).toMatchObject({ entry: { seq: 1 }, length: 3 });
+    expect(c.lookup([1, 2, 3, 4, 5, 6])).toMatchObject({ entry: { seq: 1 }, length: 4 });
+  });
+
   it('ignores matches shorter than two tokens', () => {
     const { cache: c } = cache();
     c.insert(1, [1, 2, 3]);

@@ -15,6 +15,7 @@ export interface CachedPrefix {
 /** Shorter matches are not worth a copy. */
 const MIN_REUSE = 2;
 
+
 export class PrefixCache {
   private entries: CachedPrefix[] = [];
   private clock = 0;
@@ -23,6 +24,15 @@ export class PrefixCache {
     private readonly release: (seq: number) => void,
     private readonly budgetBytes: number,
     private readonly bytesPerToken: number,
+    /**
+     * Tokens of a prompt always forwarded, even when the whole prompt is cached: at least one, for
+     * the next logits. Two for a model that quantizes activations: a one-token call runs the
+     * decode path, whose float rounding differs slightly from the prefill that computed the same
+     * position cold, and int8 activations can amplify that into a different greedy token; a call
+     * of two or more tokens on a cache computes each row as the cold prefill does (checked in
+     * test/integration/int8-matmul.test.ts).
+     */
+    private readonly minForwarded = 1,
   ) {}
 
   get size(): number {
@@ -35,13 +45,13 @@ export class PrefixCache {
 
   /**
    * The entry sharing the longest prefix with `tokens`, and how many tokens to reuse: at most
-   * tokens.length - 1, so that at least one token is forwarded to get the next logits.
+   * tokens.length - minForwarded (see the constructor).
    * The owner's own entry wins a tie.
    */
   lookup(tokens: number[], owner?: string): { entry: CachedPrefix; length: number } | undefined {
     let best: { entry: CachedPrefix; length: number } | undefined;
     for (const entry of this.entries) {
-      const length = Math.min(commonPrefix(entry.tokens, tokens), tokens.length - 1);
+      const length = Math.min(commonPrefix(entry.tokens, tokens), tokens.length - this.minForwarded);
       if (!best || length > best.length || (length === best.length && owner !== undefined && entry.owner === owner)) {
         best = { entry, length };
       }

@@ -130,6 +130,7 @@ describe('model families', () => {
       const want = await scenarios(reference.runtime, false);
       const got = await scenarios(served.runtime, true);
       if (family.batchInvariant === false) {
+        // Its rows depend on how the prompt is split into calls (chunked prefill vs whole): the lengths must agree.
         expect(got.batch.map((t) => t.length)).toEqual(want.batch.map((t) => t.length));
         got.batch = want.batch;
       }
@@ -138,8 +139,10 @@ describe('model families', () => {
       const [vector] = (await served.runtime.embed({ input: ['Once upon a time'] })).embeddings;
       expect(vector).toHaveLength(served.model.info.hiddenSize);
       expect(vector.every(Number.isFinite)).toBe(true);
-      // The served model really batched the concurrent requests, where the graph allows it.
-      expect(served.model.counters.decodeRows).toBeGreaterThan(served.model.counters.decodeCalls);
+      // The served model really batched the concurrent requests where the graph allows it; a graph
+      // whose rows depend on their neighbours (dynamic int8 as exported) runs each sequence alone.
+      if (family.batchInvariant === false) expect(served.model.counters.decodeRows).toBe(served.model.counters.decodeCalls);
+      else expect(served.model.counters.decodeRows).toBeGreaterThan(served.model.counters.decodeCalls);
       await Promise.all([reference.model.dispose(), served.model.dispose()]);
       opened.length = 0;
     });

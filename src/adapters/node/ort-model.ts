@@ -15,7 +15,10 @@ export interface OrtModelOptions {
   path: string;
   executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
   threads?: number;
-  /** Keep weight-only int8 (DequantizeLinear) models batch-invariant by not fusing them into dynamic int8. */
+  /**
+   * Batch-invariant int8: weight-only int8 (DequantizeLinear) is not fused into int8 compute, and
+   * a graph that computes with int8 activations runs each sequence alone (OrtCausalLM.exactBatches).
+   */
   exactQuantized?: boolean;
   /** Start each greedy decode step before the engine asks for it (see OrtCausalLM). */
   lookahead?: boolean;
@@ -23,6 +26,8 @@ export interface OrtModelOptions {
   hiddenSize: number;
   expected?: GraphExpectations;
   attention?: AttentionShape;
+  /** Rewrite dynamic int8 matmuls into 8-bit MatMulNBits (see OrtCausalLM). */
+  int8MatMul?: boolean;
 }
 
 /** Loads the model; any failure (a missing, truncated or foreign file) names the file. */
@@ -44,9 +49,13 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
     expected: options.expected,
     lookahead: options.lookahead,
     attention: options.attention,
+    int8MatMul: options.int8MatMul,
+    exactBatches: options.exactQuantized,
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      // onnxruntime's per-op profile (bench/profile.mjs reads it): one JSON file per session, written at dispose.
+      ...(process.env.EDGELLM_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.EDGELLM_ORT_PROFILE } : {}),
       // A model created from bytes looks for external data next to the process; point it at the model's folder.
       extra: {
         session: {

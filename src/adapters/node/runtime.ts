@@ -46,7 +46,10 @@ export interface NodeRuntimeOptions {
   /** Context budget of a /generate session (lmdeploy's --session-len), default the model's context. */
   sessionLength?: number;
   threads?: number;
-  /** Batch-invariant weight-only int8: do not let onnxruntime fuse it into dynamic int8 (slower). */
+  /**
+   * Batch-invariant int8 (slower): weight-only int8 runs in float, and a graph with int8
+   * activations (the rewritten dynamic q8, q4 at accuracy_level 4) runs each sequence alone.
+   */
   exactQuantized?: boolean;
   /**
    * Run each greedy decode step while the engine still handles the previous one (default on;
@@ -59,6 +62,13 @@ export interface NodeRuntimeOptions {
    * EDGELLM_FUSE_ATTENTION=0 turns it off). See ARCHITECTURE.md.
    */
   fuseAttention?: boolean;
+  /**
+   * On the CPU, rewrite the Hub's dynamic q8 matmuls into 8-bit MatMulNBits with activations
+   * quantized per row, so that a request's greedy output does not depend on its batch or on a
+   * prefix-cache hit (default on; EDGELLM_INT8_MATMUL=0 turns it off: such a graph then runs
+   * each sequence alone and reuses no other request's prefix).
+   */
+  rewriteInt8?: boolean;
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
   /**
@@ -85,6 +95,8 @@ export interface NodeRuntime extends InferenceRuntime {
     modelNames: string[];
     attention: string;
     steps: string;
+    /** How dynamic int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
+    matmul: string;
     /** For a GGUF model: its file, and whether this start converted it (and how long finding/converting took). */
     gguf?: { file: string; converted: boolean; ms: number };
   };
@@ -130,7 +142,9 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     if (typeof shape.attention !== 'string' && candidate !== 'cpu') return `the GroupQueryAttention rewrite is for the CPU; device ${candidate}`;
     return shape.attention;
   };
+  const rewriteInt8 = options.rewriteInt8 ?? process.env.EDGELLM_INT8_MATMUL !== '0';
   let attention = '';
+  let matmul = '';
   let backend: WorkerBackend | undefined;
   let device = '';
   let lastFailure = '';
@@ -149,6 +163,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           hiddenSize: shape.hiddenSize,
           expected: shape.expected,
           attention: typeof plan === 'string' ? undefined : plan,
+          int8MatMul: rewriteInt8 && candidate === 'cpu',
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
@@ -161,6 +176,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
       }, (error) => options.onFatal?.(error));
       device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
       attention = typeof plan === 'string' ? `exported graph (${plan})` : backend.attention;
+      matmul = backend.matmul;
       break;
     } catch (error) {
       const message = `could not start on ${candidate}: ${(error as Error).message.split('\n')[0]}`;
@@ -200,7 +216,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const worker = backend;
   return Object.assign(engine, {
     loadInfo: {
-      dir, dtype, device, loadMs: Date.now() - started, modelNames, attention, steps: backend.steps,
+      dir, dtype, device, loadMs: Date.now() - started, modelNames, attention, steps: backend.steps, matmul,
       ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
     },
     backendStats: () => worker.stats(),

@@ -29,6 +29,8 @@ export class WorkerBackend implements Backend {
     readonly attention: string,
     /** How many tokens a step may append, and why when limited. */
     readonly steps: string,
+    /** How dynamic int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
+    readonly matmul: string,
     private readonly onFailure?: (error: Error) => void,
   ) {
     worker.on('message', (message: WorkerResponse) => this.settle(message));
@@ -51,7 +53,7 @@ export class WorkerBackend implements Backend {
       worker.once('message', (ready: WorkerReady) => {
         worker.off('error', onError);
         worker.off('exit', onExit);
-        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, ready.steps, onFailure));
+        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, ready.steps, ready.matmul, onFailure));
       });
     });
   }

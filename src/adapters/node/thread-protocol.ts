@@ -10,7 +10,8 @@ import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 
 export interface WorkerInit {
   /** `attention`: rewrite it into GroupQueryAttention (CPU only); absent: run the exported graph. */
-  model: { path: string; contextLength: number; hiddenSize: number; expected?: GraphExpectations; attention?: AttentionShape };
+  /** `int8MatMul`: rewrite dynamic int8 matmuls into 8-bit MatMulNBits (CPU only; see OrtCausalLM). */
+  model: { path: string; contextLength: number; hiddenSize: number; expected?: GraphExpectations; attention?: AttentionShape; int8MatMul?: boolean };
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
@@ -50,6 +51,8 @@ export interface WorkerReady {
   attention: string;
   /** How many tokens a step may append (see OrtCausalLM.steps). */
   steps: string;
+  /** How its dynamic int8 matmuls run (see OrtCausalLM.matmul); empty when it has none. */
+  matmul: string;
 }
 
 export interface WorkerStats extends OrtCausalLMCounters {
