@@ -15,9 +15,12 @@ export class UsageError extends Error {}
 const DTYPES = ['fp32', 'fp16', 'q8', 'q4'] as const;
 
 export const SERVE_HELP = `Model:
-  <model> | --base-model DIR     model directory (transformers.js layout) or Hugging Face Hub id
+  <model> | --base-model DIR     model directory (transformers.js layout) or Hugging Face Hub id;
+                                 or a .gguf file, a folder holding one, or owner/name:Q4_K_M on the Hub
   --tokenizer-path DIR           tokenizer directory (default: the model's)
-  --dtype fp32|fp16|q8|q4        which ONNX file to load (default: the model's preference, else fp32)
+  --dtype fp32|fp16|q8|q4        which ONNX file to load (default: the model's preference, else fp32);
+                                 for a GGUF: default its own quantization, exact; fp32 dequantizes all
+  --gguf-accuracy exact|int8     GGUF 4-bit weights: float32 activations (default) or int8 (faster)
   --load-in-8bit                 same as --dtype q8
   --model-name NAME[,NAME]       names clients send as "model" (default: the directory name)
   --embedding-model DIR          serve /v1/embeddings from this sentence-embedding model
@@ -53,6 +56,7 @@ const OPTIONS = {
   'tokenizer-path': { type: 'string' },
   'lora-model': { type: 'string' },
   dtype: { type: 'string' },
+  'gguf-accuracy': { type: 'string' },
   'load-in-8bit': { type: 'boolean' },
   'model-name': { type: 'string', multiple: true },
   'embedding-model': { type: 'string' },
@@ -165,6 +169,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       sessionLength: v['session-len'] === undefined ? undefined : int(v['session-len'], '--session-len', 1, 1),
       threads: v.threads === undefined ? undefined : int(v.threads, '--threads', 1, 1),
       exactQuantized: v['exact-quantized'] ?? false,
+      ggufAccuracy: oneOf(v['gguf-accuracy'], ['exact', 'int8'] as const, '--gguf-accuracy'),
     },
   };
 }

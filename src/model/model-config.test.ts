@@ -17,7 +17,7 @@ describe('model config', () => {
 
   it('reads the context, hidden size and EOS ids (generation config first)', () => {
     expect(modelShape({ max_position_embeddings: 512, hidden_size: 64, eos_token_id: 2 }, { eos_token_id: [2, 1] })).toEqual({
-      contextLength: 512, hiddenSize: 64, eosTokenIds: [2, 1, 2], attention: 'model_type (none) is not one of llama, mistral, qwen2',
+      contextLength: 512, hiddenSize: 64, eosTokenIds: [2, 1, 2], attention: 'model_type (none) is not one of llama, mistral, qwen2, qwen3',
     });
     expect(modelShape({ n_positions: 1024 })).toMatchObject({ contextLength: 1024, hiddenSize: 0, eosTokenIds: [] });
     expect(modelShape({}).contextLength).toBe(2048);
@@ -42,7 +42,7 @@ describe('attentionShape (what the GroupQueryAttention rewrite reads from config
   });
 
   it('says why a model does not qualify', () => {
-    expect(attentionShape({ ...smollm, model_type: 'gemma2' }, 10)).toBe('model_type gemma2 is not one of llama, mistral, qwen2');
+    expect(attentionShape({ ...smollm, model_type: 'gemma2' }, 10)).toBe('model_type gemma2 is not one of llama, mistral, qwen2, qwen3');
     expect(attentionShape({ ...smollm, rope_scaling: { rope_type: 'llama3', factor: 8 } }, 10)).toBe('rotary scaling');
     expect(attentionShape({ ...smollm, rope_scaling: { type: 'linear', factor: 2 } }, 10)).toBe('rotary scaling');
     expect(attentionShape({ ...smollm, partial_rotary_factor: 0.5 }, 10)).toBe('partial rotary');

@@ -47,8 +47,12 @@ export function modelShape(config: Record<string, any>, generation: Record<strin
   };
 }
 
-/** Architectures whose attention is plain: scale 1/sqrt(head size), full rotate-half rotary, no soft-capping. */
-const PLAIN_ATTENTION = new Set(['llama', 'mistral', 'qwen2']);
+/**
+ * Architectures whose attention is plain: scale 1/sqrt(head size), full rotate-half rotary, no soft-capping.
+ * qwen3's per-head q/k RMSNorm qualifies where it sits before the head split (the GGUF import writes it
+ * so); an export with the norm between split and transpose is declined by the rewrite's matcher.
+ */
+const PLAIN_ATTENTION = new Set(['llama', 'mistral', 'qwen2', 'qwen3']);
 
 /**
  * What the GroupQueryAttention rewrite needs from config.json, or why the model does not qualify.

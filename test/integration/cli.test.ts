@@ -20,6 +20,7 @@ describe('edgellm CLI', () => {
     [['serve', 'x', '--dtype', 'int3'], /--dtype must be one of fp32, fp16, q8, q4/],
     [['serve', 'x', '--only_cpu', '--device', 'cuda'], /--only-cpu conflicts with --device cuda/],
     [['serve', 'x', '--no-such-flag'], /Unknown option '--no-such-flag'/],
+    [['serve', 'x.gguf', '--gguf-accuracy', 'fast'], /--gguf-accuracy must be one of exact, int8/],
     [['serve'], /no model given/],
   ])('rejects %j', async (args, message) => {
     const { code, output } = await runCli(args);
@@ -31,6 +32,15 @@ describe('edgellm CLI', () => {
     const { code, output } = await runCli(['serve', './no/such/model', '--port', '0']);
     expect(code).toBe(1);
     expect(output).toMatch(/no such directory/i);
+  });
+
+  it.each([
+    [['./no/such/model.gguf'], /GGUF model \.\/no\/such\/model\.gguf: no such file/],
+    [['./no/such/model.gguf', '--dtype', 'q8'], /--dtype q8 does not apply to a GGUF model: leave it out .* or use fp32/],
+  ])('fails clearly for GGUF %j', async (args, message) => {
+    const { code, output } = await runCli(['serve', ...args, '--port', '0']);
+    expect(code).toBe(1);
+    expect(output).toMatch(message);
   });
 
   it.skipIf(!dir)('fails at start-up when a demanded GPU is not there', async () => {

@@ -96,9 +96,7 @@ type Fetched = 'fetched' | 'exists' | 'missing';
 async function download(id: string, dir: string, revision: string, options: ResolveOptions): Promise<boolean> {
   const endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
   const token = options.token ?? process.env.HF_TOKEN;
-  const doFetch = options.fetch ?? globalThis.fetch;
   const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
-  const tty = options.progress ?? Boolean(process.stderr.isTTY);
   let count = 0;
   let announced = false;
 
@@ -106,53 +104,20 @@ async function download(id: string, dir: string, revision: string, options: Reso
     const target = join(dir, rel);
     if (existsSync(target)) return 'exists';
     const url = `${endpoint}/${id}/resolve/${encodeURIComponent(revision)}/${rel}`;
-    let res: Response;
-    try {
-      res = await doFetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-    } catch (err) {
-      const why = (err as Error & { cause?: Error })?.cause?.message ?? (err as Error)?.message;
-      throw new Error(
-        `The Hugging Face Hub was unreachable at ${endpoint} (${why}) while fetching ${id}/${rel}. ` +
-          `Check the network or HF_ENDPOINT, or give a local model directory path instead.`,
-        { cause: err },
-      );
-    }
-    if (res.status === 404 && optional) {
-      await res.body?.cancel();
-      return 'missing';
-    }
-    if (!res.ok || !res.body) {
-      await res.body?.cancel();
-      throw statusError(res, rel, id, revision, endpoint, Boolean(token));
-    }
-    if (!announced) log(`Downloading ${id} (${revision}) from ${endpoint} into ${dir}`);
-    announced = true;
-    await mkdir(dirname(target), { recursive: true });
-    const part = `${target}.part`;
-    const lengthHeader = res.headers.get('content-length');
-    const total = lengthHeader && !res.headers.get('content-encoding') ? Number(lengthHeader) : undefined;
-    const write = tty ? (s: string) => void process.stderr.write(s) : (s: string) => log(s.replace(/\n$/, ''));
-    const progress = createProgress(rel, total, { tty, write });
-    const fh = await open(part, 'w');
-    let bytes = 0;
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        await fh.write(chunk);
-        bytes += chunk.byteLength;
-        progress.update(chunk.byteLength);
-      }
-      if (total !== undefined && bytes !== total) throw new Error(`got ${bytes} of ${total} bytes`);
-    } catch (err) {
-      await fh.close();
-      await rm(part, { force: true });
-      if (tty) process.stderr.write('\n');
-      throw new Error(`Download of ${id}/${rel} from ${endpoint} was interrupted (${(err as Error).message}); run again to resume.`, { cause: err });
-    }
-    await fh.close();
-    progress.done();
-    await rename(part, target);
-    count++;
-    return 'fetched';
+    const result = await fetchToFile(url, target, {
+      ...options,
+      endpoint,
+      optional,
+      describe: `${id}/${rel}`,
+      label: rel,
+      onStart: () => {
+        if (!announced) log(`Downloading ${id} (${revision}) from ${endpoint} into ${dir}`);
+        announced = true;
+      },
+      onStatus: (res) => statusError(res, rel, id, revision, endpoint, Boolean(token)),
+    });
+    if (result === 'fetched') count++;
+    return result;
   };
 
   await get('config.json', false);
@@ -180,6 +145,76 @@ async function download(id: string, dir: string, revision: string, options: Reso
   for (const rel of [`onnx/${stem}.onnx_data`, `onnx/${stem}.onnx.data`]) await get(rel, true);
   if (count) log(`Downloaded ${count} file(s) of ${id} into ${dir}`);
   return count > 0;
+}
+
+export interface FetchToFileOptions extends ResolveOptions {
+  /** A 404 returns 'missing' instead of throwing. */
+  optional?: boolean;
+  /** Names the file in errors ("owner/name/file"). */
+  describe: string;
+  /** The progress bar's label. */
+  label: string;
+  /** Called once the response is good, before the first byte is written. */
+  onStart?: () => void;
+  /** The error for a response that is not ok. */
+  onStatus: (res: Response) => Error;
+}
+
+/**
+ * Downloads `url` into `target` (through `target.part`, renamed when complete) with a progress bar
+ * on a terminal or sparse lines otherwise. Errors name `endpoint` (default: the URL's origin).
+ */
+export async function fetchToFile(url: string, target: string, options: FetchToFileOptions): Promise<'fetched' | 'missing'> {
+  const token = options.token ?? process.env.HF_TOKEN;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const tty = options.progress ?? Boolean(process.stderr.isTTY);
+  const endpoint = options.endpoint ?? new URL(url).origin;
+  let res: Response;
+  try {
+    res = await doFetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (err) {
+    const why = (err as Error & { cause?: Error })?.cause?.message ?? (err as Error)?.message;
+    throw new Error(
+      `The Hugging Face Hub was unreachable at ${endpoint} (${why}) while fetching ${options.describe}. ` +
+        `Check the network or HF_ENDPOINT, or give a local model directory path instead.`,
+      { cause: err },
+    );
+  }
+  if (res.status === 404 && options.optional) {
+    await res.body?.cancel();
+    return 'missing';
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw options.onStatus(res);
+  }
+  options.onStart?.();
+  await mkdir(dirname(target), { recursive: true });
+  const part = `${target}.part`;
+  const lengthHeader = res.headers.get('content-length');
+  const total = lengthHeader && !res.headers.get('content-encoding') ? Number(lengthHeader) : undefined;
+  const write = tty ? (s: string) => void process.stderr.write(s) : (s: string) => log(s.replace(/\n$/, ''));
+  const progress = createProgress(options.label, total, { tty, write });
+  const fh = await open(part, 'w');
+  let bytes = 0;
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      await fh.write(chunk);
+      bytes += chunk.byteLength;
+      progress.update(chunk.byteLength);
+    }
+    if (total !== undefined && bytes !== total) throw new Error(`got ${bytes} of ${total} bytes`);
+  } catch (err) {
+    await fh.close();
+    await rm(part, { force: true });
+    if (tty) process.stderr.write('\n');
+    throw new Error(`Download of ${options.describe} from ${endpoint} was interrupted (${(err as Error).message}); run again to resume.`, { cause: err });
+  }
+  await fh.close();
+  progress.done();
+  await rename(part, target);
+  return 'fetched';
 }
 
 function statusError(res: Response, rel: string, id: string, revision: string, endpoint: string, hadToken: boolean): Error {

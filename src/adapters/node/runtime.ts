@@ -12,13 +12,22 @@ import { generationDefaults, modelShape } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
 import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
+import { isGgufModel, resolveGgufModel } from './gguf-model.js';
+import type { GgufAccuracy } from '../../onnx/gguf-import.js';
 import { loadTokenizer } from './tokenizer.js';
 import { WorkerBackend } from './thread-backend.js';
 import type { WorkerStats } from './thread-protocol.js';
 
 export interface NodeRuntimeOptions {
-  /** A model directory in the transformers.js layout, or a Hub id. */
+  /**
+   * A model directory in the transformers.js layout, or a Hub id; or a GGUF model (a .gguf file, a
+   * folder holding one, or owner/name:QUANT), converted once into the cache.
+   */
   model: string;
+  /** Downloads and GGUF conversions; default EDGELLM_CACHE, else ~/.cache/edgellm. */
+  cacheDir?: string;
+  /** For a GGUF model: float32 (`exact`, default) or int8 activations for its 4-bit weights. */
+  ggufAccuracy?: GgufAccuracy;
   tokenizerPath?: string;
   dtype?: Dtype;
   device?: Device;
@@ -55,7 +64,16 @@ export interface NodeRuntimeOptions {
 }
 
 export interface NodeRuntime extends InferenceRuntime {
-  readonly loadInfo: { dir: string; dtype: Dtype; device: string; loadMs: number; modelNames: string[]; attention: string };
+  readonly loadInfo: {
+    dir: string;
+    dtype: Dtype;
+    device: string;
+    loadMs: number;
+    modelNames: string[];
+    attention: string;
+    /** For a GGUF model: its file, and whether this start converted it (and how long finding/converting took). */
+    gguf?: { file: string; converted: boolean; ms: number };
+  };
   /** The inference worker's counters: live sequences, batched decode calls and rows, prefills. */
   backendStats(): Promise<WorkerStats>;
 }
@@ -65,8 +83,9 @@ const readJson = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(p
 export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<NodeRuntime> {
   const started = Date.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { dir } = await resolveModelDir(options.model, { dtype: options.dtype, log });
-  const dtype = pickDtype(dir, options.dtype);
+  const gguf = isGgufModel(options.model) ? await resolveGguf(options, log) : undefined;
+  const { dir } = gguf ?? (await resolveModelDir(options.model, { dtype: options.dtype, log, cacheDir: options.cacheDir }));
+  const dtype = gguf?.dtype ?? pickDtype(dir, options.dtype);
   const generation = readJson(join(dir, 'generation_config.json'));
   const shape = modelShape(readJson(join(dir, 'config.json')), generation);
   const embedding = options.embeddingModel ? await resolveModelDir(options.embeddingModel, { log }) : undefined;
@@ -119,7 +138,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   if (!backend) throw new Error('No device could load the model.');
 
   const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
-  const modelNames = options.modelNames?.length ? options.modelNames : [basename(dir) === 'main' ? options.model : basename(dir)];
+  const modelNames = options.modelNames?.length ? options.modelNames : [gguf?.name ?? (basename(dir) === 'main' ? options.model : basename(dir))];
   const engine = createEngine({
     backend,
     tokenizer,
@@ -145,9 +164,22 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   });
   const worker = backend;
   return Object.assign(engine, {
-    loadInfo: { dir, dtype, device, loadMs: Date.now() - started, modelNames, attention },
+    loadInfo: {
+      dir, dtype, device, loadMs: Date.now() - started, modelNames, attention,
+      ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
+    },
     backendStats: () => worker.stats(),
   });
+}
+
+/** A GGUF model: converted into the cache on the first start, found there on later ones. */
+async function resolveGguf(options: NodeRuntimeOptions, log: (line: string) => void) {
+  if (options.dtype && options.dtype !== 'fp32' && options.dtype !== 'q4') {
+    throw new Error(`--dtype ${options.dtype} does not apply to a GGUF model: leave it out (the file's own quantization, mapped exactly) or use fp32 (every weight dequantized).`);
+  }
+  const gguf = await resolveGgufModel(options.model, options.dtype === 'fp32' ? 'fp32' : 'q4', { log, accuracy: options.ggufAccuracy, cacheDir: options.cacheDir });
+  log(`edgellm: GGUF ${gguf.file}: ${gguf.converted ? 'converted' : 'conversion found in the cache'} in ${(gguf.ms / 1000).toFixed(1)} s (${gguf.dir})`);
+  return gguf;
 }
 
 /** The inference thread is a separate bundle (dist/inference-thread.js); from the sources (tests) use the built one. */

@@ -17,6 +17,8 @@ import { DEVICE_TABLE, hasWebGpuAdapter, resolveDevice, type ResolvedWebDevice, 
 import { DEFAULT_MAX_MODEL_BYTES, MemoryBudget, ModelFiles } from './model-files.js';
 import { usePrecompiledWasm } from './precompiled-wasm.js';
 import { WebBackend, type WebBackendStats } from './web-backend.js';
+import { isGgufUrl, loadGgufSource } from './gguf-source.js';
+import type { GgufAccuracy } from '../../onnx/gguf-import.js';
 
 export type OrtWeb = Ort & { env: OrtCommon.Env };
 /** Loads the onnxruntime-web build for a device: `onnxruntime-web/webgpu` or `onnxruntime-web/wasm`. */
@@ -28,8 +30,13 @@ type EngineTuning = Pick<
 >;
 
 export interface WebRuntimeOptions extends EngineTuning {
-  /** A model directory in the transformers.js layout: a name under `baseUrl`, or a full URL. */
+  /**
+   * A model directory in the transformers.js layout: a name under `baseUrl`, or a full URL. Or a
+   * `.gguf` file, converted in memory at load (its weights then count twice: the file and the graph).
+   */
   model: string;
+  /** For a GGUF model: float32 (`exact`, default) or int8 activations for its 4-bit weights. */
+  ggufAccuracy?: GgufAccuracy;
   /** What `model` is relative to; default: the page's location (in a browser). */
   baseUrl?: string | URL;
   /** Reads the model files (default: the global fetch). */
@@ -65,15 +72,20 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const started = Date.now();
   const fetcher = options.binding ? bindingFetch(options.binding) : options.fetch;
   const baseUrl = options.baseUrl ?? (options.binding ? BINDING_ORIGIN : undefined);
-  const files = new ModelFiles(options.model, baseUrl, fetcher);
   const budget = new MemoryBudget(options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES);
+  const gguf = isGgufUrl(options.model)
+    ? await loadGgufSource(options.model, baseUrl, fetcher ?? ((input, init) => fetch(input, init)), budget, { dtype: options.dtype, accuracy: options.ggufAccuracy })
+    : undefined;
+  const files = gguf ? undefined : new ModelFiles(options.model, baseUrl, fetcher);
 
-  const [config, generation, tokenizerJson, tokenizerConfig] = await Promise.all([
-    files.json('config.json'),
-    files.json('generation_config.json', true),
-    files.json('tokenizer.json'),
-    files.json('tokenizer_config.json'),
-  ]);
+  const [config, generation, tokenizerJson, tokenizerConfig] = gguf
+    ? [gguf.config, gguf.generation, gguf.tokenizerJson, gguf.tokenizerConfig]
+    : await Promise.all([
+        files!.json('config.json'),
+        files!.json('generation_config.json', true),
+        files!.json('tokenizer.json'),
+        files!.json('tokenizer_config.json'),
+      ]);
   const shape = modelShape(config, generation);
   const requested = options.device ?? 'auto';
   const device = resolveDevice(requested, requested !== 'wasm' && (await hasWebGpuAdapter()));
@@ -81,9 +93,10 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const ort = await loadOrt(flavour);
   configureWasm(ort.env, options.wasm);
 
-  const onnx = await readOnnx(files, budget, options.dtype ?? configDtype(config));
+  const onnx = gguf ? { ...gguf.onnx, dtype: gguf.dtype } : await readOnnx(files!, budget, options.dtype ?? configDtype(config));
+  const url = gguf?.url ?? files!.url;
   const model = await OrtCausalLM.create(ort, onnx.bytes, {
-    name: files.url + onnx.path,
+    name: gguf ? url : url + onnx.path,
     contextLength: shape.contextLength,
     hiddenSize: shape.hiddenSize,
     sessionOptions: { executionProviders, externalData: onnx.externalData },
@@ -91,7 +104,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const embedding = options.embeddingModel ? await loadEmbedding(ort, options.embeddingModel, baseUrl, fetcher, budget, executionProviders) : undefined;
   const backend = new WebBackend(model, embedding?.embedder);
 
-  const modelNames = options.modelNames?.length ? options.modelNames : [lastSegment(files.url)];
+  const modelNames = options.modelNames?.length ? options.modelNames : [gguf?.name ?? lastSegment(url)];
   const engine = createEngine({
     ...pickEngineTuning(options),
     backend,
@@ -101,7 +114,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     embedding: embedding && { ...embedding.engine, backend: backend.embedding! },
   });
   return Object.assign(engine, {
-    loadInfo: { url: files.url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames },
+    loadInfo: { url, dtype: onnx.dtype, device, loadMs: Date.now() - started, modelBytes: budget.used, modelNames },
     backendStats: () => backend.stats(),
   });
 }

@@ -1,0 +1,69 @@
+/**
+ * A GGUF model for the web adapter: the file fetched from a URL (or a Workers binding), converted in
+ * memory with the same builder as the Node adapter's cache, into what a model folder would give:
+ * config, tokenizer files and the ONNX model with its external data.
+ * @module
+ */
+import { readGguf } from '../../gguf/reader.js';
+import type { Dtype } from '../../model/model-config.js';
+import { convertGguf, ggufDataName, ggufModelJson, type GgufAccuracy } from '../../onnx/gguf-import.js';
+import { MemorySink } from '../../onnx/onnx-graph-writer.js';
+import type { FetchLike } from './binding-fetch.js';
+import type { MemoryBudget } from './model-files.js';
+
+/** A model given as a .gguf URL or path (query strings allowed). */
+export const isGgufUrl = (model: string) => /\.gguf([?#].*)?$/i.test(model);
+
+export interface GgufSource {
+  url: string;
+  /** The file name without .gguf: the model's default name. */
+  name: string;
+  dtype: Dtype;
+  config: Record<string, any>;
+  generation: Record<string, any>;
+  tokenizerJson: Record<string, any>;
+  tokenizerConfig: Record<string, any>;
+  onnx: { path: string; bytes: Uint8Array; externalData: Array<{ path: string; data: Uint8Array }> };
+  mapping: string[];
+}
+
+export async function loadGgufSource(
+  model: string,
+  baseUrl: string | URL | undefined,
+  fetcher: FetchLike,
+  budget: MemoryBudget,
+  options: { dtype?: Dtype; accuracy?: GgufAccuracy } = {},
+): Promise<GgufSource> {
+  if (options.dtype && options.dtype !== 'q4' && options.dtype !== 'fp32') {
+    throw new Error(`dtype ${options.dtype} does not apply to a GGUF model: leave it out (its own quantization, mapped exactly) or use fp32.`);
+  }
+  const dtype = options.dtype === 'fp32' ? 'fp32' : 'q4';
+  const base = baseUrl ?? (globalThis as { location?: { href: string } }).location?.href;
+  if (!/^[a-z][a-z\d+.-]*:/i.test(model) && !base) throw new Error(`Model "${model}" is not a URL and there is no base URL to resolve it against.`);
+  const url = new URL(model, base).href;
+  let response: Response;
+  try {
+    response = await fetcher(url);
+  } catch (error) {
+    throw new Error(`Could not fetch the GGUF model ${model} from ${url}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`Could not fetch the GGUF model ${model} from ${url}: HTTP ${response.status}.`);
+  }
+  const file = readGguf(await budget.read(response, model));
+  const json = ggufModelJson(file, dtype);
+  const sink = new MemorySink(ggufDataName(dtype));
+  const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy });
+  return {
+    url,
+    name: decodeURIComponent(new URL(url).pathname.split('/').pop()!.replace(/\.gguf$/i, '')),
+    dtype,
+    config: json.config,
+    generation: json.generationConfig,
+    tokenizerJson: json.tokenizer,
+    tokenizerConfig: json.tokenizerConfig,
+    onnx: { path: conversion.onnxName, bytes: conversion.model, externalData: [{ path: sink.location, data: sink.bytes() }] },
+    mapping: conversion.mapping,
+  };
+}

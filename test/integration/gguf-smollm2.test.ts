@@ -1,0 +1,94 @@
+/**
+ * The real SmolLM2-135M-Instruct Q4_1 GGUF through createNodeRuntime and loopback HTTP with the
+ * openai client, against llama.cpp's outputs in the fixture's reference.json: the chat prompt's
+ * ids, greedy replies with the exact 4-bit weights, the fp32 import's answer, and the cached
+ * conversion on a second start.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeRuntime, type NodeRuntime } from '../../src/adapters/node/runtime.js';
+import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
+import { createApp } from '../../src/app/create-app.js';
+import { requireBuild } from '../helpers/cli-server.js';
+import { sharedModel } from '../helpers/shared-models.js';
+
+const dir = sharedModel('SmolLM2-135M-Instruct');
+const GGUF = dir && join(dir, 'SmolLM2-135M-Instruct.Q4_1.gguf');
+
+interface Reference {
+  chat: { prompt: string; prompt_ids: number[]; reply: string; reply_ids: number[] }[];
+}
+
+describe.skipIf(!dir)('SmolLM2-135M-Instruct Q4_1 GGUF (real weights) against llama.cpp', () => {
+  const reference: Reference = dir ? JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) : { chat: [] };
+  const cache = mkdtempSync(join(tmpdir(), 'edgellm-gguf-cache-'));
+  const logs: string[] = [];
+  const start = (dtype?: 'fp32') =>
+    createNodeRuntime({ model: GGUF!, dtype, device: 'cpu', cacheDir: cache, log: (l) => logs.push(l) });
+  let first: NodeRuntime['loadInfo'];
+  let runtime: NodeRuntime;
+  let server: RunningServer;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    requireBuild();
+    const cold = await start();
+    first = cold.loadInfo;
+    await cold.close();
+    runtime = await start();
+    server = await serve(createApp({ runtime }), { host: '127.0.0.1', port: 0 });
+    client = new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 });
+  }, 300_000);
+  afterAll(async () => {
+    await server?.close();
+    await runtime?.close();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('converts once: the second start finds the conversion in the cache, at least 5x faster', () => {
+    expect(first.gguf).toMatchObject({ converted: true });
+    expect(runtime.loadInfo.gguf).toMatchObject({ converted: false });
+    expect(runtime.loadInfo.gguf!.ms * 5).toBeLessThan(first.gguf!.ms);
+    expect(runtime.loadInfo.loadMs).toBeLessThan(first.loadMs);
+    expect(runtime.loadInfo.attention).toMatch(/^GroupQueryAttention \(30 layers/);
+    expect(logs.join('\n')).toMatch(/210 x Q4_1 -> 4-bit MatMulNBits, block 32 \+ block offsets \(exact\)/);
+    expect(logs.join('\n')).toMatch(/1 x Q8_0 -> 8-bit blocks .*token_embd\.weight/);
+  });
+
+  it("renders the chat prompts into llama.cpp's token ids", async () => {
+    for (const chat of reference.chat) {
+      expect(await runtime.tokenize(undefined, { kind: 'messages', messages: [{ role: 'user', content: chat.prompt }] })).toEqual(chat.prompt_ids);
+    }
+  });
+
+  it("greedy replies equal llama.cpp's: the first in full, the second for 300 characters", async () => {
+    const model = runtime.models()[0].id;
+    const ask = async (i: number) => {
+      const chat = reference.chat[i];
+      const completion = await client.chat.completions.create({
+        model, messages: [{ role: 'user', content: chat.prompt }], temperature: 0, max_tokens: chat.reply_ids.length,
+      });
+      return completion.choices[0].message.content ?? '';
+    };
+    expect(await ask(0)).toBe(reference.chat[0].reply);
+    expect((await ask(1)).slice(0, 300)).toBe(reference.chat[1].reply.slice(0, 300));
+  }, 300_000);
+
+  it('--dtype fp32 (every weight dequantized) answers correctly', async () => {
+    const fp32 = await start('fp32');
+    try {
+      expect(fp32.loadInfo.dtype).toBe('fp32');
+      let text = '';
+      const input = { kind: 'messages' as const, messages: [{ role: 'user' as const, content: reference.chat[0].prompt }] };
+      for await (const event of fp32.generate({ input, sampling: { temperature: 0 }, stop: [], ignoreEos: false, n: 1, maxTokens: 20 } as never)) {
+        if ((event as { type: string }).type === 'delta') text += (event as { text: string }).text;
+      }
+      expect(text).toBe('The capital of France is Paris.');
+    } finally {
+      await fp32.close();
+    }
+  }, 300_000);
+});
