@@ -1,6 +1,6 @@
 /**
  * Parses `edgellm serve` arguments into runtime and server options. Flags the product cannot
- * honour yet (--lora_model, --tp > 1) fail loudly instead of being ignored.
+ * honour yet (--tp > 1) fail loudly instead of being ignored.
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
@@ -26,7 +26,8 @@ export const SERVE_HELP = `Model:
   --embedding-model DIR          serve /v1/embeddings from this sentence-embedding model
   --prompt-template raw|alpaca   template for /v1/completions prompts (default raw)
   --chat-template NAME           model (default: the model's own), alpaca, chatml, llama-2, raw
-  --lora-model DIR               not supported yet (merge the adapter into the model)
+  --lora-model DIR|FILE          LoRA adapter merged into a GGUF base (PEFT folder or GGUF LoRA);
+                                 its folder's tokenizer is the default when it has one
 Device:
   --device auto|cpu|cuda|webgpu  (default auto: CUDA when available, else CPU)
   --only-cpu                     same as --device cpu
@@ -120,9 +121,6 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   if (positionals[0] && v['base-model'] && positionals[0] !== v['base-model']) {
     throw new UsageError('give the model either as an argument or with --base-model, not both');
   }
-  if (v['lora-model']) {
-    throw new UsageError('--lora-model is not supported yet: merge the LoRA weights into the base model and export it to ONNX.');
-  }
   const tp = int(v.tp, '--tp', 1);
   if (tp !== 1) throw new UsageError(`--tp ${tp}: tensor parallelism is not supported yet; use --tp 1.`);
 
@@ -155,6 +153,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     runtime: {
       model,
       tokenizerPath: v['tokenizer-path'],
+      loraModel: v['lora-model'],
       dtype,
       device,
       deviceId: gpus[0],
