@@ -17,7 +17,7 @@ const DTYPES = ['fp32', 'fp16', 'q8', 'q4'] as const;
 export const SERVE_HELP = `Model:
   <model> | --base-model DIR     model directory (transformers.js layout) or Hugging Face Hub id;
                                  or a .gguf file, a folder holding one, or owner/name:Q4_K_M on the Hub
-  --tokenizer-path DIR           tokenizer directory (default: the model's)
+  --tokenizer-path DIR           tokenizer directory (default: the LoRA folder's, else the model's)
   --dtype fp32|fp16|q8|q4        which ONNX file to load (default: the model's preference, else fp32);
                                  for a GGUF: default its own quantization, exact; fp32 dequantizes all
   --gguf-accuracy exact|int8     GGUF 4-bit weights: float32 activations (default) or int8 (faster)
