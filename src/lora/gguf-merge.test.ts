@@ -54,6 +54,9 @@ describe('mergeGgufLora', () => {
     expect(() => mergeGgufLora(spec, base, adapter([['model.layers.0.self_attn.q_proj', 8, 4]]), floats)).toThrow(/q_proj is 8 x 4, the base tensor blk\.0\.attn_q\.weight is 8 x 8/);
     expect(() => adapter([['model.embed_tokens', 16, 8]])).toThrow(/adapts the token embedding, which cannot be merged/);
     expect(() => adapter([['model.layers.0.self_attn.rotary', 8, 8]])).toThrow(/module model\.layers\.0\.self_attn\.rotary is not one this server can merge/);
+    const files = peftFiles(randomPairs([['model.layers.0.self_attn.q_proj', 8, 8]], 2, 1), 2, 4);
+    const { pairs } = readPeftAdapter(files.config, files.safetensors);
+    expect(() => peftToGguf({ pairs, otherTensors: ['base_model.model.lm_head.modules_to_save.default.weight'] }, 'm')).toThrow(/full weights \(base_model\.model\.lm_head\.modules_to_save\.default\.weight; PEFT's modules_to_save\)/);
   });
 });
 

@@ -50,6 +50,10 @@ export function ggufTensorOf(module: string): string | undefined {
 
 /** A PEFT adapter's pairs keyed by GGUF tensor; refuses embedding and unknown modules by name. */
 export function peftToGguf(adapter: LoraAdapter, name: string): GgufLora {
+  if (adapter.otherTensors.length) {
+    const list = adapter.otherTensors.slice(0, 3).join(', ') + (adapter.otherTensors.length > 3 ? ', ...' : '');
+    throw new Error(`LoRA ${name}: the adapter also holds full weights (${list}; PEFT's modules_to_save), which this server does not load; only lora_A / lora_B pairs can be merged.`);
+  }
   const targets: GgufLoraTarget[] = [];
   for (const pair of adapter.pairs.values()) {
     if (/(^|\.)(embed_tokens|wte|word_embeddings)$/.test(pair.module)) {

@@ -26,6 +26,8 @@ export interface LoraAdapter {
   pairs: Map<string, LoraPair>;
   /** The base model the adapter was trained on, as its config names it. */
   baseModel?: string;
+  /** Tensors that are not LoRA halves (e.g. `modules_to_save` full copies): a merge must refuse them. */
+  otherTensors: string[];
 }
 
 interface AdapterConfig {
@@ -55,11 +57,13 @@ export function readPeftAdapter(configJson: object, safetensors: Uint8Array, nam
   if (!config.r || !config.lora_alpha) throw new Error(`${name}: adapter_config.json needs r and lora_alpha.`);
   const file = readSafetensors(safetensors, `${name}/adapter_model.safetensors`);
   const halves = new Map<string, { a?: Float32Array; b?: Float32Array; aShape?: number[]; bShape?: number[] }>();
+  const otherTensors: string[] = [];
   for (const [key, tensor] of file.tensors) {
     const match = PAIR.exec(key);
     if (!match) {
       if (/lora_(embedding_)?[AB]|lora_magnitude/.test(key)) throw new Error(`${name}: ${key} is a kind of LoRA weight this server does not support.`);
-      continue; // e.g. modules_to_save copies are refused below only if they would matter
+      otherTensors.push(key); // e.g. modules_to_save copies
+      continue;
     }
     const entry = halves.get(match[1]) ?? {};
     if (match[2] === 'A') Object.assign(entry, { a: tensorToFloat32(tensor), aShape: tensor.shape });
@@ -88,7 +92,7 @@ export function readPeftAdapter(configJson: object, safetensors: Uint8Array, nam
     const scale = config.use_rslora ? alpha / Math.sqrt(r) : alpha / r;
     pairs.set(module, { module, rank, inFeatures, outFeatures, a: A, b: B, scale });
   }
-  return { pairs, ...(config.base_model_name_or_path && { baseModel: config.base_model_name_or_path }) };
+  return { pairs, otherTensors, ...(config.base_model_name_or_path && { baseModel: config.base_model_name_or_path }) };
 }
 
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
