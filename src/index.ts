@@ -8,6 +8,7 @@ export { InferenceError, isInferenceError, toErrorResponse, type ErrorType } fro
 export type { AssetSource } from './handlers/context.js';
 export type { RequestLog } from './app/request-log.js';
 export type { OrtCausalLMCounters } from './onnx/ort-causal-lm.js';
+export type { GgufAccuracy } from './onnx/gguf-import.js';
 export { createEngine, type EngineOptions } from './runtime/engine.js';
 export type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from './runtime/backend.js';
 export type { Tokenizer } from './runtime/tokenizer.js';

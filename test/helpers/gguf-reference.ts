@@ -7,7 +7,7 @@ import type { GgmlType } from '../../src/gguf/reader.js';
 import { readGguf } from '../../src/gguf/reader.js';
 import { dequantize, toBlockQuant } from '../../src/gguf/quants.js';
 import type { BlockQuant, DecoderSpec, SourceTensor, WeightCodec } from '../../src/onnx/gguf-decoder-graph.js';
-import { quantTensor, randomFloats, writeGguf, type WriterTensor } from './gguf-writer.js';
+import { quantTensor, randomFloats, typed, writeGguf, type WriterTensor, type WriterValue } from './gguf-writer.js';
 
 /**
  * Logits of every position of `ids` ([ids.length][vocab]). Rotary as llama.cpp applies it: for
@@ -239,8 +239,12 @@ export interface TinyGgufTypes {
  * A tiny random decoder written as a real GGUF file with the test writer's quantizers and read
  * back with the reader; the codec is src/gguf/quants.ts. Hidden size 256 so K-quant super-blocks fit.
  */
-export function tinyGguf(architecture: DecoderSpec['architecture'], types: TinyGgufTypes, options: { tied?: boolean; seed?: number } = {}): TinyModel & { bytes: Uint8Array } {
-  const spec: DecoderSpec = { architecture, hidden: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, vocab: 96, ropeTheta: 10000, rmsEps: 1e-5 };
+export function tinyGguf(
+  architecture: DecoderSpec['architecture'],
+  types: TinyGgufTypes,
+  options: { tied?: boolean; seed?: number; /** Write the model and a byte-level tokenizer's metadata too (vocab 257). */ metadata?: boolean } = {},
+): TinyModel & { bytes: Uint8Array } {
+  const spec: DecoderSpec = { architecture, hidden: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, vocab: options.metadata ? 257 : 96, ropeTheta: 10000, rmsEps: 1e-5 };
   if (architecture === 'gemma3') {
     // Layer 0 slides over 4 positions (the tests run 9 tokens), layer 1 is global.
     spec.ropeTheta = 1e6;
@@ -273,7 +277,36 @@ export function tinyGguf(architecture: DecoderSpec['architecture'], types: TinyG
   }
   vector('output_norm.weight', D, 1, 0.1);
   if (options.tied === false) matrix('output.weight', w, Vn, D, 1);
-  const bytes = writeGguf({ 'general.architecture': architecture }, tensors);
+  const bytes = writeGguf({ 'general.architecture': architecture, ...(options.metadata ? modelMetadata(spec, F) : {}) }, tensors);
   const file = readGguf(bytes);
   return { spec, tensors: file.tensors, codec: { dequantize, toBlockQuant }, bytes };
+}
+
+/** Config metadata of `spec` (llama-style keys) and a byte-level BPE tokenizer: <|end|> (eos) and the 256 byte symbols. */
+function modelMetadata(spec: DecoderSpec, ffn: number): Record<string, WriterValue> {
+  const a = spec.architecture;
+  const bytes: string[] = [];
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    bytes.push(printable ? String.fromCharCode(b) : '');
+  }
+  let n = 0;
+  for (let b = 0; b < 256; b++) if (!bytes[b]) bytes[b] = String.fromCharCode(256 + n++);
+  const tokens = ['<|end|>', ...bytes];
+  return {
+    [`${a}.embedding_length`]: spec.hidden,
+    [`${a}.block_count`]: spec.layers,
+    [`${a}.attention.head_count`]: spec.heads,
+    [`${a}.attention.head_count_kv`]: spec.kvHeads,
+    [`${a}.feed_forward_length`]: ffn,
+    [`${a}.context_length`]: 512,
+    [`${a}.rope.freq_base`]: spec.ropeTheta,
+    [`${a}.attention.layer_norm_rms_epsilon`]: spec.rmsEps,
+    'tokenizer.ggml.model': 'gpt2',
+    'tokenizer.ggml.pre': 'default',
+    'tokenizer.ggml.tokens': tokens,
+    'tokenizer.ggml.token_type': typed('ARRAY', tokens.map((_, i) => (i === 0 ? 3 : 1)), 'INT32'),
+    'tokenizer.ggml.merges': [],
+    'tokenizer.ggml.eos_token_id': 0,
+  };
 }

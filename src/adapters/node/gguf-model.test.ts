@@ -1,10 +1,15 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isGgufModel, locateGguf } from './gguf-model.js';
+import { GGUF_IMPORTER_VERSION } from '../../onnx/gguf-import.js';
+import type { GenerateRequest } from '../../runtime/types.js';
+import { requireBuild } from '../../../test/helpers/cli-server.js';
+import { tinyGguf } from '../../../test/helpers/gguf-reference.js';
+import { isGgufModel, locateGguf, resolveGgufModel } from './gguf-model.js';
+import { createNodeRuntime } from './runtime.js';
 
 const temps: string[] = [];
 const tmp = () => temps[temps.push(mkdtempSync(join(tmpdir(), 'edgellm-gguf-'))) - 1];
@@ -95,4 +100,46 @@ describe('locateGguf', () => {
     await expect(locateGguf('test/gguf:Q6_K', opts)).rejects.toThrow(/2 GGUF files for Q6_K .*split files are not supported/);
     await expect(locateGguf('test/missing:Q4_0', opts)).rejects.toThrow(/Could not list the files of test\/missing .*HTTP 404/);
   });
+});
+
+describe('resolveGgufModel and createNodeRuntime on a tiny GGUF', () => {
+  it('converts once into the cache (both dtypes), then serves it', async () => {
+    requireBuild();
+    const dir = tmp();
+    const cacheDir = tmp();
+    const file = join(dir, 'tiny-Q4_K.gguf');
+    writeFileSync(file, tinyGguf('llama', { weights: 'Q4_K', embedding: 'Q8_0' }, { metadata: true }).bytes);
+    const logs: string[] = [];
+    const opts = { cacheDir, log: (l: string) => logs.push(l), progress: false };
+    const first = await resolveGgufModel(file, 'q4', opts);
+    expect(first).toMatchObject({ converted: true, dtype: 'q4', file, name: 'tiny-Q4_K' });
+    expect(first.dir).toMatch(new RegExp(`^${cacheDir}/gguf/[0-9a-f]{32}-v${GGUF_IMPORTER_VERSION}$`));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'onnx/model_q4.onnx', 'onnx/model_q4.onnx.data']) {
+      expect(existsSync(join(first.dir, f)), f).toBe(true);
+    }
+    expect(JSON.parse(readFileSync(join(first.dir, 'config.json'), 'utf8'))).toMatchObject({ model_type: 'llama', hidden_size: 256, 'transformers.js_config': { dtype: 'q4' } });
+    expect(logs.join('\n')).toMatch(/14 x Q4_K -> 4-bit MatMulNBits, block 32 \+ block offsets \(exact\)/);
+    expect(readdirSync(join(first.dir, 'onnx')).filter((f) => f.endsWith('.part'))).toEqual([]);
+
+    logs.length = 0;
+    const again = await resolveGgufModel(file, 'q4', opts);
+    expect(again).toMatchObject({ converted: false, dir: first.dir });
+    expect(logs.join('\n')).toMatch(/14 x Q4_K -> 4-bit MatMulNBits/); // the mapping is logged on every start
+
+    const fp32 = await resolveGgufModel(file, 'fp32', opts);
+    expect(fp32).toMatchObject({ converted: true, dir: first.dir });
+    expect(readFileSync(join(first.dir, 'onnx', 'model.onnx.mapping.txt'), 'utf8')).toMatch(/Q4_K -> float32 \(dequantized\)/);
+
+    const runtime = await createNodeRuntime({ model: file, device: 'cpu', cacheDir, log: () => {} });
+    try {
+      expect(runtime.loadInfo).toMatchObject({ dir: first.dir, dtype: 'q4', modelNames: ['tiny-Q4_K'], gguf: { converted: false } });
+      expect(runtime.loadInfo.attention).toMatch(/^GroupQueryAttention \(2 layers/);
+      const request = { input: { kind: 'text', text: 'hi' }, sampling: { temperature: 0 }, stop: [], ignoreEos: true, n: 1, maxTokens: 3 } as unknown as GenerateRequest;
+      const tokens: number[] = [];
+      for await (const event of runtime.generate(request)) if (event.type === 'delta') tokens.push(...event.tokens);
+      expect(tokens).toHaveLength(3);
+    } finally {
+      await runtime.close();
+    }
+  }, 120_000);
 });

@@ -5,8 +5,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { dequantize } from '../../gguf/quants.js';
@@ -73,7 +73,7 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   }
 
   log(`Converting ${file} (${dtype === 'fp32' ? 'dequantized to fp32' : 'its own quantization'}) into ${dir}`);
-  let gguf = readGguf(new Uint8Array(await readFile(file)));
+  let gguf = readGguf(readWholeFile(file));
   const json = ggufModelJson(gguf, dtype);
   let merged: string[] = [];
   if (options.lora) {
@@ -81,6 +81,8 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
     gguf = { ...gguf, tensors: result.tensors };
     merged = result.lines;
   }
+  // Per process, so two servers converting the same file at once do not write into each other's files.
+  const part = `.${process.pid}.part`;
   await mkdir(join(dir, 'onnx'), { recursive: true });
   for (const [rel, value] of [
     ['config.json', json.config],
@@ -90,32 +92,50 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   ] as const) {
     // The config's preferred dtype is the first one converted; later ones leave it.
     if (rel === 'config.json' && existsSync(join(dir, rel))) continue;
-    await writeFile(`${join(dir, rel)}.part`, JSON.stringify(value, null, 2) + '\n');
-    await rename(`${join(dir, rel)}.part`, join(dir, rel));
+    await writeFile(`${join(dir, rel)}${part}`, JSON.stringify(value, null, 2) + '\n');
+    await rename(`${join(dir, rel)}${part}`, join(dir, rel));
   }
   const tty = options.progress ?? Boolean(process.stderr.isTTY);
   const write = tty ? (s: string) => void process.stderr.write(s) : (s: string) => log(s.replace(/\n$/, ''));
   const total = gguf.tensors.reduce((n, t) => n + t.data.byteLength, 0);
   const progress = createProgress(`converting ${basename(file)}`, total, { tty, write });
   const dataPath = join(dir, 'onnx', ggufDataName(dtype));
-  const sink = new FileSink(`${dataPath}.part`, ggufDataName(dtype));
+  const sink = new FileSink(`${dataPath}${part}`, ggufDataName(dtype));
   let conversion;
   try {
     conversion = convertGguf(gguf, json.config, sink, { dtype, accuracy, onTensor: (t) => progress.update(t.data.byteLength) });
   } catch (error) {
     sink.close();
-    await rm(`${dataPath}.part`, { force: true });
+    await rm(`${dataPath}${part}`, { force: true });
     throw error;
   }
   sink.close();
   progress.done();
   const mapping = [...merged, ...conversion.mapping];
   await writeFile(mappingPath, mapping.join('\n') + '\n');
-  await writeFile(`${onnxPath}.part`, conversion.model);
-  await rename(`${dataPath}.part`, dataPath);
-  await rename(`${onnxPath}.part`, onnxPath); // last: its presence marks a complete conversion
+  await writeFile(`${onnxPath}${part}`, conversion.model);
+  await rename(`${dataPath}${part}`, dataPath);
+  await rename(`${onnxPath}${part}`, onnxPath); // last: its presence marks a complete conversion
   for (const line of mapping) log(`  ${line}`);
   return { ...result, converted: true, ms: Date.now() - started };
+}
+
+/** The file in one buffer (readFile stops at 2 GiB; a typed array holds up to 4 GiB in Node 20). */
+function readWholeFile(path: string): Uint8Array {
+  const size = statSync(path).size;
+  if (size > 2 ** 32) throw new Error(`${path} is ${(size / 2 ** 30).toFixed(1)} GiB: GGUF files over 4 GiB are not supported yet.`);
+  const bytes = new Uint8Array(size);
+  const fd = openSync(path, 'r');
+  try {
+    for (let at = 0; at < size; ) {
+      const n = readSync(fd, bytes, at, Math.min(size - at, 1 << 30), at);
+      if (n === 0) throw new Error(`${path} ended after ${at} of ${size} bytes`);
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
 }
 
 /** Writes external data straight to a file. */
