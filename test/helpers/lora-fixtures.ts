@@ -5,20 +5,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LoraPair } from '../../src/lora/peft.js';
 import type { DecoderSpec, SourceTensor } from '../../src/onnx/gguf-decoder-graph.js';
 import { rng } from './gguf-reference.js';
 import { writeSafetensors, type TensorSpec } from './safetensors-writer.js';
 
-export interface TestPair {
-  module: string;
-  rank: number;
-  inFeatures: number;
-  outFeatures: number;
-  /** [rank, in] */
-  a: Float32Array;
-  /** [out, rank] */
-  b: Float32Array;
-}
+/** A LoRA pair before scaling: A [rank, in], B [out, rank] (the merge's scale is passed apart). */
+export type TestPair = Omit<LoraPair, 'scale'>;
 
 /** Random pairs for `modules` ([name, out, in]); `zero` makes every B zero (PEFT's initial state). */
 export function randomPairs(modules: [string, number, number][], rank: number, seed: number, options: { zero?: boolean; std?: number } = {}): TestPair[] {
