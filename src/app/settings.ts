@@ -58,7 +58,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'model directory or Hub id, or a GGUF: a `.gguf` file, a folder holding one, or `owner/name:Q4_K_M` on the Hub (or give it as the argument: `edgellm serve <model>`)',
     envDoc: 'model directory name under the model files (or a full URL); required',
   },
-  { key: 'tokenizerPath', flag: 'tokenizer-path', kind: string, arg: 'DIR', group: 'Model', help: "tokenizer directory (default: the model's)" },
+  { key: 'tokenizerPath', flag: 'tokenizer-path', kind: string, arg: 'DIR', group: 'Model', help: "tokenizer directory (default: the LoRA adapter's folder when it has one, else the model's)" },
   {
     key: 'dtype', flag: 'dtype', env: 'DTYPE', kind: oneOf(DTYPES), group: 'Model',
     help: "which ONNX file to load (default: the model's preference, else the first of fp32, q8, q4, fp16); for a GGUF: default its own quantization, fp32 dequantizes all",
@@ -93,8 +93,9 @@ export const SETTINGS: readonly Setting[] = [
     doc: "chat template (default `model`: the model's own Jinja `chat_template`)",
   },
   {
-    key: 'loraModel', flag: 'lora-model', kind: string, arg: 'DIR', group: 'Model',
-    help: 'not supported yet (fails at start): merge the adapter and export the merged model',
+    key: 'loraModel', flag: 'lora-model', kind: string, arg: 'DIR|FILE', group: 'Model',
+    help: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder or a GGUF LoRA; its folder's tokenizer is the default when it has one",
+    doc: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder (`adapter_config.json` + `adapter_model.safetensors`) or a llama.cpp GGUF LoRA; `--tokenizer_path` defaults to its folder when that holds a tokenizer (see [LoRA adapters](#lora-adapters)). One adapter per server",
   },
   {
     key: 'device', flag: 'device', kind: oneOf(CLI_DEVICES), group: 'Device',

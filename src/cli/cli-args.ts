@@ -1,6 +1,6 @@
 /**
  * Parses `edgellm serve` arguments into runtime and server options. Flags the product cannot
- * honour yet (--lora_model, --tp > 1) fail loudly instead of being ignored.
+ * honour yet (--tp > 1) fail loudly instead of being ignored.
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
@@ -88,9 +88,6 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   if (positionals[0] && v.model && positionals[0] !== v.model) {
     throw new UsageError('give the model either as an argument or with --base-model, not both');
   }
-  if (v.loraModel) {
-    throw new UsageError('--lora-model is not supported yet: merge the LoRA weights into the base model and export it to ONNX.');
-  }
   if (v.tp !== undefined && v.tp !== 1) throw new UsageError(`--tp ${v.tp}: tensor parallelism is not supported yet; use --tp 1.`);
 
   const warnings: string[] = [];
@@ -134,6 +131,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         noEmbeddingModel: 'Start the server with --embedding-model.',
       },
       tokenizerPath: v.tokenizerPath,
+      loraModel: v.loraModel,
       dtype,
       device,
       deviceId: gpus[0],

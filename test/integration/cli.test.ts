@@ -16,7 +16,6 @@ describe('edgellm CLI', () => {
 
   it.each([
     [['serve', 'x', '--tp', '2'], /tensor parallelism is not supported yet/],
-    [['serve', 'x', '--lora_model', 'y'], /--lora-model is not supported yet/],
     [['serve', 'x', '--dtype', 'int3'], /--dtype must be one of fp32, fp16, q8, q4/],
     [['serve', 'x', '--only_cpu', '--device', 'cuda'], /--only-cpu conflicts with --device cuda/],
     [['serve', 'x', '--no-such-flag'], /Unknown option '--no-such-flag'/],
@@ -37,10 +36,17 @@ describe('edgellm CLI', () => {
   it.each([
     [['./no/such/model.gguf'], /GGUF model \.\/no\/such\/model\.gguf: no such file/],
     [['./no/such/model.gguf', '--dtype', 'q8'], /--dtype q8 does not apply to a GGUF model: leave it out .* or use fp32/],
+    [['./no/such/model.gguf', '--lora_model', './no/such/adapter'], /--lora-model \.\/no\/such\/adapter: no such file or directory/],
   ])('fails clearly for GGUF %j', async (args, message) => {
     const { code, output } = await runCli(['serve', ...args, '--port', '0']);
     expect(code).toBe(1);
     expect(output).toMatch(message);
+  });
+
+  it.skipIf(!dir)('refuses --lora-model on an ONNX model folder, naming what is supported', async () => {
+    const { code, output } = await runCli(['serve', dir!, '--lora_model', dir!, '--port', '0']);
+    expect(code).toBe(1);
+    expect(output).toMatch(/--lora-model needs a GGUF base model .* is an ONNX model folder/);
   });
 
   it.skipIf(!dir)('fails at start-up when a demanded GPU is not there', async () => {

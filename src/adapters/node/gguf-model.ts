@@ -9,7 +9,10 @@ import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFil
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { dequantize } from '../../gguf/quants.js';
 import { readGguf } from '../../gguf/reader.js';
+import { mergeGgufLora, type GgufLora } from '../../lora/gguf-merge.js';
+import { decoderSpec } from '../../onnx/gguf-decoder-graph.js';
 import {
   convertGguf, ggufDataName, ggufModelJson, GGUF_IMPORTER_VERSION, type GgufAccuracy, type GgufDtype,
 } from '../../onnx/gguf-import.js';
@@ -31,6 +34,8 @@ export function isGgufModel(name: string): boolean {
 
 export interface GgufResolveOptions extends ResolveOptions {
   accuracy?: GgufAccuracy;
+  /** A LoRA adapter merged into the weights before the graph is built (its hash joins the cache key). */
+  lora?: { sha256: string; lora: GgufLora };
 }
 
 export interface GgufModel {
@@ -57,7 +62,8 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   const file = await locateGguf(name, options);
   const sha = await fileSha256(file, cacheRoot(options));
   const accuracy = options.accuracy ?? 'exact';
-  const dir = join(cacheRoot(options), 'gguf', `${sha.slice(0, 32)}-v${GGUF_IMPORTER_VERSION}${accuracy === 'exact' ? '' : `-${accuracy}`}`);
+  const loraKey = options.lora ? `-lora-${options.lora.sha256.slice(0, 32)}` : '';
+  const dir = join(cacheRoot(options), 'gguf', `${sha.slice(0, 32)}-v${GGUF_IMPORTER_VERSION}${accuracy === 'exact' ? '' : `-${accuracy}`}${loraKey}`);
   const onnxPath = join(dir, 'onnx', `${dtype === 'fp32' ? 'model' : 'model_q4'}.onnx`);
   const result = { dir, dtype, file, name: basename(file).replace(/\.gguf$/i, '') };
   const mappingPath = `${onnxPath}.mapping.txt`;
@@ -67,8 +73,14 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   }
 
   log(`Converting ${file} (${dtype === 'fp32' ? 'dequantized to fp32' : 'its own quantization'}) into ${dir}`);
-  const gguf = readGguf(readWholeFile(file));
+  let gguf = readGguf(readWholeFile(file));
   const json = ggufModelJson(gguf, dtype);
+  let merged: string[] = [];
+  if (options.lora) {
+    const result = mergeGgufLora(decoderSpec(json.config), gguf.tensors, options.lora.lora, dequantize);
+    gguf = { ...gguf, tensors: result.tensors };
+    merged = result.lines;
+  }
   // Per process, so two servers converting the same file at once do not write into each other's files.
   const part = `.${process.pid}.part`;
   await mkdir(join(dir, 'onnx'), { recursive: true });
@@ -99,11 +111,12 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   }
   sink.close();
   progress.done();
-  await writeFile(mappingPath, conversion.mapping.join('\n') + '\n');
+  const mapping = [...merged, ...conversion.mapping];
+  await writeFile(mappingPath, mapping.join('\n') + '\n');
   await writeFile(`${onnxPath}${part}`, conversion.model);
   await rename(`${dataPath}${part}`, dataPath);
   await rename(`${onnxPath}${part}`, onnxPath); // last: its presence marks a complete conversion
-  for (const line of conversion.mapping) log(`  ${line}`);
+  for (const line of mapping) log(`  ${line}`);
   return { ...result, converted: true, ms: Date.now() - started };
 }
 

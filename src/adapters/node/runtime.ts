@@ -14,6 +14,7 @@ import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-fi
 import { readJsonFile } from './json-file.js';
 import { isGgufModel, resolveGgufModel } from './gguf-model.js';
 import type { GgufAccuracy } from '../../onnx/gguf-import.js';
+import { loadLoraFiles, type LoraFiles } from './lora-files.js';
 import { loadTokenizer } from './tokenizer.js';
 import { WorkerBackend } from './thread-backend.js';
 import type { WorkerStats } from './thread-protocol.js';
@@ -28,6 +29,11 @@ export interface NodeRuntimeOptions {
   cacheDir?: string;
   /** For a GGUF model: float32 (`exact`, default) or int8 activations for its 4-bit weights. */
   ggufAccuracy?: GgufAccuracy;
+  /**
+   * A LoRA adapter (PEFT folder or GGUF LoRA file) merged exactly into a GGUF base at conversion;
+   * its folder is the default tokenizer when it holds a tokenizer.json.
+   */
+  loraModel?: string;
   tokenizerPath?: string;
   dtype?: Dtype;
   device?: Device;
@@ -120,7 +126,12 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const started = Date.now();
   assertOnnxruntimeNode();
   const log = options.log ?? ((line: string) => console.error(line));
-  const gguf = isGgufModel(options.model) ? await resolveGguf(options, log) : undefined;
+  const isGguf = isGgufModel(options.model);
+  if (options.loraModel && !isGguf) {
+    throw new Error(`--lora-model needs a GGUF base model (a .gguf file, a folder holding one, or owner/name:QUANT); ${options.model} is an ONNX model folder, whose weights cannot be merged here: merge the adapter before exporting to ONNX.`);
+  }
+  const lora = options.loraModel ? loadLoraFiles(options.loraModel) : undefined;
+  const gguf = isGguf ? await resolveGguf(options, log, lora) : undefined;
   const { dir, hubId } = gguf ? { dir: gguf.dir, hubId: undefined } : await resolveModelDir(options.model, { dtype: options.dtype, log, cacheDir: options.cacheDir });
   const dtype = gguf?.dtype ?? pickDtype(dir, options.dtype);
   const generation = readJson(join(dir, 'generation_config.json'));
@@ -132,7 +143,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const embeddingConfig = embeddingShape(embedding ? readJson(join(embedding.dir, 'config.json')) : {});
 
   // Cheap and often the broken file: before any thread starts, so a failure leaves nothing running.
-  const tokenizer = await loadTokenizer(options.tokenizerPath ?? dir, shape.eosTokenIds);
+  const tokenizer = await loadTokenizer(options.tokenizerPath ?? lora?.tokenizerDir ?? dir, shape.eosTokenIds);
   const embeddingTokenizer = embedding ? await loadTokenizer(embedding.dir, []) : undefined;
 
   // What the worker on a device rewrites the attention with, or why it keeps the exported graph.
@@ -224,11 +235,11 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
 }
 
 /** A GGUF model: converted into the cache on the first start, found there on later ones. */
-async function resolveGguf(options: NodeRuntimeOptions, log: (line: string) => void) {
+async function resolveGguf(options: NodeRuntimeOptions, log: (line: string) => void, lora?: LoraFiles) {
   if (options.dtype && options.dtype !== 'fp32' && options.dtype !== 'q4') {
     throw new Error(`--dtype ${options.dtype} does not apply to a GGUF model: leave it out (the file's own quantization, mapped exactly) or use fp32 (every weight dequantized).`);
   }
-  const gguf = await resolveGgufModel(options.model, options.dtype === 'fp32' ? 'fp32' : 'q4', { log, accuracy: options.ggufAccuracy, cacheDir: options.cacheDir });
+  const gguf = await resolveGgufModel(options.model, options.dtype === 'fp32' ? 'fp32' : 'q4', { log, accuracy: options.ggufAccuracy, cacheDir: options.cacheDir, lora });
   log(`edgellm: GGUF ${gguf.file}: ${gguf.converted ? 'converted' : 'conversion found in the cache'} in ${(gguf.ms / 1000).toFixed(1)} s (${gguf.dir})`);
   return gguf;
 }
