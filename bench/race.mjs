@@ -78,12 +78,24 @@ const peakRss = (pid) => {
 
 export async function main(argv) {
   const cfg = config(argv);
-  if (cfg.help) return process.stdout.write(USAGE), 0;
-  if (!existsSync(cfg.gguf)) return log(`${cfg.gguf} not found (--gguf)`), 2;
+  if (cfg.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!existsSync(cfg.gguf)) {
+    log(`${cfg.gguf} not found (--gguf)`);
+    return 2;
+  }
   const ggufModel = cfg.model.endsWith('.gguf');
   const onnx = ggufModel ? undefined : join(cfg.model, 'onnx', FILES[cfg.dtype]);
-  if (onnx && !existsSync(onnx)) return log(`${onnx} not found: bash bench/make-models.sh, or --model`), 2;
-  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) return log('dist/cli.js missing: npx tsup --silent'), 2;
+  if (onnx && !existsSync(onnx)) {
+    log(`${onnx} not found: bash bench/make-models.sh, or --model`);
+    return 2;
+  }
+  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) {
+    log('dist/cli.js missing: npx tsup --silent');
+    return 2;
+  }
   installCleanup();
 
   // Snapshot the built CLI: others may rebuild dist/ during the run.

@@ -38,7 +38,10 @@ export function maskCost(tokenizerJsonPath, schema = NESTED_SCHEMA, doc = DOC) {
       if (!b || b.length <= bestLen || pos + b.length > enc.length) continue;
       let ok = true;
       for (let i = 0; i < b.length && ok; i++) ok = b[i] === enc[pos + i];
-      if (ok) (best = id), (bestLen = b.length);
+      if (ok) {
+        best = id;
+        bestLen = b.length;
+      }
     }
     t = performance.now();
     if (!s.allows(best, ends)) throw new Error(`mask-cost: the grammar refused ${JSON.stringify(doc.slice(pos))}`);

@@ -389,8 +389,10 @@ export function writeModel(parsed: ParsedModel, kept: OnnxNode[], initializers: 
   const out = new ProtoWriter();
   let written = false;
   for (const f of parsed.top) {
-    if (f.field === MODEL_GRAPH && f.bytes && !written) out.bytes(MODEL_GRAPH, graph.finish()), (written = true);
-    else out.raw(f.raw);
+    if (f.field === MODEL_GRAPH && f.bytes && !written) {
+      out.bytes(MODEL_GRAPH, graph.finish());
+      written = true;
+    } else out.raw(f.raw);
   }
   if (!parsed.top.some((f) => f.field === MODEL_OPSET && f.bytes && nameOf(f.bytes, OPSET_DOMAIN) === 'com.microsoft')) {
     out.message(MODEL_OPSET, (o) => o.string(OPSET_DOMAIN, 'com.microsoft').varint(2, 1));

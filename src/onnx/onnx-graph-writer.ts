@@ -46,7 +46,10 @@ export class MemorySink implements ExternalDataSink {
   bytes(): Uint8Array {
     const out = new Uint8Array(this.size);
     let at = 0;
-    for (const c of this.chunks) out.set(c, at), (at += c.byteLength);
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.byteLength;
+    }
     return out;
   }
 }

@@ -85,7 +85,9 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
       if (kn) for (let hh = 0; hh < KV; hh++) norm(k, kn, hh * hd, hd);
       rope(q, H, s, base);
       rope(k, KV, s, base);
-      qs.push(q), ks.push(k), vs.push(v);
+      qs.push(q);
+      ks.push(k);
+      vs.push(v);
     }
     const ffnNorm = w(p('ffn_norm.weight'));
     const [wg, wu, wd] = ['ffn_gate', 'ffn_up', 'ffn_down'].map((n) => w(p(`${n}.weight`)));

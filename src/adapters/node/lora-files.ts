@@ -30,7 +30,7 @@ export function loadLoraFiles(path: string): LoraFiles {
   if (dir && existsSync(join(dir, 'adapter_config.json'))) {
     const weights = join(dir, 'adapter_model.safetensors');
     if (!existsSync(weights)) {
-      const others = readdirSync(dir).filter((f) => /^adapter_model\./.test(f));
+      const others = readdirSync(dir).filter((f) => f.startsWith('adapter_model.'));
       throw new Error(`--lora-model ${path}: no adapter_model.safetensors${others.length ? ` (found ${others.join(', ')}; only safetensors can be read, not pickled .bin files)` : ''}.`);
     }
     const configText = readFileSync(join(dir, 'adapter_config.json'), 'utf8');

@@ -113,10 +113,10 @@ export function parseGbnf(source: string): Grammar {
   const postfix = (e: Expr): Expr => {
     for (;;) {
       const c = source[i];
-      if (c === '*') (i++, (e = rep(e, 0)));
-      else if (c === '+') (i++, (e = rep(e, 1)));
-      else if (c === '?') (i++, (e = rep(e, 0, 1)));
-      else if (c === '{') {
+      if (c === '*' || c === '+' || c === '?') {
+        i++;
+        e = c === '*' ? rep(e, 0) : c === '+' ? rep(e, 1) : rep(e, 0, 1);
+      } else if (c === '{') {
         const m = /^\{\s*(\d+)\s*(,\s*(\d*)\s*)?\}/.exec(source.slice(i));
         if (!m) fail('bad repetition {m,n}');
         i += m![0].length;

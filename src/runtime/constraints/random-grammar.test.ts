@@ -36,7 +36,7 @@ function randomNode(rand: () => number, depth: number): Node {
 
 const reEscape = (c: string) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const reClassEscape = (c: string) => c.replace(/[\]\\^-]/g, '\\$&');
-const gbnfEscape = (c: string) => c.replace(/[\\"\]\[^-]/g, '\\$&');
+const gbnfEscape = (c: string) => c.replace(/[\\"\][^-]/g, '\\$&');
 
 function toRegex(n: Node): string {
   switch (n.t) {

@@ -147,10 +147,10 @@ export function parseRegex(source: string): Expr {
       const c = source[i];
       let min: number;
       let max: number;
-      if (c === '*') (i++, (min = 0), (max = Infinity));
-      else if (c === '+') (i++, (min = 1), (max = Infinity));
-      else if (c === '?') (i++, (min = 0), (max = 1));
-      else if (c === '{') {
+      if (c === '*' || c === '+' || c === '?') {
+        i++;
+        [min, max] = c === '*' ? [0, Infinity] : c === '+' ? [1, Infinity] : [0, 1];
+      } else if (c === '{') {
         const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(i));
         if (!m) return e; // a literal '{' (as JavaScript reads it)
         i += m[0].length;
