@@ -1,7 +1,8 @@
 /**
  * The real SmolLM2-135M-Instruct Q4_1 GGUF through createNodeRuntime and loopback HTTP with the
  * openai client, against llama.cpp's outputs in the fixture's reference.json: the chat prompt's
- * ids, greedy replies with the exact 4-bit weights, the fp32 import's answer, and the cached
+ * ids, greedy replies with the exact 4-bit weights, logprob tokens that spell the generated text
+ * on byte-level BPE (split characters included), the fp32 import's answer, and the cached
  * conversion on a second start.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -77,6 +78,37 @@ describe.skipIf(!dir)('SmolLM2-135M-Instruct Q4_1 GGUF (real weights) against ll
     expect(await ask(0)).toBe(reference.chat[0].reply);
     expect((await ask(1)).slice(0, 300)).toBe(reference.chat[1].reply.slice(0, 300));
   }, 300_000);
+
+  it('logprob tokens spell the text on byte-level BPE: /v1/completions tokens and text_offset, chat bytes', async () => {
+    const model = runtime.models()[0].id;
+    // Japanese in and out: the 49k vocabulary has few whole kana, so the model writes most of them as two
+    // tokens (the first two UTF-8 bytes, then the third). A token that ends inside a character adds no text
+    // ('') and the one that completes it carries the whole character.
+    const prompt = 'English: thank you. Japanese: ありがとう。 English: good morning. Japanese:';
+    const completion = await client.completions.create({ model, prompt, max_tokens: 16, temperature: 0, logprobs: 2 });
+    const { text, logprobs } = completion.choices[0];
+    expect(logprobs!.tokens).toHaveLength(16);
+    expect(logprobs!.tokens!.join('')).toBe(text);
+    logprobs!.tokens!.forEach((token, i) => expect(text.slice(logprobs!.text_offset![i]).startsWith(token)).toBe(true));
+    logprobs!.token_logprobs!.forEach((logprob) => expect(logprob).toBeLessThanOrEqual(0));
+    expect(logprobs!.tokens).toContain(''); // a split character really was generated
+    expect(text).toMatch(/[\u3040-\u30ff]/);
+
+    const chat = await client.chat.completions.create({
+      model, messages: [{ role: 'user', content: 'Write "thank you" in Japanese and in Chinese.' }],
+      max_tokens: 16, temperature: 0, logprobs: true, top_logprobs: 2,
+    });
+    const content = chat.choices[0].logprobs!.content!;
+    expect(content.map((entry) => entry.token).join('')).toBe(chat.choices[0].message.content);
+    // Each token's bytes are its own UTF-8 pieces: together they are the text's UTF-8.
+    expect(Buffer.from(content.flatMap((entry) => entry.bytes!)).toString('utf8')).toBe(chat.choices[0].message.content);
+    // A token's bytes that are whole characters on their own decode to the token.
+    const strict = new TextDecoder('utf-8', { fatal: true });
+    const whole = content.filter((entry) => { try { strict.decode(Uint8Array.from(entry.bytes!)); return true; } catch { return false; } });
+    for (const entry of whole) expect(strict.decode(Uint8Array.from(entry.bytes!))).toBe(entry.token);
+    expect(content.some((entry) => entry.token === '' && entry.bytes!.length > 0)).toBe(true);
+    for (const entry of content) expect(entry.top_logprobs).toHaveLength(2);
+  }, 120_000);
 
   it('--dtype fp32 (every weight dequantized) answers correctly', async () => {
     const fp32 = await start('fp32');

@@ -7,19 +7,23 @@
  * onnxruntime-genai export of tiny-random Llama in fp32 with external data and fp16 with an fp16 KV
  * cache) and the small exports of test/fixtures/families (make-families.py: tied and untied
  * embeddings, dynamic q8, external data, qwen2 biases, Llama-3 rotary scaling, and the
- * GroupQueryAttention wiring of onnxruntime-genai's builder, which batches right-padded).
+ * GroupQueryAttention wiring of onnxruntime-genai's builder, which batches right-padded). The
+ * real-weights row converts SmolLM2-135M-Instruct's Q4_1 GGUF (../shared/models) as `edgellm serve`
+ * does by default and runs it through the same scenarios.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resolveGgufModel } from '../../src/adapters/node/gguf-model.js';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
 import { loadTokenizer } from '../../src/adapters/node/tokenizer.js';
 import { modelShape } from '../../src/model/model-config.js';
 import type { OrtCausalLM } from '../../src/onnx/ort-causal-lm.js';
 import { createEngine } from '../../src/runtime/engine.js';
 import type { GenerateRequest, GenerationEvent, InferenceRuntime } from '../../src/runtime/types.js';
-import { SHARED_MODELS, STORIES, TINY_RANDOM } from '../helpers/shared-models.js';
+import { SHARED_MODELS, sharedModel, SMOLLM2, STORIES, TINY_RANDOM } from '../helpers/shared-models.js';
 
 const FAMILIES = fileURLToPath(new URL('../fixtures/families/', import.meta.url));
 const shared = (name: string) => join(SHARED_MODELS, name);
@@ -36,6 +40,10 @@ interface Family {
    * not match.
    */
   batchInvariant?: boolean;
+  /** What the loaded model must say about its attention (the rewrite applied). */
+  attention?: RegExp;
+  /** onnxruntime threads (default: onnxruntime's). */
+  threads?: number;
 }
 
 const ANY = /^any number of tokens per step; decode steps batched$/;
@@ -68,6 +76,7 @@ async function open(family: Family, engine: { prefillChunk: number; cacheMaxByte
   const model = await loadCausalLM({
     path: join(family.dir, 'onnx', family.file),
     executionProviders: ['cpu'],
+    threads: family.threads,
     contextLength: shape.contextLength,
     hiddenSize: shape.hiddenSize,
     attention: typeof shape.attention === 'string' ? undefined : shape.attention,
@@ -113,6 +122,33 @@ async function scenarios(runtime: InferenceRuntime, concurrent: boolean): Promis
   return { prefix, session, batch, beams };
 }
 
+/** Runs the scenarios on a whole-prefill, cache-less reference and on a served engine, and compares. */
+async function checkFamily(family: Family, opened: OrtCausalLM[]) {
+  const reference = await open(family, { prefillChunk: 100_000, cacheMaxBytes: 0, maxConcurrent: 2 }); // requests one at a time (2: a beam search is 2 sequences)
+  const served = await open(family, { prefillChunk: 3, cacheMaxBytes: 64 * 1024 * 1024, maxConcurrent: 8 });
+  opened.push(reference.model, served.model);
+  expect(served.model.steps).toMatch(family.steps);
+  if (family.attention) expect(served.model.attention).toMatch(family.attention);
+  const want = await scenarios(reference.runtime, false);
+  const got = await scenarios(served.runtime, true);
+  if (family.batchInvariant === false) {
+    // Its rows depend on how the prompt is split into calls (chunked prefill vs whole): the lengths must agree.
+    expect(got.batch.map((t) => t.length)).toEqual(want.batch.map((t) => t.length));
+    got.batch = want.batch;
+  }
+  expect(got).toEqual(want);
+  // Embeddings from the model's hidden state work on every family.
+  const [vector] = (await served.runtime.embed({ input: ['Once upon a time'] })).embeddings;
+  expect(vector).toHaveLength(served.model.info.hiddenSize);
+  expect(vector.every(Number.isFinite)).toBe(true);
+  // The served model really batched the concurrent requests where the graph allows it; a graph
+  // whose rows depend on their neighbours (dynamic int8 as exported) runs each sequence alone.
+  if (family.batchInvariant === false) expect(served.model.counters.decodeRows).toBe(served.model.counters.decodeCalls);
+  else expect(served.model.counters.decodeRows).toBeGreaterThan(served.model.counters.decodeCalls);
+  await Promise.all([reference.model.dispose(), served.model.dispose()]);
+  opened.length = 0;
+}
+
 describe('model families', () => {
   const opened: OrtCausalLM[] = [];
   afterAll(async () => {
@@ -122,29 +158,29 @@ describe('model families', () => {
   for (const family of families) {
     const present = existsSync(join(family.dir, 'onnx', family.file));
     if (!present) console.warn(`[edgellm tests] skipping ${family.name}: ${family.dir} not found`);
-    it.skipIf(!present)(`${family.name}: chunked prefill, prefix reuse, a session, a batch and beams match a whole-prefill reference`, async () => {
-      const reference = await open(family, { prefillChunk: 100_000, cacheMaxBytes: 0, maxConcurrent: 2 }) // requests one at a time (2: a beam search is 2 sequences);
-      const served = await open(family, { prefillChunk: 3, cacheMaxBytes: 64 * 1024 * 1024, maxConcurrent: 8 });
-      opened.push(reference.model, served.model);
-      expect(served.model.steps).toMatch(family.steps);
-      const want = await scenarios(reference.runtime, false);
-      const got = await scenarios(served.runtime, true);
-      if (family.batchInvariant === false) {
-        // Its rows depend on how the prompt is split into calls (chunked prefill vs whole): the lengths must agree.
-        expect(got.batch.map((t) => t.length)).toEqual(want.batch.map((t) => t.length));
-        got.batch = want.batch;
-      }
-      expect(got).toEqual(want);
-      // Embeddings from the model's hidden state work on every family.
-      const [vector] = (await served.runtime.embed({ input: ['Once upon a time'] })).embeddings;
-      expect(vector).toHaveLength(served.model.info.hiddenSize);
-      expect(vector.every(Number.isFinite)).toBe(true);
-      // The served model really batched the concurrent requests where the graph allows it; a graph
-      // whose rows depend on their neighbours (dynamic int8 as exported) runs each sequence alone.
-      if (family.batchInvariant === false) expect(served.model.counters.decodeRows).toBe(served.model.counters.decodeCalls);
-      else expect(served.model.counters.decodeRows).toBeGreaterThan(served.model.counters.decodeCalls);
-      await Promise.all([reference.model.dispose(), served.model.dispose()]);
-      opened.length = 0;
-    });
+    it.skipIf(!present)(`${family.name}: chunked prefill, prefix reuse, a session, a batch and beams match a whole-prefill reference`, () =>
+      checkFamily(family, opened));
   }
+});
+
+/**
+ * The real-weights row: SmolLM2-135M-Instruct's Q4_1 GGUF converted the way `edgellm serve
+ * model.gguf` converts it by default (exact 4-bit MatMulNBits plus block offsets, Q8_0 embeddings),
+ * with the GroupQueryAttention rewrite, on one onnxruntime thread (the suite runs two files at once).
+ */
+const smollm2 = sharedModel(SMOLLM2);
+describe.skipIf(!smollm2)('model families: real weights', () => {
+  const opened: OrtCausalLM[] = [];
+  const cache = mkdtempSync(join(tmpdir(), 'edgellm-families-gguf-'));
+  afterAll(async () => {
+    await Promise.all(opened.map((m) => m.dispose()));
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('SmolLM2-135M-Instruct Q4_1 GGUF (exact 4-bit): chunked prefill, prefix reuse, a session, a batch and beams match a whole-prefill reference', async () => {
+    const gguf = join(smollm2!, 'SmolLM2-135M-Instruct.Q4_1.gguf');
+    const { dir, dtype } = await resolveGgufModel(gguf, 'q4', { cacheDir: cache, log: () => {}, progress: false });
+    expect(dtype).toBe('q4');
+    await checkFamily({ name: 'SmolLM2 Q4_1', dir, file: 'model_q4.onnx', steps: ANY, attention: /^GroupQueryAttention \(30 layers/, threads: 1 }, opened);
+  }, 120_000);
 });
