@@ -4,6 +4,7 @@
  * (and an optional offset) per block, ready for 4- or 8-bit MatMulNBits with its default zero point.
  * @module
  */
+import { halfToFloat } from '../internal/float16.js';
 import { GgufError, type GgmlType, type GgufTensor } from './reader.js';
 
 /**
@@ -30,16 +31,7 @@ export interface BlockQuant {
 const fr = Math.fround;
 
 /** float16 bits -> float32 value, for all 65536 bit patterns (exact: every half is a float). */
-export const HALF_TO_FLOAT: Float32Array = (() => {
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const m = h & 0x3ff;
-    table[h] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return table;
-})();
+export const HALF_TO_FLOAT: Float32Array = Float32Array.from({ length: 65536 }, (_, h) => halfToFloat(h));
 
 const rowsOf = (t: GgufTensor) => t.dims.slice(1).reduce((a, b) => a * b, 1);
 const countOf = (t: GgufTensor) => t.dims.reduce((a, b) => a * b, 1);

@@ -4,7 +4,7 @@
  * Platform-neutral; tensors are views of the given bytes.
  * @module
  */
-import { halfToFloat } from '../onnx/float16.js';
+import { halfToFloat } from '../internal/float16.js';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 

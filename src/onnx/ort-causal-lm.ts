@@ -8,7 +8,7 @@
 import type * as OrtCommon from 'onnxruntime-common';
 import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
 import { argmax } from '../runtime/sampling/sample.js';
-import { toFloat32 } from './float16.js';
+import { toFloat32 } from '../internal/float16.js';
 import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';

@@ -5,7 +5,7 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import type { Ort } from './ort-causal-lm.js';
-import { toFloat32 } from './float16.js';
+import { toFloat32 } from '../internal/float16.js';
 import { l2Normalize, meanRows } from '../internal/vector.js';
 
 export class OrtEmbedder {
