@@ -20,6 +20,19 @@ async function scrape(app: { fetch(r: Request): Promise<Response> }, headers: Re
 }
 
 describe('GET /metrics', () => {
+  it('counts requests by every finish reason the runtime reports, tool_calls included', async () => {
+    const { engine } = makeEngine();
+    const snapshot = engine.metrics!();
+    const runtime = Object.assign(Object.create(engine), {
+      metrics: () => ({ ...snapshot, requestsFinished: { stop: 1, length: 2, tool_calls: 3, abort: 4, error: 5 } }),
+    });
+    const { families, value } = await scrape(createApp({ runtime }));
+    expect(value('edgellm:request_success_total', { finished_reason: 'tool_calls' })).toBe(3);
+    expect(value('edgellm:request_success_total', { finished_reason: 'abort' })).toBe(4);
+    expect(families.find((f) => f.name === 'edgellm:request_success_total')?.metrics.map((m) => m.labels?.finished_reason)).toEqual(['stop', 'length', 'tool_calls', 'abort']);
+    expect(value('edgellm:request_errors_total')).toBe(5);
+  });
+
   it("renders the engine's counters and the app's HTTP counts, matching the responses' usage", async () => {
     const { engine, tokenizer } = makeEngine({ backend: { kvBytesPerToken: 16 }, engine: { cacheMaxBytes: 16_000 } });
     tokenizer.applyChatTemplate = (messages) => messages.map((m) => m.content).join(' ');

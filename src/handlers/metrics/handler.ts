@@ -29,7 +29,10 @@ export function runtimeFamilies(m: RuntimeMetrics): MetricFamily[] {
       name: 'edgellm:request_success_total',
       type: 'counter',
       help: 'Requests that ended, by finish reason (abort: the client went away).',
-      samples: (['stop', 'length', 'abort'] as const).map((reason) => ({ labels: { finished_reason: reason }, value: m.requestsFinished[reason] })),
+      // Every outcome the runtime counts but errors (their own counter): a new finish reason shows up by itself.
+      samples: Object.entries(m.requestsFinished)
+        .filter(([reason]) => reason !== 'error')
+        .map(([reason, value]) => ({ labels: { finished_reason: reason }, value })),
     },
     { name: 'edgellm:request_errors_total', type: 'counter', help: 'Requests that failed in the engine (500).', samples: one(m.requestsFinished.error) },
     {
