@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { sharedModel, STORIES, TINY_RANDOM } from '../../test/helpers/shared-models.js';
 import { typed, writeGguf, type WriterValue } from '../../test/helpers/gguf-writer.js';
 import { createHfTokenizer } from '../model/hf-tokenizer.js';
+import { byteLevelSymbols } from '../model/token-bytes.js';
 import { readGguf, readGgufHeader } from './reader.js';
 import { eogTokenIds, ggufTokenizerFiles, mergesFromScores, SUPPORTED_PRE_TOKENIZERS, TOKEN_TYPE } from './tokenizer.js';
 
@@ -168,14 +169,7 @@ describe('mergesFromScores', () => {
 
 /** A byte-level vocab: the 256 byte symbols, then the merged pieces. */
 function byteLevelGguf(pre: string | undefined, merges: string[], extra: Record<string, WriterValue> = {}) {
-  const bytes: string[] = [];
-  // GPT-2's byte-to-unicode table.
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    bytes.push(printable ? String.fromCharCode(b) : '');
-  }
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!bytes[b]) bytes[b] = String.fromCharCode(256 + n++);
+  const bytes = byteLevelSymbols();
   const tokens = ['<|end|>', ...bytes, ...merges.map((m) => m.replace(' ', ''))];
   return tokenizerGguf({
     'tokenizer.ggml.model': 'gpt2',

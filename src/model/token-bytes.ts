@@ -9,15 +9,17 @@
 type Json = Record<string, unknown>;
 
 /**
- * GPT-2's table from the 256 byte values to printable characters: printable Latin-1 bytes map to
- * themselves, the others to U+0100 onwards in byte order.
+ * GPT-2's table from the 256 byte values to printable characters (index = byte): printable
+ * Latin-1 bytes map to themselves, the others to U+0100 onwards in byte order.
  */
-function byteLevelDecoder(): Map<string, number> {
+export function byteLevelSymbols(): string[] {
   const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  const table = new Map<string, number>();
   let next = 0;
-  for (let b = 0; b < 256; b++) table.set(String.fromCodePoint(printable(b) ? b : 256 + next++), b);
-  return table;
+  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : 256 + next++));
+}
+
+function byteLevelDecoder(): Map<string, number> {
+  return new Map(byteLevelSymbols().map((symbol, b) => [symbol, b]));
 }
 
 /** Decoder types in the tokenizer's decoder, flattening `Sequence`. */

@@ -12,17 +12,9 @@ export function tokenBytesOf(tokenizerJsonPath: string): (Uint8Array | null)[] {
   return tokenByteTable(JSON.parse(readFileSync(tokenizerJsonPath, 'utf8')));
 }
 
-/** Random numbers from a seed (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from './seeded.js';
+
+export { seeded };
 
 export interface WalkResult {
   text: string;

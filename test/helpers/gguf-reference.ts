@@ -7,6 +7,8 @@ import type { GgmlType } from '../../src/gguf/reader.js';
 import { readGguf } from '../../src/gguf/reader.js';
 import { dequantize, toBlockQuant } from '../../src/gguf/quants.js';
 import type { BlockQuant, DecoderSpec, SourceTensor, WeightCodec } from '../../src/onnx/gguf-decoder-graph.js';
+import { byteLevelSymbols } from '../../src/model/token-bytes.js';
+import { seeded } from './seeded.js';
 import { quantTensor, randomFloats, typed, writeGguf, type WriterTensor, type WriterValue } from './gguf-writer.js';
 
 /**
@@ -134,16 +136,7 @@ export function referenceLogits(spec: DecoderSpec, tensors: readonly SourceTenso
 }
 
 /** Deterministic random numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seeded;
 
 export interface TinyModel {
   spec: DecoderSpec;
@@ -287,13 +280,7 @@ export function tinyGguf(
 /** Config metadata of `spec` (llama-style keys) and a byte-level BPE tokenizer: <|end|> (eos) and the 256 byte symbols. */
 function modelMetadata(spec: DecoderSpec, ffn: number): Record<string, WriterValue> {
   const a = spec.architecture;
-  const bytes: string[] = [];
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    bytes.push(printable ? String.fromCharCode(b) : '');
-  }
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!bytes[b]) bytes[b] = String.fromCharCode(256 + n++);
+  const bytes = byteLevelSymbols();
   const tokens = ['<|end|>', ...bytes];
   return {
     [`${a}.embedding_length`]: spec.hidden,
