@@ -114,14 +114,16 @@ export async function startServer(cli, model, args, { readyTimeoutMs = 300_000 }
   let stderr = '';
   const line = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server not ready after ${readyTimeoutMs} ms:\n${stderr}`)), readyTimeoutMs);
-    child.stderr.on('data', (d) => {
+    const onData = (d) => {
       stderr += d;
       const m = /edgellm: serving .* at (http:\/\/127\.0\.0\.1:\d+) .*/.exec(stderr);
       if (m) {
         clearTimeout(timer);
+        child.stderr.off('data', onData);
         resolve(m);
       }
-    });
+    };
+    child.stderr.on('data', onData);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`server exited (${code ?? signal}) before it was ready:\n${stderr}`));
@@ -132,6 +134,11 @@ export async function startServer(cli, model, args, { readyTimeoutMs = 300_000 }
     stderr += d;
     if (stderr.length > 50000) stderr = stderr.slice(-20000);
   });
+  let stopping = false;
+  // A server that dies mid-run would otherwise show only as a client's "socket hang up".
+  child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`[bench] edgellm server exited (${code ?? signal}) during the run; its log ends:\n${stderr.slice(-4000)}\n`);
+  });
   return {
     child,
     pid: child.pid,
@@ -139,7 +146,10 @@ export async function startServer(cli, model, args, { readyTimeoutMs = 300_000 }
     banner: line[0],
     argv: argv.slice(1),
     stderr: () => stderr,
-    stop: () => kill(child, 35_000),
+    stop: () => {
+      stopping = true;
+      return kill(child, 35_000);
+    },
   };
 }
 
