@@ -80,8 +80,12 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const fetcher = options.binding ? bindingFetch(options.binding) : options.fetch;
   const baseUrl = options.baseUrl ?? (options.binding ? BINDING_ORIGIN : undefined);
   const budget = new MemoryBudget(options.maxModelBytes ?? WASM32_MAX_BYTES);
+  const requested = options.device ?? 'auto';
+  const device = resolveDevice(requested, requested !== 'wasm' && (await hasWebGpuAdapter()));
+  const { flavour, executionProviders } = DEVICE_TABLE[device];
+  const onWasm = flavour === 'wasm';
   const gguf = isGgufUrl(options.model)
-    ? await loadGgufSource(options.model, baseUrl, fetcher ?? ((input, init) => fetch(input, init)), budget, { dtype: options.dtype, accuracy: options.ggufAccuracy })
+    ? await loadGgufSource(options.model, baseUrl, fetcher ?? ((input, init) => fetch(input, init)), budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, onWasm })
     : undefined;
   const files = gguf ? undefined : new ModelFiles(options.model, baseUrl, fetcher);
 
@@ -95,13 +99,9 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
       ]);
   checkConfig(config, gguf ? `${gguf.url} (its config)` : `${files!.url}config.json`);
   const shape = modelShape(config, generation);
-  const requested = options.device ?? 'auto';
-  const device = resolveDevice(requested, requested !== 'wasm' && (await hasWebGpuAdapter()));
-  const { flavour, executionProviders } = DEVICE_TABLE[device];
   const ort = await loadOrt(flavour);
   configureWasm(ort.env, options.wasm);
 
-  const onWasm = flavour === 'wasm';
   const onnx = gguf ? { ...gguf.onnx, dtype: gguf.dtype } : await readOnnx(files!, budget, config, options.dtype, onWasm);
   const url = gguf?.url ?? files!.url;
   const model = await OrtCausalLM.create(ort, onnx.bytes, {
