@@ -23,6 +23,7 @@ const MiB = 1024 * 1024;
 export const R2_LIMITS = { minPartBytes: 5 * MiB, maxPartBytes: 5 * 1024 * MiB, maxParts: 10_000, maxPutBytes: 5 * 1024 * MiB };
 export const DEFAULTS = { partBytes: 32 * MiB, multipartThreshold: 25 * MiB, concurrency: 4, region: 'auto' };
 
+const size = (/** @type {number} */ n) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 const sha256Hex = (/** @type {string | Uint8Array} */ data) => createHash('sha256').update(data).digest('hex');
 const hmac = (/** @type {string | Buffer} */ key, /** @type {string} */ data) => createHmac('sha256', key).update(data).digest();
 /** RFC 3986 encoding as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
@@ -260,7 +261,7 @@ export async function uploadModel(source, o) {
   const uploaded = [];
   for (const file of files) {
     const result = await uploadFile(client, file, o);
-    log(`${file.key}: ${(file.size / MiB).toFixed(1)} MiB${result.parts > 1 ? ` in ${result.parts} parts` : ''}`);
+    log(`${file.key}: ${size(file.size)}${result.parts > 1 ? ` in ${result.parts} parts` : ''}`);
     uploaded.push(result);
   }
   const single = files.length === 1 && (await stat(source)).isFile();
@@ -301,7 +302,7 @@ export async function main(argv, env) {
   const source = positional[0];
   const settings = { prefix: opts.prefix, partBytes: mib('part-size'), multipartThreshold: mib('multipart-threshold'), concurrency };
   if (opts['dry-run']) {
-    for (const f of await listUploads(source, opts.prefix)) console.log(`${f.path} -> r2://${opts.bucket}/${f.key} (${(f.size / MiB).toFixed(1)} MiB)`);
+    for (const f of await listUploads(source, opts.prefix)) console.log(`${f.path} -> r2://${opts.bucket}/${f.key} (${size(f.size)})`);
     return;
   }
   const account = opts['account-id'] ?? env.R2_ACCOUNT_ID;
@@ -312,7 +313,7 @@ export async function main(argv, env) {
   if (!accessKeyId || !secretAccessKey) throw new Error('Set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY: an R2 API token with Object Read & Write on the bucket (dashboard: R2 > Manage API tokens).');
   const { model, files } = await uploadModel(source, { ...settings, endpoint, bucket: opts.bucket, accessKeyId, secretAccessKey, log: (l) => console.log(l) });
   const total = files.reduce((n, f) => n + f.size, 0);
-  console.log(`\n${files.length} file(s), ${(total / MiB).toFixed(1)} MiB in r2://${opts.bucket}/. In wrangler.toml:\n`);
+  console.log(`\n${files.length} file(s), ${size(total)} in r2://${opts.bucket}/. In wrangler.toml:\n`);
   console.log(`[[r2_buckets]]\nbinding = "MODELS"\nbucket_name = "${opts.bucket}"\n\n[vars]\nMODEL = "${model}"`);
 }
 
