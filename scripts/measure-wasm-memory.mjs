@@ -6,7 +6,11 @@
 // e.g. node scripts/measure-wasm-memory.mjs ../shared/models karpathy__stories260K:fp32,q8,q4
 // A .gguf (relative to the models folder) is converted in the isolate as the Worker does; its row gives
 // the GGUF file's size (the converted graph's is in the Worker's refusal message with a small budget).
-// Synthetic larger models: ../shared/tools/make-synthetic-llama.py (see bench/make-models.sh).
+// Synthetic larger models: ../shared/tools/make-synthetic-llama.py (see bench/make-models.sh); the
+// README's used --preset smollm2-135m --hidden 384 --heads 6 --kv-heads 2 --intermediate 1024 --layers
+// 2|8|16. fp16 files from those: onnxconverter-common's float16.convert_float_to_float16(model), then
+// every Cast node's `to` = FLOAT (1) set to FLOAT16 (10): the converter leaves some casting to float32
+// with float16-typed outputs, which onnxruntime refuses.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
