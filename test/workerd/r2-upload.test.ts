@@ -153,6 +153,41 @@ describe('r2-upload into R2 (Miniflare), then the Worker serves the model from i
   });
 });
 
+describe('r2-upload when a part fails', () => {
+  it('retries a part that failed once, and aborts the upload when a part keeps failing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgellm-r2-'));
+    dirs.push(dir);
+    const path = join(dir, 'm.gguf');
+    writeFileSync(path, Uint8Array.from({ length: 11 * MiB }, (_, i) => (i * 7) & 255));
+    const { endpoint, bucket } = await workerWithR2({ MODEL: 'm.gguf' });
+    /** A fetch whose part-2 requests fail (a network error) the first `failures` times. */
+    const flaky = (failures: number) => {
+      const seen: string[] = [];
+      let failed = 0;
+      const f = (async (input: URL, init?: RequestInit) => {
+        const url = new URL(input);
+        seen.push(`${init?.method} ${url.searchParams.has('partNumber') ? `part ${url.searchParams.get('partNumber')}` : [...url.searchParams.keys()].join(',')}`);
+        if (url.searchParams.get('partNumber') === '2' && failed < failures) {
+          failed++;
+          throw new TypeError('fetch failed');
+        }
+        return fetch(input, init);
+      }) as typeof fetch;
+      return { f, seen };
+    };
+    const options = { endpoint, bucket: BUCKET, ...CREDENTIALS, partBytes: 5 * MiB, multipartThreshold: 5 * MiB, concurrency: 1 };
+    const once = flaky(1);
+    await expect(uploadModel(path, { ...options, fetch: once.f })).resolves.toMatchObject({ files: [{ key: 'm.gguf', parts: 3 }] });
+    expect(once.seen).toEqual(['POST uploads', 'PUT part 1', 'PUT part 2', 'PUT part 2', 'PUT part 3', 'POST uploadId', 'HEAD ']);
+    expect(await bucket.head('m.gguf')).not.toBeNull();
+
+    const always = flaky(Infinity);
+    await expect(uploadModel(path, { ...options, prefix: 'n.gguf', fetch: always.f })).rejects.toThrow(/UploadPart n\.gguf #2: fetch failed \(4 tries\)/);
+    expect(always.seen.at(-1)).toBe('DELETE uploadId');
+    expect(await bucket.head('n.gguf')).toBeNull();
+  }, 60_000);
+});
+
 const stories = sharedModel(STORIES);
 describe.skipIf(!stories)('r2-upload of a model folder', () => {
   it('puts every file under <folder name>/ and the Worker serves stories260K from R2', async () => {
