@@ -38,14 +38,20 @@ const uriEncode = (/** @type {string} */ s) => encodeURIComponent(s).replace(/[!
  * @returns {Record<string, string>}
  */
 export function signV4(r) {
-  const amzDate = (r.date ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const amzDate = (r.date ?? new Date())
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   const day = amzDate.slice(0, 8);
   const region = r.region ?? DEFAULTS.region;
   const service = r.service ?? 's3';
   /** @type {Record<string, string>} */
   const headers = { ...r.headers, 'x-amz-content-sha256': r.payloadHash, 'x-amz-date': amzDate };
   /** @type {Array<[string, string]>} */
-  const signed = [['host', r.url.host], ...Object.entries(headers).map(([k, v]) => /** @type {[string, string]} */ ([k.toLowerCase(), String(v).trim().replace(/ +/g, ' ')]))];
+  const signed = [
+    ['host', r.url.host],
+    ...Object.entries(headers).map(([k, v]) => /** @type {[string, string]} */ ([k.toLowerCase(), String(v).trim().replace(/ +/g, ' ')])),
+  ];
   signed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const query = [...r.url.searchParams].map(([k, v]) => [uriEncode(k), uriEncode(v)]);
   query.sort(([a, x], [b, y]) => (a !== b ? (a < b ? -1 : 1) : x < y ? -1 : x > y ? 1 : 0));
@@ -63,7 +69,10 @@ export function signV4(r) {
   let key = hmac(`AWS4${r.secretAccessKey}`, day);
   for (const part of [region, service, 'aws4_request']) key = hmac(key, part);
   const signature = createHmac('sha256', key).update(toSign).digest('hex');
-  return { ...headers, authorization: `AWS4-HMAC-SHA256 Credential=${r.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}` };
+  return {
+    ...headers,
+    authorization: `AWS4-HMAC-SHA256 Credential=${r.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+  };
 }
 
 /**
@@ -284,12 +293,14 @@ export async function main(argv, env) {
       opts[name] = value;
     } else positional.push(arg);
   }
-  const usage = 'usage: node scripts/r2-upload.mjs <model folder | file.gguf> --bucket NAME [--prefix KEY] [--part-size MiB] [--multipart-threshold MiB] [--concurrency N] [--endpoint URL] [--dry-run]\n' +
+  const usage =
+    'usage: node scripts/r2-upload.mjs <model folder | file.gguf> --bucket NAME [--prefix KEY] [--part-size MiB] [--multipart-threshold MiB] [--concurrency N] [--endpoint URL] [--dry-run]\n' +
     'credentials: R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY (an R2 API token), R2_ACCOUNT_ID (or --endpoint)';
   if (opts.help) return console.log(usage);
   const known = new Set(['bucket', 'prefix', 'part-size', 'multipart-threshold', 'concurrency', 'endpoint', 'dry-run', 'account-id']);
   const unknown = Object.keys(opts).filter((k) => !known.has(k));
-  if (unknown.length || positional.length !== 1 || !opts.bucket) throw new Error(`${unknown.length ? `unknown option --${unknown[0]}\n` : ''}${usage}`);
+  if (unknown.length || positional.length !== 1 || !opts.bucket)
+    throw new Error(`${unknown.length ? `unknown option --${unknown[0]}\n` : ''}${usage}`);
   /** @param {string} name */
   const mib = (name) => {
     if (opts[name] === undefined) return undefined;
@@ -310,8 +321,18 @@ export async function main(argv, env) {
   const accessKeyId = env.R2_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.R2_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY;
   if (!endpoint) throw new Error('Set R2_ACCOUNT_ID (or pass --account-id or --endpoint).');
-  if (!accessKeyId || !secretAccessKey) throw new Error('Set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY: an R2 API token with Object Read & Write on the bucket (dashboard: R2 > Manage API tokens).');
-  const { model, files } = await uploadModel(source, { ...settings, endpoint, bucket: opts.bucket, accessKeyId, secretAccessKey, log: (l) => console.log(l) });
+  if (!accessKeyId || !secretAccessKey)
+    throw new Error(
+      'Set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY: an R2 API token with Object Read & Write on the bucket (dashboard: R2 > Manage API tokens).',
+    );
+  const { model, files } = await uploadModel(source, {
+    ...settings,
+    endpoint,
+    bucket: opts.bucket,
+    accessKeyId,
+    secretAccessKey,
+    log: (l) => console.log(l),
+  });
   const total = files.reduce((n, f) => n + f.size, 0);
   console.log(`\n${files.length} file(s), ${size(total)} in r2://${opts.bucket}/. In wrangler.toml:\n`);
   console.log(`[[r2_buckets]]\nbinding = "MODELS"\nbucket_name = "${opts.bucket}"\n\n[vars]\nMODEL = "${model}"`);

@@ -67,8 +67,12 @@ describe('partSizeFor', () => {
     dirs.push(dir);
     writeFileSync(join(dir, 'm.gguf'), 'x');
     await expect(main([join(dir, 'm.gguf'), '--bucket', 'b'], {})).rejects.toThrow(/Set R2_ACCOUNT_ID/);
-    await expect(main([join(dir, 'm.gguf'), '--bucket', 'b'], { R2_ACCOUNT_ID: 'a' })).rejects.toThrow(/Set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY/);
-    await expect(main([join(dir, 'm.gguf'), '--bucket', 'b', '--part-size', '1'], { R2_ACCOUNT_ID: 'a', R2_ACCESS_KEY_ID: 'k', R2_SECRET_ACCESS_KEY: 's' })).rejects.toThrow(/5 MiB to 5 GiB/);
+    await expect(main([join(dir, 'm.gguf'), '--bucket', 'b'], { R2_ACCOUNT_ID: 'a' })).rejects.toThrow(
+      /Set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY/,
+    );
+    await expect(
+      main([join(dir, 'm.gguf'), '--bucket', 'b', '--part-size', '1'], { R2_ACCOUNT_ID: 'a', R2_ACCESS_KEY_ID: 'k', R2_SECRET_ACCESS_KEY: 's' }),
+    ).rejects.toThrow(/5 MiB to 5 GiB/);
   });
 });
 
@@ -95,12 +99,16 @@ describe('r2-upload into R2 (Miniflare), then the Worker serves the model from i
   it('uploads a GGUF in 5 MiB parts, and the Worker converts it and answers a chat with the reference tokens', async () => {
     // 21 tensors aligned to 1 MiB: a valid 21 MiB file of a tiny model, so it needs several parts.
     // Untied: with the tied embedding a random model repeats the last token, a weak check.
-    const model = tinyGguf('llama', { weights: 'Q4_K', embedding: 'Q8_0' }, {
-      metadata: true,
-      tied: false,
-      alignment: MiB,
-      extraMetadata: { 'tokenizer.chat_template': "{% for m in messages %}{{ m['content'] }}{% endfor %}" },
-    });
+    const model = tinyGguf(
+      'llama',
+      { weights: 'Q4_K', embedding: 'Q8_0' },
+      {
+        metadata: true,
+        tied: false,
+        alignment: MiB,
+        extraMetadata: { 'tokenizer.chat_template': "{% for m in messages %}{{ m['content'] }}{% endfor %}" },
+      },
+    );
     expect(model.bytes.length).toBeGreaterThan(15 * MiB);
     const dir = mkdtempSync(join(tmpdir(), 'edgellm-r2-'));
     dirs.push(dir);
@@ -109,7 +117,15 @@ describe('r2-upload into R2 (Miniflare), then the Worker serves the model from i
 
     const { url, bucket, endpoint } = await workerWithR2({ MODEL: 'tiny-chat.Q4_K.gguf' });
     const logs: string[] = [];
-    const result = await uploadModel(path, { endpoint, bucket: BUCKET, ...CREDENTIALS, partBytes: 5 * MiB, multipartThreshold: 5 * MiB, concurrency: 2, log: (l) => logs.push(l) });
+    const result = await uploadModel(path, {
+      endpoint,
+      bucket: BUCKET,
+      ...CREDENTIALS,
+      partBytes: 5 * MiB,
+      multipartThreshold: 5 * MiB,
+      concurrency: 2,
+      log: (l) => logs.push(l),
+    });
     const parts = Math.ceil(model.bytes.length / (5 * MiB));
     expect(parts).toBe(5);
     expect(result).toEqual({ model: 'tiny-chat.Q4_K.gguf', files: [{ key: 'tiny-chat.Q4_K.gguf', size: model.bytes.length, parts }] });
@@ -117,7 +133,12 @@ describe('r2-upload into R2 (Miniflare), then the Worker serves the model from i
     const stored = await bucket.get('tiny-chat.Q4_K.gguf');
     expect(Buffer.from(await stored!.arrayBuffer()).equals(Buffer.from(model.bytes))).toBe(true);
 
-    const response = await post(url, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hi' }], temperature: 0, max_tokens: 12, logprobs: true });
+    const response = await post(url, '/v1/chat/completions', {
+      messages: [{ role: 'user', content: 'Hi' }],
+      temperature: 0,
+      max_tokens: 12,
+      logprobs: true,
+    });
     expect(response.status).toBe(200);
     const body = await response.json();
     expect(body.model).toBe('tiny-chat.Q4_K');
@@ -146,9 +167,16 @@ describe('r2-upload into R2 (Miniflare), then the Worker serves the model from i
     const path = join(dir, 'big.gguf');
     writeFileSync(path, new Uint8Array(6 * MiB));
     const { endpoint, bucket } = await workerWithR2({ MODEL: 'big.gguf' });
-    await expect(uploadModel(path, { endpoint, bucket: BUCKET, accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: 'wrong', partBytes: 5 * MiB, multipartThreshold: 5 * MiB })).rejects.toThrow(
-      /CreateMultipartUpload big\.gguf: HTTP 403 SignatureDoesNotMatch/,
-    );
+    await expect(
+      uploadModel(path, {
+        endpoint,
+        bucket: BUCKET,
+        accessKeyId: CREDENTIALS.accessKeyId,
+        secretAccessKey: 'wrong',
+        partBytes: 5 * MiB,
+        multipartThreshold: 5 * MiB,
+      }),
+    ).rejects.toThrow(/CreateMultipartUpload big\.gguf: HTTP 403 SignatureDoesNotMatch/);
     expect(await bucket.head('big.gguf')).toBeNull();
   });
 });
@@ -158,7 +186,10 @@ describe('r2-upload when a part fails', () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgellm-r2-'));
     dirs.push(dir);
     const path = join(dir, 'm.gguf');
-    writeFileSync(path, Uint8Array.from({ length: 11 * MiB }, (_, i) => (i * 7) & 255));
+    writeFileSync(
+      path,
+      Uint8Array.from({ length: 11 * MiB }, (_, i) => (i * 7) & 255),
+    );
     const { endpoint, bucket } = await workerWithR2({ MODEL: 'm.gguf' });
     /** A fetch whose part-2 requests fail (a network error) the first `failures` times. */
     const flaky = (failures: number) => {
@@ -166,7 +197,9 @@ describe('r2-upload when a part fails', () => {
       let failed = 0;
       const f = (async (input: URL, init?: RequestInit) => {
         const url = new URL(input);
-        seen.push(`${init?.method} ${url.searchParams.has('partNumber') ? `part ${url.searchParams.get('partNumber')}` : [...url.searchParams.keys()].join(',')}`);
+        seen.push(
+          `${init?.method} ${url.searchParams.has('partNumber') ? `part ${url.searchParams.get('partNumber')}` : [...url.searchParams.keys()].join(',')}`,
+        );
         if (url.searchParams.get('partNumber') === '2' && failed < failures) {
           failed++;
           throw new TypeError('fetch failed');
@@ -182,7 +215,9 @@ describe('r2-upload when a part fails', () => {
     expect(await bucket.head('m.gguf')).not.toBeNull();
 
     const always = flaky(Infinity);
-    await expect(uploadModel(path, { ...options, prefix: 'n.gguf', fetch: always.f })).rejects.toThrow(/UploadPart n\.gguf #2: fetch failed \(4 tries\)/);
+    await expect(uploadModel(path, { ...options, prefix: 'n.gguf', fetch: always.f })).rejects.toThrow(
+      /UploadPart n\.gguf #2: fetch failed \(4 tries\)/,
+    );
     expect(always.seen.at(-1)).toBe('DELETE uploadId');
     expect(await bucket.head('n.gguf')).toBeNull();
   }, 60_000);

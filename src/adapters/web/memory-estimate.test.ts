@@ -29,7 +29,17 @@ class CountingSink implements ExternalDataSink {
 
 describe('ggufGraphBytes', () => {
   const cases: Array<[GgmlType, boolean]> = [
-    ['Q4_0', true], ['Q4_1', true], ['Q5_0', true], ['Q5_1', false], ['Q8_0', true], ['Q4_K', true], ['Q5_K', false], ['Q6_K', true], ['F16', true], ['BF16', true], ['F32', false],
+    ['Q4_0', true],
+    ['Q4_1', true],
+    ['Q5_0', true],
+    ['Q5_1', false],
+    ['Q8_0', true],
+    ['Q4_K', true],
+    ['Q5_K', false],
+    ['Q6_K', true],
+    ['F16', true],
+    ['BF16', true],
+    ['F32', false],
   ];
   for (const [type, tied] of cases) {
     it(`sizes the converted graph of ${type} weights${tied ? '' : ' (untied LM head)'} as the importer writes it`, () => {
