@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
 import { buildDecoderInMemory, describeMapping, type DecoderBuildOptions } from '../../src/onnx/gguf-decoder-graph.js';
 import { fuseAttention, parseModel } from '../../src/onnx/onnx-attention-fusion.js';
+import { floatActivations, int8MatMulNBits } from '../../src/onnx/onnx-int8-matmul.js';
 import { referenceLogits, tinyGguf, tinyModel, type TinyGgufTypes, type TinyModel, type TinyQuant } from '../helpers/gguf-reference.js';
 
 const dirs: string[] = [];
@@ -168,6 +169,24 @@ describe('GGUF decoder graph in the engine\'s loader', () => {
     } finally {
       await lm.dispose();
     }
+  });
+});
+
+describe('floatActivations: the load probe\'s float reference of a graph with int8 activations', () => {
+  it('gives the logits of the same weights built with float activations, bit for bit', async () => {
+    const model = tinyModel('llama', 'Q4+offsets');
+    const int8 = buildDecoderInMemory(model.spec, model.tensors, model.codec, { accuracyLevel4: 4, accuracyLevel8: 4 });
+    expect(int8MatMulNBits(int8.model)).toBeGreaterThan(1);
+    const dir = mkdtempSync(join(tmpdir(), 'edgellm-gguf-graph-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'model.onnx'), floatActivations(int8.model));
+    writeFileSync(join(dir, int8.dataName), int8.data);
+    expect(int8MatMulNBits(floatActivations(int8.model))).toBe(0);
+    const { path: floatPath } = writeModel(model, { accuracyLevel4: 0, accuracyLevel8: 0 });
+    const { path: int8Path } = writeModel(model, { accuracyLevel4: 4, accuracyLevel8: 4 });
+    const want = await runSteps(floatPath, model, [PROMPT, STEP]);
+    expect(await runSteps(join(dir, 'model.onnx'), model, [PROMPT, STEP])).toEqual(want);
+    expect(await runSteps(int8Path, model, [PROMPT, STEP])).not.toEqual(want); // int8 activations do round
   });
 });
 
