@@ -14,7 +14,7 @@ import { buildDecoderGraph, decoderSpec, describeMapping, type SourceTensor } fr
 import type { ExternalDataSink } from './onnx-graph-writer.js';
 
 /** Part of the cache key: bump it whenever the converted files would change. */
-export const GGUF_IMPORTER_VERSION = 1;
+export const GGUF_IMPORTER_VERSION = 2;
 
 /**
  * `q4`: the GGUF's own quantization mapped exactly (MatMulNBits; the transformers.js name of the
