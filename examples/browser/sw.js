@@ -7,18 +7,31 @@ const MODEL = new URL(location.href).searchParams.get('model') || 'karpathy__sto
 const API = /^\/(v1\/|generate$|health$|openapi\.json$)/;
 
 // The browser stops an idle Service Worker and starts it again for the next request, so the app
-// (and its model) is made on first use by whichever run of this script is alive.
+// (and its model) is made on first use by whichever run of this script is alive. The model files
+// and the wasm come from the Cache API after the first load, so a restart downloads nothing.
 let app;
 let state = { state: 'loading', model: MODEL };
 function getApp() {
   if (!app) {
-    app = createWebApp({ model: MODEL, baseUrl: new URL('/models/', location.href) });
+    app = createWebApp({ model: MODEL, baseUrl: new URL('/models/', location.href), onProgress });
     app.ready.then(
-      ({ loadInfo }) => (state = { state: 'ready', model: MODEL, device: loadInfo.device, dtype: loadInfo.dtype, loadMs: loadInfo.loadMs }),
+      ({ loadInfo }) =>
+        (state = {
+          state: 'ready', model: loadInfo.modelNames[0], device: loadInfo.device, deviceReason: loadInfo.deviceReason, dtype: loadInfo.dtype,
+          loadMs: loadInfo.loadMs, threads: loadInfo.threads, cache: loadInfo.cache,
+        }),
       (error) => (state = { state: 'failed', model: MODEL, error: error.message }),
     );
   }
   return app;
+}
+
+// Each load step goes to every page of this origin, for its progress bar and status line.
+function onProgress(event) {
+  state = { ...state, progress: event };
+  self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).then((pages) => {
+    for (const page of pages) page.postMessage({ type: 'edgellm-progress', event });
+  });
 }
 
 self.addEventListener('install', () => self.skipWaiting());

@@ -9,6 +9,7 @@ import type { Dtype } from '../../model/model-config.js';
 import { convertGguf, ggufDataName, ggufModelJson, type GgufAccuracy } from '../../onnx/gguf-import.js';
 import { MemorySink } from '../../onnx/onnx-graph-writer.js';
 import type { FetchLike } from './binding-fetch.js';
+import type { ProgressListener } from './load-progress.js';
 import type { MemoryBudget } from './model-files.js';
 
 /** A model given as a .gguf URL or path (query strings allowed). */
@@ -32,7 +33,7 @@ export async function loadGgufSource(
   baseUrl: string | URL | undefined,
   fetcher: FetchLike,
   budget: MemoryBudget,
-  options: { dtype?: Dtype; accuracy?: GgufAccuracy } = {},
+  options: { dtype?: Dtype; accuracy?: GgufAccuracy; onProgress?: ProgressListener } = {},
 ): Promise<GgufSource> {
   if (options.dtype && options.dtype !== 'q4' && options.dtype !== 'fp32') {
     throw new Error(`dtype ${options.dtype} does not apply to a GGUF model: leave it out (its own quantization, mapped exactly) or use fp32.`);
@@ -52,9 +53,13 @@ export async function loadGgufSource(
     throw new Error(`Could not fetch the GGUF model ${model} from ${url}: HTTP ${response.status}.`);
   }
   const file = readGguf(await budget.read(response, model));
+  const started = Date.now();
+  options.onProgress?.({ stage: 'gguf', done: false, message: `Converting ${model} to an ONNX graph` });
   const json = ggufModelJson(file, dtype);
   const sink = new MemorySink(ggufDataName(dtype));
   const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy });
+  const ms = Date.now() - started;
+  options.onProgress?.({ stage: 'gguf', done: true, ms, message: `Converted ${model} in ${(ms / 1000).toFixed(1)} s` });
   return {
     url,
     name: decodeURIComponent(new URL(url).pathname.split('/').pop()!.replace(/\.gguf$/i, '')),
