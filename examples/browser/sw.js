@@ -3,7 +3,14 @@
 // wasm). Register it with navigator.serviceWorker.register('./sw.js?model=NAME', { type: 'module' }).
 import { createWebApp } from './edgellm/edgellm.sw.js';
 
-const MODEL = new URL(location.href).searchParams.get('model') || 'karpathy__stories260K';
+const params = new URL(location.href).searchParams;
+const MODEL = params.get('model') || 'karpathy__stories260K';
+// As the page's: ?dtype=, ?device= (auto, wasm, webgpu), ?cache=off|opfs|cache-api.
+const OPTIONS = {
+  dtype: params.get('dtype') || undefined,
+  device: params.get('device') || undefined,
+  cache: params.get('cache') === 'off' ? false : params.get('cache') ? { store: params.get('cache') } : undefined,
+};
 const API = /^\/(v1\/|generate$|health$|openapi\.json$)/;
 
 // The browser stops an idle Service Worker and starts it again for the next request, so the app
@@ -13,7 +20,7 @@ let app;
 let state = { state: 'loading', model: MODEL };
 function getApp() {
   if (!app) {
-    app = createWebApp({ model: MODEL, baseUrl: new URL('/models/', location.href), onProgress });
+    app = createWebApp({ model: MODEL, ...OPTIONS, baseUrl: new URL('/models/', location.href), onProgress });
     app.ready.then(
       ({ loadInfo }) =>
         (state = {

@@ -5,17 +5,19 @@
  * the example's static server, which counts every request by method, sees no GET of a model file or
  * of onnxruntime's wasm: only one HEAD per file (the cache checks the ETag). The chat still answers,
  * the same greedy tokens as before. Once for an ONNX folder (stories260K) and once for a tiny GGUF
- * written by the test (converted in the tab).
+ * written by the test (converted in the tab). Then the page running the app itself (`?in=page`)
+ * with the origin private file system as the store, and with the cache off; and Chromium with a
+ * SwiftShader WebGPU adapter, which `auto` must skip for wasm.
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../examples/browser/serve.mjs';
 import type { LoadProgress } from '../../src/adapters/web/load-progress.js';
-import { chromiumAvailable, launchChromium, openOffline } from '../helpers/chromium.js';
+import { CHROMIUM_PATH, chromiumAvailable, launchChromium, openOffline } from '../helpers/chromium.js';
 import { tinyGguf } from '../helpers/gguf-reference.js';
 import { SHARED_MODELS, sharedModel, STORIES } from '../helpers/shared-models.js';
 
@@ -53,12 +55,13 @@ async function loaded(page: Page, load: () => Promise<unknown>): Promise<{ statu
   return { status: await status.innerText(), progress };
 }
 
-/** A greedy completion from the Service Worker, as the page would ask for it. */
+/** A greedy completion through the page's API (the Service Worker's, or the app in the page: window.edgellmFetch). */
 async function complete(page: Page, model: string, chat: boolean): Promise<string> {
   return page.evaluate(
     async ({ model, chat }) => {
       const params = { model, max_tokens: 12, temperature: 0 };
-      const response = await fetch(chat ? '/v1/chat/completions' : '/v1/completions', {
+      const api = (window as unknown as { edgellmFetch: typeof fetch }).edgellmFetch;
+      const response = await api(chat ? '/v1/chat/completions' : '/v1/completions', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(
@@ -226,5 +229,87 @@ describe.skipIf(!hasChromium || !sharedModel(STORIES))(
         expect(await complete(page, 'tiny-Q4_K', false)).toBe(text);
       }, 180_000);
     });
+    describe('the app in the page (?in=page)', () => {
+      let site: Awaited<ReturnType<typeof server>>;
+      let context: BrowserContext;
+      let page: Page;
+      const modelGets = () => gets(site.served, (path) => path.startsWith(`/models/${STORIES}/`) || path.endsWith('.wasm')).length;
+
+      beforeAll(async () => {
+        site = await server(SHARED_MODELS);
+        ({ context, page } = await openOffline(browser, site.url));
+      });
+
+      afterAll(async () => {
+        await context?.close();
+        await site?.close();
+      });
+
+      it('caches in the origin private file system when asked to: a reload downloads nothing', async () => {
+        const first = await loaded(page, () => page.goto(`${site.url}/?model=${STORIES}&in=page&cache=opfs`));
+        expect(first.status).toMatch(/1 thread, files cached as edgellm@[\d.]+\. Served by this page\.$/);
+        expect(first.progress.find((e) => e.stage === 'cache')!.message).toMatch(/^Caching model files in the origin private file system as "edgellm@/);
+        expect(first.progress.find((e) => e.stage === 'threads')!.message).toMatch(/^wasm on 1 thread: the page is not cross-origin isolated/);
+        expect(modelGets()).toBe(6);
+        const text = await complete(page, STORIES, false);
+        site.served.length = 0;
+        const again = await loaded(page, () => page.reload());
+        expect(modelGets()).toBe(0);
+        expect(downloads(again.progress).filter((e) => e.done).every((e) => e.source === 'cache')).toBe(true);
+        expect(await complete(page, STORIES, false)).toBe(text);
+      }, 120_000);
+
+      it('downloads the model again with the cache off', async () => {
+        site.served.length = 0;
+        const { status, progress } = await loaded(page, () => page.goto(`${site.url}/?model=${STORIES}&in=page&cache=off`));
+        expect(status).not.toMatch(/cached as/);
+        expect(progress.some((e) => e.stage === 'cache')).toBe(false);
+        // The five model files; onnxruntime-web fetches its wasm itself then (the HTTP cache may answer it).
+        expect(gets(site.served, (path) => path.startsWith(`/models/${STORIES}/`)).length).toBe(5);
+      }, 120_000);
+    });
   },
 );
+
+describe.skipIf(!hasChromium || !sharedModel(STORIES))('auto skips a software WebGPU adapter (Chromium with SwiftShader WebGPU)', () => {
+  let browser: Browser;
+  let site: Awaited<ReturnType<typeof server>>;
+
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: ['--no-sandbox', '--disable-dev-shm-usage', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'],
+    });
+    site = await server(SHARED_MODELS);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await site?.close();
+  });
+
+  it('loads on wasm, saying the adapter is SwiftShader', async () => {
+    const { context, page } = await openOffline(browser, site.url);
+    try {
+      await page.goto(`${site.url}/`);
+      const adapter = await page.evaluate(async () => {
+        type Gpu = { requestAdapter(): Promise<{ info: { isFallbackAdapter: boolean; architecture: string } } | null> };
+        const found = await (navigator as unknown as { gpu?: Gpu }).gpu?.requestAdapter();
+        return found && { fallback: found.info.isFallbackAdapter, architecture: found.info.architecture };
+      });
+      // The precondition: this Chromium does offer a software adapter.
+      expect(adapter).toEqual({ fallback: true, architecture: 'swiftshader' });
+      const { status, progress } = await loaded(page, () => page.goto(`${site.url}/?model=${STORIES}&in=page`));
+      expect(status).toContain('device: wasm (the WebGPU adapter is SwiftShader, a software renderer, slower than wasm on the CPU, so wasm)');
+      expect(progress.find((e) => e.stage === 'device')).toEqual({
+        stage: 'device',
+        device: 'wasm',
+        message: 'Device: wasm (auto: the WebGPU adapter is SwiftShader, a software renderer, slower than wasm on the CPU, so wasm)',
+      });
+      expect(await complete(page, STORIES, false)).toMatch(/^, there was a little girl/);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
+});
