@@ -3,6 +3,8 @@
 // isolated server, so onnxruntime-web may start threads; each run is a fresh page and context.
 //   npm run build && node test/browser/measure-threads.mjs [model] [threads,...] [rounds]
 //   e.g. node test/browser/measure-threads.mjs /models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf 1,2 3
+// MODE=sw measures the Service Worker instead (always 1 thread); DTYPE=fp32 widens a GGUF's weights;
+// each run also times a reload (the files then come from the cache).
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { startServer } from '../../examples/browser/serve.mjs';
@@ -26,7 +28,8 @@ try {
       const warnings = [];
       page.on('console', (m) => (m.type() === 'warning' || m.type() === 'error') && warnings.push(m.text()));
       const started = Date.now();
-      await page.goto(`${server.url}/?model=${encodeURIComponent(model)}&in=page&threads=${threads}${process.env.DTYPE ? `&dtype=${process.env.DTYPE}` : ''}`);
+      const inPage = process.env.MODE !== 'sw' ? `&in=page&threads=${threads}` : '';
+      await page.goto(`${server.url}/?model=${encodeURIComponent(model)}${inPage}${process.env.DTYPE ? `&dtype=${process.env.DTYPE}` : ''}`);
       await page.waitForFunction(() => /loaded in|Error/.test(String(document.getElementById('status')?.textContent)), undefined, { timeout: 600_000 });
       const status = await page.locator('#status').innerText();
       const loadS = (Date.now() - started) / 1000;
@@ -68,6 +71,15 @@ try {
       const isolated = await page.evaluate(() => crossOriginIsolated);
       const workers = page.workers().length; // onnxruntime-web's pthreads are dedicated Workers of the page
       results.push({ threads, loadS, msPerToken, tokens: run.tokens });
+      if (process.env.MODE === 'sw') {
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('ServiceWorker.enable');
+        await cdp.send('ServiceWorker.stopAllWorkers');
+      }
+      const reloaded = Date.now();
+      await page.reload();
+      await page.waitForFunction(() => /loaded in|Error/.test(String(document.getElementById('status')?.textContent)), undefined, { timeout: 600_000 });
+      console.log(`  reload: ${((Date.now() - reloaded) / 1000).toFixed(1)} s: ${await page.locator('#status').innerText()}`);
       if (warnings.length) console.log(`  console: ${warnings.join(' | ')}`);
       if (round === 0) {
         const steps = await page.evaluate(() => /** @type {any} */ (window).edgellmProgress.filter((/** @type {any} */ e) => e.ms !== undefined && e.stage !== 'ready').map((/** @type {any} */ e) => `${e.stage} ${e.ms} ms`));
