@@ -33,12 +33,18 @@ function getApp() {
   return app;
 }
 
-// Each load step goes to every page of this origin, for its progress bar and status line.
+// Each load step goes to every page of this origin, for its progress bar and status line. The
+// pages are looked up ahead, so a step is posted at once even when the work after it (a GGUF
+// conversion, a session) keeps this worker busy for seconds.
+let pages = [];
+const findPages = () => self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).then((found) => (pages = found));
+findPages();
 function onProgress(event) {
   state = { ...state, progress: event };
-  self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).then((pages) => {
-    for (const page of pages) page.postMessage({ type: 'edgellm-progress', event });
-  });
+  const post = (to) => to.forEach((page) => page.postMessage({ type: 'edgellm-progress', event }));
+  if (pages.length) post(pages);
+  else findPages().then(post);
+  findPages(); // pages opened since
 }
 
 self.addEventListener('install', () => self.skipWaiting());

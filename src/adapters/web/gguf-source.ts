@@ -9,7 +9,7 @@ import type { Dtype } from '../../model/model-config.js';
 import { convertGguf, ggufDataName, ggufModelJson, type GgufAccuracy } from '../../onnx/gguf-import.js';
 import { MemorySink } from '../../onnx/onnx-graph-writer.js';
 import type { FetchLike } from './binding-fetch.js';
-import type { ProgressListener } from './load-progress.js';
+import { letProgressOut, type ProgressListener } from './load-progress.js';
 import type { MemoryBudget } from './model-files.js';
 
 /** A model given as a .gguf URL or path (query strings allowed). */
@@ -54,7 +54,10 @@ export async function loadGgufSource(
   }
   const file = readGguf(await budget.read(response, model));
   const started = Date.now();
-  options.onProgress?.({ stage: 'gguf', done: false, message: `Converting ${model} to an ONNX graph` });
+  if (options.onProgress) {
+    options.onProgress({ stage: 'gguf', done: false, message: `Converting ${model} to an ONNX graph` });
+    await letProgressOut();
+  }
   const json = ggufModelJson(file, dtype);
   const sink = new MemorySink(ggufDataName(dtype));
   const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy });

@@ -36,6 +36,13 @@ export function safeListener(listener: ProgressListener | undefined, onError?: (
   };
 }
 
+/**
+ * A turn of the event loop, long enough for a frame: after announcing a step that then blocks the
+ * thread for seconds (a GGUF conversion, a session), so a page can paint the announcement and a
+ * Service Worker's postMessage can go out before the work starts.
+ */
+export const letProgressOut = () => new Promise<void>((resolve) => setTimeout(resolve, 20));
+
 /** A file's name for a status line: its path's last two parts (`onnx/model.onnx`). */
 export function shortName(url: string): string {
   let path: string;

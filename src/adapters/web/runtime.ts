@@ -15,7 +15,7 @@ import type { InferenceRuntime } from '../../runtime/types.js';
 import { BINDING_ORIGIN, bindingFetch, type FetchLike, type ModelBinding } from './binding-fetch.js';
 import { chooseDevice, DEVICE_TABLE, probeWebGpu, type ResolvedWebDevice, type WebDevice } from './devices.js';
 import { cachingFetch, openFileStore, type FileCacheOptions, type FileStore } from './file-cache.js';
-import { safeListener, type ProgressListener } from './load-progress.js';
+import { letProgressOut, safeListener, type ProgressListener } from './load-progress.js';
 import { MemoryBudget, ModelFiles } from './model-files.js';
 import { chooseWasmThreads, threadHost } from './wasm-threads.js';
 import { startWasm } from './wasm-start.js';
@@ -155,6 +155,7 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const url = gguf?.url ?? files!.url;
   const sessionStarted = Date.now();
   progress({ stage: 'session', done: false, message: 'Creating the onnxruntime session' });
+  if (options.onProgress) await letProgressOut();
   const model = await OrtCausalLM.create(ort, onnx.bytes, {
     name: gguf ? url : url + onnx.path,
     contextLength: shape.contextLength,

@@ -8,7 +8,7 @@ import type * as OrtCommon from 'onnxruntime-common';
 import { MemorySink, OnnxGraphWriter, TensorType } from '../../onnx/onnx-graph-writer.js';
 import type { FetchLike } from './binding-fetch.js';
 import type { FileStore } from './file-cache.js';
-import type { ProgressListener } from './load-progress.js';
+import { letProgressOut, type ProgressListener } from './load-progress.js';
 
 type OrtWithEnv = Pick<typeof OrtCommon, 'InferenceSession'> & { env: OrtCommon.Env };
 
@@ -43,6 +43,7 @@ export async function startWasm(
   }
   const started = Date.now();
   onProgress({ stage: 'wasm', done: false, message: "Compiling and starting onnxruntime-web's wasm" });
+  await letProgressOut();
   const session = await ort.InferenceSession.create(identityModel(), { executionProviders: options.executionProviders });
   await session.release();
   const ms = Date.now() - started;
