@@ -144,6 +144,19 @@ describe('cachingFetch', () => {
     expect(store.aborted).toEqual([URL_A, URL_A]);
   });
 
+  it('stores a file whose reader stops once it has the declared length, without waiting for the end (as readGgufStream does)', async () => {
+    const server = origin({ [URL_A]: { body: bytes(3000), etag: '"v1"' } });
+    const store = new MemoryStore();
+    const events: LoadProgress[] = [];
+    const reader = (await cachingFetch(server.fetcher, store, (e) => events.push(e))(URL_A)).body!.getReader();
+    let read = 0;
+    while (read < 3000) read += (await reader.read()).value!.byteLength;
+    await reader.cancel();
+    expect(store.files.get(URL_A)).toEqual({ bytes: bytes(3000), validator: 'etag "v1"' });
+    expect(store.aborted).toEqual([]);
+    expect(events.at(-1)).toMatchObject({ loaded: 3000, done: true });
+  });
+
   it('reports a store that fails to write, and still delivers the file', async () => {
     const server = origin({ [URL_A]: { body: bytes(2048), etag: '"v1"' } });
     const store = new MemoryStore();

@@ -300,6 +300,19 @@ function relay(
       if (why) onProgress({ stage: 'cache', message: `Not caching ${file}: ${(why as Error)?.message ?? why}` });
     }
   };
+  /** The whole file was read: store it, and say so. */
+  const finish = async () => {
+    const w = writer;
+    writer = undefined;
+    if (w) {
+      try {
+        await w.commit();
+      } catch (error) {
+        onProgress({ stage: 'cache', message: `Not caching ${file}: ${(error as Error).message}` });
+      }
+    }
+    report(true);
+  };
   return new ReadableStream<Uint8Array>(
     {
       start: () => report(false),
@@ -313,15 +326,7 @@ function relay(
           return;
         }
         if (result.done) {
-          if (writer) {
-            try {
-              await writer.commit();
-            } catch (error) {
-              onProgress({ stage: 'cache', message: `Not caching ${file}: ${(error as Error).message}` });
-            }
-            writer = undefined;
-          }
-          report(true);
+          await finish();
           controller.close();
           return;
         }
@@ -331,6 +336,12 @@ function relay(
         controller.enqueue(result.value);
       },
       async cancel(reason) {
+        // A reader that stops once it has the declared length (readGgufStream does) has the whole file.
+        if (total !== undefined && loaded === total) {
+          await finish();
+          await reader.cancel(reason).catch(() => {});
+          return;
+        }
         await drop(undefined);
         await reader.cancel(reason);
       },

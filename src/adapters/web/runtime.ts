@@ -120,8 +120,14 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const fetcher = cachingFetch(networkFetch, store, progress, { revalidate: cacheOptions?.revalidate });
   const baseUrl = options.baseUrl ?? (options.binding ? BINDING_ORIGIN : undefined);
   const budget = new MemoryBudget(options.maxModelBytes ?? WASM32_MAX_BYTES);
+  const requested = options.device ?? 'auto';
+  const gpu = requested === 'wasm' ? { adapter: false, software: false, reason: '' } : await probeWebGpu();
+  const { device, reason: deviceReason } = chooseDevice(requested, gpu);
+  progress({ stage: 'device', device, message: `Device: ${device} (${deviceReason})` });
+  const { flavour, executionProviders, wasmFile } = DEVICE_TABLE[device];
+  const onWasm = flavour === 'wasm';
   const gguf = isGgufUrl(options.model)
-    ? await loadGgufSource(options.model, baseUrl, fetcher, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, onProgress: progress })
+    ? await loadGgufSource(options.model, baseUrl, fetcher, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, onWasm, onProgress: progress })
     : undefined;
   const files = gguf ? undefined : new ModelFiles(options.model, baseUrl, fetcher);
 
@@ -135,11 +141,6 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
       ]);
   checkConfig(config, gguf ? `${gguf.url} (its config)` : `${files!.url}config.json`);
   const shape = modelShape(config, generation);
-  const requested = options.device ?? 'auto';
-  const gpu = requested === 'wasm' ? { adapter: false, software: false, reason: '' } : await probeWebGpu();
-  const { device, reason: deviceReason } = chooseDevice(requested, gpu);
-  progress({ stage: 'device', device, message: `Device: ${device} (${deviceReason})` });
-  const { flavour, executionProviders, wasmFile } = DEVICE_TABLE[device];
   const ort = await loadOrt(flavour);
   const threads = configureWasm(ort.env, options.wasm, progress);
   await startWasm(ort, {
@@ -150,7 +151,6 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
     onProgress: progress,
   });
 
-  const onWasm = flavour === 'wasm';
   const onnx = gguf ? { ...gguf.onnx, dtype: gguf.dtype } : await readOnnx(files!, budget, config, options.dtype, onWasm);
   const url = gguf?.url ?? files!.url;
   const sessionStarted = Date.now();
