@@ -161,6 +161,11 @@ describe.skipIf(!hasChromium || !stories)('examples/browser: edgellm in a Servic
     const before = modelFetches();
     await expect.poll(() => page.evaluate(async () => (await fetch('/health')).status), { timeout: 60_000, interval: 250 }).toBe(200);
     expect(modelFetches()).toBe(before); // read from the Cache API (browser-cache.test.ts checks every file)
+    // The open page saw the new load's steps, and its status line says loaded again at the end.
+    const steps = () => page.evaluate(() => (window as unknown as { edgellmProgress: Array<{ stage: string; source?: string }> }).edgellmProgress);
+    await expect.poll(async () => (await steps()).filter((e) => e.stage === 'ready').length, { timeout: 10_000 }).toBe(2);
+    expect((await steps()).some((e) => e.stage === 'download' && e.source === 'cache')).toBe(true);
+    expect(await page.locator('#status').innerText()).toMatch(new RegExp(`^${STORIES} \\(fp32\\) loaded in [\\d.]+ s, device: wasm`));
     const { answer } = await ask(page, 'text');
     expect(answer).toBe(expected.text);
     await cdp.detach();
