@@ -288,8 +288,10 @@ function relay(
   const step = Math.max(256 * 1024, total ? total / 50 : 1024 * 1024);
   let loaded = 0;
   let reported = -1;
+  let doneReported = false;
   const report = (done: boolean) => {
     reported = loaded;
+    doneReported = done;
     onProgress({ stage: 'download', url, file, source: from, loaded, total, done, message: downloadMessage(file, from, loaded, total, done) });
   };
   const drop = async (why: unknown) => {
@@ -311,7 +313,7 @@ function relay(
         onProgress({ stage: 'cache', message: `Not caching ${file}: ${(error as Error).message}` });
       }
     }
-    report(true);
+    if (!doneReported) report(true);
   };
   return new ReadableStream<Uint8Array>(
     {
@@ -332,7 +334,9 @@ function relay(
         }
         loaded += result.value.byteLength;
         if (writer) await writer.write(result.value).catch(drop);
-        if (loaded - reported >= step) report(false);
+        // The declared length read: done now (a reader that stops here may start long work next).
+        if (loaded === total) report(true);
+        else if (loaded - reported >= step) report(false);
         controller.enqueue(result.value);
       },
       async cancel(reason) {

@@ -18,7 +18,7 @@ import { cachingFetch, openFileStore, type FileCacheOptions, type FileStore } fr
 import { letProgressOut, safeListener, type ProgressListener } from './load-progress.js';
 import { MemoryBudget, ModelFiles } from './model-files.js';
 import { chooseWasmThreads, threadHost } from './wasm-threads.js';
-import { startWasm } from './wasm-start.js';
+import { readWasm, startWasm } from './wasm-start.js';
 import { EDGELLM_VERSION } from '../../handlers/docs/openapi.js';
 
 const WASM32_MAX_BYTES = 4 * 1024 * 1024 * 1024;
@@ -126,6 +126,18 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   progress({ stage: 'device', device, message: `Device: ${device} (${deviceReason})` });
   const { flavour, executionProviders, wasmFile } = DEVICE_TABLE[device];
   const onWasm = flavour === 'wasm';
+  // onnxruntime-web and its wasm binary load while the model files download (awaited below).
+  const ortLoading = loadOrt(flavour);
+  ortLoading.catch(() => {});
+  const wasmUrl = options.wasm?.module ? undefined : wasmUrlOf(options.wasm?.paths, platform.wasmBase, wasmFile);
+  if (store && !wasmUrl && !options.wasm?.module) progress({ stage: 'cache', message: "Not caching onnxruntime-web's wasm: its URL is unknown here (set wasm.paths)" });
+  const wasmReading =
+    store && wasmUrl
+      ? ortLoading.then((ort) =>
+          ort.env.wasm.wasmBinary ? undefined : readWasm(wasmUrl, cachingFetch((input, init) => fetch(input, init), store, progress, { revalidate: cacheOptions?.revalidate })),
+        )
+      : undefined;
+  wasmReading?.catch(() => {});
   const gguf = isGgufUrl(options.model)
     ? await loadGgufSource(options.model, baseUrl, fetcher, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, onWasm, onProgress: progress })
     : undefined;
@@ -141,15 +153,9 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
       ]);
   checkConfig(config, gguf ? `${gguf.url} (its config)` : `${files!.url}config.json`);
   const shape = modelShape(config, generation);
-  const ort = await loadOrt(flavour);
+  const ort = await ortLoading;
   const threads = configureWasm(ort.env, options.wasm, progress);
-  await startWasm(ort, {
-    executionProviders,
-    wasmUrl: options.wasm?.module ? undefined : wasmUrlOf(options.wasm?.paths, platform.wasmBase, wasmFile),
-    store,
-    fetcher: cachingFetch((input, init) => fetch(input, init), store, progress, { revalidate: cacheOptions?.revalidate }),
-    onProgress: progress,
-  });
+  await startWasm(ort, { executionProviders, wasmBinary: await wasmReading, onProgress: progress });
 
   const onnx = gguf ? { ...gguf.onnx, dtype: gguf.dtype } : await readOnnx(files!, budget, config, options.dtype, onWasm);
   const url = gguf?.url ?? files!.url;

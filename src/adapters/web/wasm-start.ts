@@ -1,13 +1,13 @@
 /**
  * onnxruntime-web's wasm, started before the model's session so each has its own progress step:
- * the binary read through the file cache (when there is one and its URL is known) and handed to
- * onnxruntime-web as `env.wasm.wasmBinary`, then compiled and started by creating a one-node session.
+ * the binary read through the file cache (when there is one and its URL is known; the runtime reads
+ * it while the model files download) and handed to onnxruntime-web as `env.wasm.wasmBinary`, then
+ * compiled and started by creating a one-node session.
  * @module
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import { MemorySink, OnnxGraphWriter, TensorType } from '../../onnx/onnx-graph-writer.js';
 import type { FetchLike } from './binding-fetch.js';
-import type { FileStore } from './file-cache.js';
 import { letProgressOut, type ProgressListener } from './load-progress.js';
 
 type OrtWithEnv = Pick<typeof OrtCommon, 'InferenceSession'> & { env: OrtCommon.Env };
@@ -21,26 +21,28 @@ export function identityModel(): Uint8Array {
   return graph.finish('edgellm-wasm-start', 13);
 }
 
+/** onnxruntime-web's wasm binary, read through the file cache's fetch. */
+export async function readWasm(url: string, fetcher: FetchLike): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetcher(url);
+  } catch (error) {
+    throw new Error(`Could not fetch onnxruntime-web's wasm from ${url}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`Could not fetch onnxruntime-web's wasm from ${url}: HTTP ${response.status}.`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Hands the binary (when read here) to onnxruntime-web, then compiles and starts it with a one-node session. */
 export async function startWasm(
   ort: OrtWithEnv,
-  options: { executionProviders: string[]; wasmUrl?: string; store?: FileStore; fetcher: FetchLike; onProgress: ProgressListener },
+  options: { executionProviders: string[]; wasmBinary?: Uint8Array; onProgress: ProgressListener },
 ): Promise<void> {
   const { onProgress } = options;
-  if (options.store && options.wasmUrl && !ort.env.wasm.wasmBinary) {
-    let response: Response;
-    try {
-      response = await options.fetcher(options.wasmUrl);
-    } catch (error) {
-      throw new Error(`Could not fetch onnxruntime-web's wasm from ${options.wasmUrl}: ${(error as Error).message}`, { cause: error });
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new Error(`Could not fetch onnxruntime-web's wasm from ${options.wasmUrl}: HTTP ${response.status}.`);
-    }
-    ort.env.wasm.wasmBinary = new Uint8Array(await response.arrayBuffer());
-  } else if (options.store && !options.wasmUrl && !ort.env.wasm.wasmBinary) {
-    onProgress({ stage: 'cache', message: "Not caching onnxruntime-web's wasm: its URL is unknown here (set wasm.paths)" });
-  }
+  if (options.wasmBinary && !ort.env.wasm.wasmBinary) ort.env.wasm.wasmBinary = options.wasmBinary;
   const started = Date.now();
   onProgress({ stage: 'wasm', done: false, message: "Compiling and starting onnxruntime-web's wasm" });
   await letProgressOut();
