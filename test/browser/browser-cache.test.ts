@@ -248,14 +248,20 @@ describe.skipIf(!hasChromium || !sharedModel(STORIES))(
       it('caches in the origin private file system when asked to: a reload downloads nothing', async () => {
         const first = await loaded(page, () => page.goto(`${site.url}/?model=${STORIES}&in=page&cache=opfs`));
         expect(first.status).toMatch(/1 thread, files cached as edgellm@[\d.]+\. Served by this page\.$/);
-        expect(first.progress.find((e) => e.stage === 'cache')!.message).toMatch(/^Caching model files in the origin private file system as "edgellm@/);
+        expect(first.progress.find((e) => e.stage === 'cache')!.message).toMatch(
+          /^Caching model files in the origin private file system as "edgellm@/,
+        );
         expect(first.progress.find((e) => e.stage === 'threads')!.message).toMatch(/^wasm on 1 thread: the page is not cross-origin isolated/);
         expect(modelGets()).toBe(6);
         const text = await complete(page, STORIES, false);
         site.served.length = 0;
         const again = await loaded(page, () => page.reload());
         expect(modelGets()).toBe(0);
-        expect(downloads(again.progress).filter((e) => e.done).every((e) => e.source === 'cache')).toBe(true);
+        expect(
+          downloads(again.progress)
+            .filter((e) => e.done)
+            .every((e) => e.source === 'cache'),
+        ).toBe(true);
         expect(await complete(page, STORIES, false)).toBe(text);
       }, 120_000);
 

@@ -100,7 +100,10 @@ describe.skipIf(!hasChromium || !stories)('examples/browser: edgellm in a Servic
     expected = await nodeAnswers();
     // GETs by path; other methods (the file cache's HEADs) with theirs.
     server = await startServer({
-      port: 0, models: SHARED_MODELS, dist: DIST_BROWSER, onRequest: (path: string, method: string) => served.push(method === 'GET' ? path : `${method} ${path}`),
+      port: 0,
+      models: SHARED_MODELS,
+      dist: DIST_BROWSER,
+      onRequest: (path: string, method: string) => served.push(method === 'GET' ? path : `${method} ${path}`),
     });
     browser = await launchChromium();
     // /health answers 503 while the model loads: expected, and the page says so.
