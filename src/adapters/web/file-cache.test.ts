@@ -157,6 +157,22 @@ describe('cachingFetch', () => {
     expect(events.at(-1)).toMatchObject({ loaded: 3000, done: true });
   });
 
+  it('does not store a body shorter than its Content-Length', async () => {
+    const store = new MemoryStore();
+    const events: LoadProgress[] = [];
+    const short = cachingFetch(
+      async () => new Response(bytes(100), { headers: { 'content-length': '500', etag: '"x"' } }),
+      store,
+      (e) => events.push(e),
+    );
+    expect((await (await short(URL_A)).arrayBuffer()).byteLength).toBe(100);
+    expect(store.files.size).toBe(0);
+    expect(store.aborted).toEqual([URL_A]);
+    expect(events.filter((e) => e.stage === 'cache')).toEqual([
+      { stage: 'cache', message: 'Not caching onnx/model.onnx: 100 bytes of the 500 announced' },
+    ]);
+  });
+
   it('reports a store that fails to write, and still delivers the file', async () => {
     const server = origin({ [URL_A]: { body: bytes(2048), etag: '"v1"' } });
     const store = new MemoryStore();

@@ -328,6 +328,8 @@ function relay(
           return;
         }
         if (result.done) {
+          // Shorter than its Content-Length (a connection cut cleanly): delivered as it is, never stored.
+          if (total !== undefined && loaded !== total) await drop(new Error(`${loaded} bytes of the ${total} announced`));
           await finish();
           controller.close();
           return;
