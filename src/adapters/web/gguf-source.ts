@@ -9,6 +9,7 @@ import type { Dtype } from '../../model/model-config.js';
 import { convertGguf, ggufDataName, ggufModelJson, type GgufAccuracy } from '../../onnx/gguf-import.js';
 import { MemorySink } from '../../onnx/onnx-graph-writer.js';
 import type { FetchLike } from './binding-fetch.js';
+import { letProgressOut, type ProgressListener } from './load-progress.js';
 import { ggufMemoryEstimate } from './memory-estimate.js';
 import { formatBytes, type MemoryBudget } from './model-files.js';
 
@@ -33,7 +34,12 @@ export async function loadGgufSource(
   baseUrl: string | URL | undefined,
   fetcher: FetchLike,
   budget: MemoryBudget,
-  options: { dtype?: Dtype; accuracy?: GgufAccuracy; /** onnxruntime-web runs on wasm (its memory grows with the graph). */ onWasm?: boolean } = {},
+  options: {
+    dtype?: Dtype;
+    accuracy?: GgufAccuracy;
+    /** onnxruntime-web runs on wasm (its memory grows with the graph). */ onWasm?: boolean;
+    onProgress?: ProgressListener;
+  } = {},
 ): Promise<GgufSource> {
   if (options.dtype && options.dtype !== 'q4' && options.dtype !== 'fp32') {
     throw new Error(`dtype ${options.dtype} does not apply to a GGUF model: leave it out (its own quantization, mapped exactly) or use fp32.`);
@@ -62,9 +68,16 @@ export async function loadGgufSource(
       : `the file and the ONNX graph converted from it (about ${formatBytes(e.graphBytes)})`;
     budget.reserve(model, e.fileBytes, { baseBytes: e.baseBytes, bytes: e.total - e.baseBytes }, how, 'serve a smaller GGUF (fewer parameters or fewer bits)');
   });
+  const started = Date.now();
+  if (options.onProgress) {
+    options.onProgress({ stage: 'gguf', done: false, message: `Converting ${model} to an ONNX graph` });
+    await letProgressOut();
+  }
   const json = ggufModelJson(file, dtype);
   const sink = new MemorySink(ggufDataName(dtype));
   const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy });
+  const ms = Date.now() - started;
+  options.onProgress?.({ stage: 'gguf', done: true, ms, message: `Converted ${model} in ${(ms / 1000).toFixed(1)} s` });
   return {
     url,
     name: decodeURIComponent(new URL(url).pathname.split('/').pop()!.replace(/\.gguf$/i, '')),
