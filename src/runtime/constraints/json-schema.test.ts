@@ -131,6 +131,32 @@ describe("JSON Schema keywords as zod and pydantic write them", () => {
     expect(() => jsonSchemaGrammar({ oneOf: [overlapping, { ...overlapping, properties: { k: { enum: ['b', 'c'] } } }] })).toThrow(/oneOf/);
   });
 
+  it('exclusive number bounds (z.number().positive(), pydantic gt/lt) are exact; propertyNames {type: string} (z.record) is accepted', () => {
+    const cases: Array<[object, (v: number) => boolean]> = [
+      [{ type: 'number', exclusiveMinimum: 0 }, (v) => v > 0],
+      [{ type: 'number', exclusiveMinimum: 0, maximum: 1 }, (v) => v > 0 && v <= 1],
+      [{ type: 'number', minimum: -2, exclusiveMaximum: 3 }, (v) => v >= -2 && v < 3],
+      [{ type: 'number', exclusiveMinimum: -3, exclusiveMaximum: -1 }, (v) => v > -3 && v < -1],
+      [{ type: 'number', exclusiveMaximum: 0 }, (v) => v < 0],
+      [{ type: 'number', minimum: 5, exclusiveMinimum: 5, maximum: 6 }, (v) => v > 5 && v <= 6],
+    ];
+    const spellings = ['0', '0.0', '-0', '0.5', '0.50', '1', '1.0', '1.05', '-1', '-1.5', '-2', '-2.00', '-2.5', '-3', '-3.0', '2.99', '3', '3.0', '5', '5.0', '5.01', '6', '6.00', '6.1', '12'];
+    for (const [schema, inRange] of cases) {
+      const m = matcher(schema);
+      for (const text of spellings) {
+        // The grammar writes a subset: every spelling it takes is in range; it takes the plain ones in range.
+        if (m.matches(text)) expect(inRange(Number(text)), `${text} under ${JSON.stringify(schema)}`).toBe(true);
+        else if (inRange(Number(text)) && !/\.\d*0$/.test(text) && text !== '-0') expect.fail(`${text} refused under ${JSON.stringify(schema)}`);
+      }
+      for (const doc of walks(schema, 10)) expect(inRange(doc), `${doc} under ${JSON.stringify(schema)}`).toBe(true);
+    }
+    expect(() => jsonSchemaGrammar({ type: 'number', exclusiveMinimum: 1, exclusiveMaximum: 1 })).toThrow(/no number/);
+    const record = z.toJSONSchema(z.object({ scores: z.record(z.string(), z.number().int().min(0).max(9)) }), { target: 'draft-7' }) as Record<string, unknown>;
+    expect(JSON.stringify(record)).toContain('propertyNames');
+    for (const doc of walks(record, 10)) expect(ajv.validate(record, doc), JSON.stringify(doc)).toBe(true);
+    expect(() => jsonSchemaGrammar({ type: 'object', propertyNames: { pattern: '^a' } })).toThrow(/propertyNames/);
+  });
+
   it('unanchored patterns and impossible pairs', () => {
     // An unanchored pattern constrains somewhere inside; an impossible pair is a 400.
     for (const doc of walks({ type: 'string', format: 'email', pattern: 'x@' }, 10)) expect(doc).toMatch(/x@/);

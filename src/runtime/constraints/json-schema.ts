@@ -19,7 +19,7 @@ const ANNOTATIONS = new Set([
 ]);
 const SUPPORTED = new Set([
   'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems',
-  'maxItems', 'anyOf', 'oneOf', 'allOf', '$ref', 'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum',
+  'maxItems', 'anyOf', 'oneOf', 'allOf', '$ref', 'propertyNames', 'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum', 'nullable',
 ]);
 const FORMATS = ['date', 'time', 'date-time', 'uuid', 'email', 'ipv4'] as const;
@@ -242,6 +242,13 @@ class SchemaCompiler {
   }
 
   private object(s: Record<string, unknown>, path: string): Expr {
+    // zod's z.record(z.string(), ...) writes propertyNames {type: "string"}: true of every key. Others would need enforcing.
+    const keys = s.propertyNames;
+    const vacuous = (k: unknown) =>
+      k === undefined || k === true || (typeof k === 'object' && k !== null && Object.entries(k).every(([key, v]) => ANNOTATIONS.has(key) || (key === 'type' && v === 'string')));
+    if (!vacuous(keys)) {
+      throw new ConstraintError(`At ${path}: propertyNames is only supported as {"type": "string"} (true of every key).`);
+    }
     const props = (s.properties ?? {}) as Record<string, Schema>;
     if (typeof props !== 'object' || Array.isArray(props)) throw new ConstraintError(`At ${path}: properties must be an object.`);
     const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
@@ -448,13 +455,11 @@ class SchemaCompiler {
     if (bounds.some((v) => !Number.isInteger(v))) {
       throw new ConstraintError(`At ${path}: number bounds must be integers (use type "integer", or scale the value).`);
     }
-    if (xmin !== undefined || xmax !== undefined) {
-      throw new ConstraintError(`At ${path}: exclusiveMinimum/exclusiveMaximum on "number" are not supported (they are on "integer").`);
-    }
-    const lo = min ?? -Infinity;
-    const hi = max ?? Infinity;
-    if (lo > hi) throw new ConstraintError(`At ${path}: minimum is above maximum.`);
-    return realRange(lo, hi);
+    // The tighter of each pair of bounds; at equal values the exclusive one.
+    const lower = xmin !== undefined && (min === undefined || xmin >= min) ? { v: xmin, x: true } : { v: min ?? -Infinity, x: false };
+    const upper = xmax !== undefined && (max === undefined || xmax <= max) ? { v: xmax, x: true } : { v: max ?? Infinity, x: false };
+    if (lower.v > upper.v || (lower.v === upper.v && (lower.x || upper.x))) throw new ConstraintError(`At ${path}: no number lies in the range.`);
+    return lower.x || upper.x ? realRangeExclusive(lower.v, lower.x, upper.v, upper.x) : realRange(lower.v, upper.v);
   }
 }
 
@@ -555,6 +560,41 @@ export function integerRange(lo: number, hi: number): Expr {
 }
 
 /** Decimal numbers (no exponent) in [lo, hi], integer bounds. */
+/**
+ * Decimals between integer bounds where either may be exclusive (`exclusiveMinimum: 0` is zod's
+ * `.positive()`, pydantic's `gt=0`): the excluded bound's integer part only with a fraction that
+ * does not end in 0, so no spelling of the bound itself (`0`, `0.0`) gets through.
+ */
+function realRangeExclusive(lo: number, loX: boolean, hi: number, hiX: boolean): Expr {
+  const frac = opt(seq(lit('.'), rep(DIGIT, 1, 16)));
+  const zeroFrac = opt(seq(lit('.'), rep(lit('0'), 1, 16)));
+  const nonzeroFrac = seq(lit('.'), rep(DIGIT, 0, 15), DIGIT19);
+  // magnitudes m with a <(=) m <(=) b, a >= 0, b may be Infinity
+  const magnitude = (a: number, aX: boolean, b: number, bX: boolean): Expr | undefined => {
+    const parts: Expr[] = [];
+    if (aX && a < b) parts.push(seq(lit(String(a)), nonzeroFrac));
+    const start = aX ? a + 1 : a;
+    if (b === Infinity) parts.push(seq(naturalRange(start, Infinity), frac));
+    else {
+      if (b - 1 >= start) parts.push(seq(naturalRange(start, b - 1), frac));
+      if (!bX && b >= start) parts.push(seq(lit(String(b)), zeroFrac));
+    }
+    return parts.length ? alt(...parts) : undefined;
+  };
+  const parts: Expr[] = [];
+  // v >= 0 (or > 0), when the range reaches it
+  if (hi > 0 || (hi === 0 && !hiX)) {
+    const side = lo >= 0 ? magnitude(lo, loX, hi, hiX) : magnitude(0, false, hi, hiX);
+    if (side) parts.push(side);
+  }
+  // v < 0: its magnitude above max(-hi, 0) (above 0 strictly: zero is the other side's) and up to -lo
+  if (lo < 0) {
+    const side = hi < 0 ? magnitude(-hi, hiX, -lo, loX) : magnitude(0, true, -lo, loX);
+    if (side) parts.push(seq(lit('-'), side));
+  }
+  return alt(...parts);
+}
+
 function realRange(lo: number, hi: number): Expr {
   const frac = opt(seq(lit('.'), rep(DIGIT, 1, 16)));
   const zeroFrac = opt(seq(lit('.'), rep(lit('0'), 1, 16)));
