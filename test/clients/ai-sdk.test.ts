@@ -1,6 +1,6 @@
 /**
  * The Vercel AI SDK (`ai` with @ai-sdk/openai-compatible) against `edgellm serve` with the real
- * SmolLM2-135M-Instruct GGUF, over loopback HTTP: generateObject (11 schemas at temperature 0 and
+ * SmolLM2-135M-Instruct GGUF, over loopback HTTP: generateObject (12 schemas at temperature 0 and
  * 1, every object valid), generateText with tools over several steps (the SDK runs the tool and
  * sends its result back as a `tool` message), streamText with tools (the call streamed in pieces),
  * and the README's example script.
@@ -43,7 +43,7 @@ describe.skipIf(!GGUF)('the AI SDK against SmolLM2 through edgellm serve', () =>
     await server?.stop();
   });
 
-  it('generateObject: every object of 11 schemas at temperature 0 and 1 is valid, and generateText with Output.object too', async () => {
+  it('generateObject: every object of 12 schemas at temperature 0 and 1 is valid, and generateText with Output.object too', async () => {
     const runs = SCHEMAS.flatMap((schema) =>
       [0, 1].map(async (temperature) => {
         const { object, finishReason } = await generateObject({

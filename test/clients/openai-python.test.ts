@@ -2,7 +2,7 @@
  * The official openai Python client (pinned in test/clients/requirements.txt; .ci/run installs it
  * in the git-ignored .venv) against `edgellm serve` with the real SmolLM2-135M-Instruct GGUF:
  * `chat.completions.parse` with pydantic models ($defs/$ref, Optional, conlist), response_format
- * json_schema for the 11 schemas at temperature 0 and 1, a tool round trip, streamed tool calls
+ * json_schema for the 12 schemas at temperature 0 and 1, a tool round trip, streamed tool calls
  * (raw deltas and the client's stream helper), and the README's example script. Skips with a
  * message when python3 or the package is missing, unless EDGELLM_REQUIRE_PYTHON is set.
  */
@@ -77,7 +77,7 @@ describe.skipIf(!GGUF || problem)('the official openai Python client against Smo
     expect(out.parsed.map((p: any) => p.model)).toEqual(['City', 'City', 'Answer', 'Answer', 'Cart', 'Cart']);
   });
 
-  it('response_format json_schema: every output of 11 schemas at temperature 0 and 1 is valid', () => {
+  it('response_format json_schema: every output of 12 schemas at temperature 0 and 1 is valid', () => {
     expect(out.json_schema).toHaveLength(SCHEMAS.length * 2);
     for (const r of out.json_schema) {
       expect(r.finish_reason, `${r.name} t=${r.temperature}`).toBe('stop');

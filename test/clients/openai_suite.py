@@ -39,13 +39,14 @@ class Answer(BaseModel):
 
 class Cart(BaseModel):
     items: List[str] = Field(min_length=1, max_length=3)
+    budget: float = Field(gt=0, le=100)
     express: bool
 
 
 PARSED = [
     (City, "Paris is the capital of France, with about 2.1 million people.", 48),
     (Answer, "What is the capital of Italy?", 40),
-    (Cart, "Put milk and bread in my cart, no rush.", 32),
+    (Cart, "Put milk and bread in my cart, no rush, I can spend 20 dollars.", 40),
 ]
 
 

@@ -1,10 +1,11 @@
 /**
  * The schemas the real-client suites ask for (zod, as LangChain and the AI SDK take them; the
  * Python suite gets their JSON Schema): nested objects, arrays with min/max items, enums, anyOf,
- * nullable fields, literals and numbers with ranges, each with a prompt SmolLM2 can answer.
+ * oneOf with a discriminator, formats, nullable fields, literals and numbers with ranges, each with a prompt SmolLM2 can answer.
  * Every output is validated twice: by zod, and by ajv against the JSON Schema the client sent.
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { z } from 'zod';
 
 export interface ClientSchema {
@@ -128,12 +129,28 @@ export const SCHEMAS: ClientSchema[] = [
         .max(2),
     }),
   },
+  {
+    // What zod writes for these: format beside pattern (email), oneOf with a discriminator, exclusiveMinimum.
+    name: 'payment',
+    maxTokens: 56,
+    prompt: 'Jane (jane@example.com) paid 42.50 euros by card, the card number ends in 1234.',
+    zod: z.object({
+      email: z.email(),
+      amount: z.number().positive().max(10000),
+      method: z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('card'), last4: z.string().regex(/^\d{4}$/) }),
+        z.object({ kind: z.literal('transfer'), reference: z.string() }),
+      ]),
+    }),
+  },
 ];
 
 /** The JSON Schema the clients derive from the zod schema (what goes on the wire). */
 export const jsonSchemaOf = (schema: ClientSchema): Record<string, unknown> => z.toJSONSchema(schema.zod) as Record<string, unknown>;
 
-const ajv = new Ajv2020({ strict: false, allErrors: true });
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+// Formats asserted too (email, date...), not only their zod patterns.
+const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true }));
 const validators = new Map(SCHEMAS.map((s) => [s.name, ajv.compile(jsonSchemaOf(s))]));
 
 /** Throws (naming the schema, the value and ajv's errors) unless `value` is valid under the schema, by ajv and by zod. */
