@@ -66,6 +66,7 @@ describe('JSON Schema grammar', () => {
     expect(() => jsonSchemaGrammar({ type: 'array', uniqueItems: true })).toThrow(/uniqueItems/);
     expect(() => jsonSchemaGrammar({ oneOf: [{ type: 'string' }, { type: 'string', maxLength: 2 }] })).toThrow(/oneOf is only supported when/);
     expect(() => jsonSchemaGrammar({ type: 'string', format: 'hostname' })).toThrow(/hostname/);
+    expect(() => jsonSchemaGrammar({ type: 'string', format: 'uri-reference' })).toThrow(/uri-reference/);
     expect(() => jsonSchemaGrammar({ type: 'number', minimum: 0.5 })).toThrow(/bounds must be integers/);
     expect(() => jsonSchemaGrammar({ $ref: 'http://example.com/s.json' })).toThrow(/local \$ref/);
     expect(() => jsonSchemaGrammar({ type: 'integer', minimum: 5, maximum: 4 })).toThrow(/no integer/);
@@ -85,6 +86,12 @@ describe("JSON Schema keywords as zod and pydantic write them", () => {
   };
 
   it('pattern together with format (z.email(), z.uuid(), z.iso.date(), z.iso.datetime()): strings that match both', () => {
+    // z.url() writes format uri alone.
+    const urlSchema = z.toJSONSchema(z.object({ v: z.url() }), { target: 'draft-7' });
+    for (const doc of walks(urlSchema, 20)) {
+      expect(ajv.validate(urlSchema, doc), doc.v).toBe(true);
+      expect(z.object({ v: z.url() }).safeParse(doc).success, doc.v).toBe(true);
+    }
     for (const [format, field] of [['email', z.email()], ['uuid', z.uuid()], ['date', z.iso.date()], ['date-time', z.iso.datetime()]] as const) {
       const schema = z.toJSONSchema(z.object({ v: field })) as unknown as { properties: { v: { pattern: string; format: string } } };
       expect(schema.properties.v).toMatchObject({ format, pattern: expect.any(String) });

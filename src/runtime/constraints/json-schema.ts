@@ -22,7 +22,7 @@ const SUPPORTED = new Set([
   'maxItems', 'anyOf', 'oneOf', 'allOf', '$ref', 'propertyNames', 'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum', 'nullable',
 ]);
-const FORMATS = ['date', 'time', 'date-time', 'uuid', 'email', 'ipv4'] as const;
+const FORMATS = ['date', 'time', 'date-time', 'uuid', 'email', 'ipv4', 'uri'] as const;
 
 /** The supported keywords, for documentation and error messages. */
 export const SUPPORTED_SCHEMA_KEYWORDS = [...SUPPORTED];
@@ -472,6 +472,8 @@ const FORMAT_PATTERNS: Record<string, string> = {
   uuid: '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
   email: '[a-z0-9]{1,32}(\\.[a-z0-9]{1,32}){0,3}@([a-z0-9]{1,32}\\.){1,3}[a-z]{2,8}',
   ipv4: '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])',
+  // zod's z.url(): an http(s) URL with a host name and up to 4 path segments of unreserved characters.
+  uri: 'https?://([a-z0-9]{1,32}\\.){1,3}[a-z]{2,8}(/[A-Za-z0-9._~-]{1,32}){0,4}/?',
 };
 
 /**
