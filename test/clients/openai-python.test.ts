@@ -3,7 +3,8 @@
  * in the git-ignored .venv) against `edgellm serve` with the real SmolLM2-135M-Instruct GGUF:
  * `chat.completions.parse` with pydantic models ($defs/$ref, Optional, conlist), response_format
  * json_schema for the 12 schemas at temperature 0 and 1, a tool round trip, streamed tool calls
- * (raw deltas and the client's stream helper), and the README's example script. Skips with a
+ * (raw deltas and the client's stream helper), pydantic_function_tool, the stream helper with a
+ * response_format model, and the README's example script. Skips with a
  * message when python3 or the package is missing, unless EDGELLM_REQUIRE_PYTHON is set.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -110,6 +111,19 @@ describe.skipIf(!GGUF || problem)('the official openai Python client against Smo
     expect(helper.finish_reason).toBe('tool_calls');
     expect(helper.calls).toHaveLength(1);
     expect(weatherArgs(helper.calls[0].parsed_arguments)).toBe(true);
+  });
+
+  it('parse() with pydantic_function_tool (a strict tool) and the stream helper with a response_format model', () => {
+    const { parsed_tool: tool, streamed_parse: streamed } = out;
+    expect(tool.finish_reason).toBe('tool_calls');
+    expect(tool.calls.length).toBeGreaterThan(0);
+    for (const call of tool.calls) {
+      expect(call.name).toBe('GetWeather');
+      expect(weatherArgs(call.parsed), JSON.stringify(call.parsed)).toBe(true);
+    }
+    expect(streamed.finish_reason).toBe('stop');
+    expect(streamed.deltas).toBeGreaterThan(3);
+    expect(streamed.parsed).toMatchObject({ answer: expect.any(String), confidence: expect.any(Number) });
   });
 
   it("runs the README's Python example", async () => {

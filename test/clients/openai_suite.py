@@ -9,6 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Literal, Optional
 
+import openai
 from openai import OpenAI
 from pydantic import BaseModel, Field
 
@@ -146,16 +147,49 @@ def streamed_helper():
             "calls": [{"name": c.function.name, "parsed_arguments": c.function.parsed_arguments} for c in choice.message.tool_calls or []]}
 
 
+class GetWeather(BaseModel):
+    """The current weather in a city"""
+
+    city: str
+    unit: Literal["C", "F"]
+
+
+def parsed_tool():
+    # pydantic_function_tool writes a strict tool; parse() checks the call and fills parsed_arguments.
+    completion = client.chat.completions.parse(
+        model=MODEL, messages=[{"role": "user", "content": "Is it cold in Oslo?"}], tools=[openai.pydantic_function_tool(GetWeather)],
+        tool_choice="required", temperature=1, max_tokens=48,
+    )
+    choice = completion.choices[0]
+    return {"finish_reason": choice.finish_reason,
+            "calls": [{"name": c.function.name, "parsed": c.function.parsed_arguments.model_dump()} for c in choice.message.tool_calls or []]}
+
+
+def streamed_parse():
+    # The stream helper with a response_format model: content events as the JSON grows, then the parsed object.
+    with client.chat.completions.stream(
+        model=MODEL, messages=[{"role": "user", "content": "Answer: what is the capital of Spain?"}], response_format=Answer,
+        temperature=0, max_tokens=40,
+    ) as stream:
+        deltas = sum(1 for event in stream if event.type == "content.delta")
+        final = stream.get_final_completion()
+    return {"deltas": deltas, "finish_reason": final.choices[0].finish_reason, "parsed": final.choices[0].message.parsed.model_dump()}
+
+
 with ThreadPoolExecutor(max_workers=40) as pool:
     parsed = [pool.submit(parse, m, p, n, t) for (m, p, n) in PARSED for t in (0, 1)]
     raw = [pool.submit(json_schema, s, t) for s in job["schemas"] for t in (0, 1)]
     trip = pool.submit(round_trip)
     streamed = pool.submit(streamed_calls)
     helper = pool.submit(streamed_helper)
+    tool_parse = pool.submit(parsed_tool)
+    stream_parse = pool.submit(streamed_parse)
     print(json.dumps({
         "parsed": [f.result() for f in parsed],
         "json_schema": [f.result() for f in raw],
         "round_trip": trip.result(),
         "streamed": streamed.result(),
         "helper": helper.result(),
+        "parsed_tool": tool_parse.result(),
+        "streamed_parse": stream_parse.result(),
     }))
