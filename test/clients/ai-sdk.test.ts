@@ -90,11 +90,15 @@ describe.skipIf(!GGUF)('the AI SDK against SmolLM2 through edgellm serve', () =>
     expect(result.steps).toHaveLength(2);
     const [first, second] = result.steps;
     expect(first.finishReason).toBe('tool-calls');
-    expect(first.toolCalls).toHaveLength(1);
-    expect(first.toolCalls[0].toolName).toBe('get_weather');
-    expect(weatherInput.safeParse(first.toolCalls[0].input).success).toBe(true);
-    expect(executed).toEqual([first.toolCalls[0].input]);
-    expect(first.toolResults[0].output).toMatchObject({ temperature: 18 });
+    // The SDK sends no parallel_tool_calls: at temperature 1 one or more calls may come, each valid and run.
+    expect(first.toolCalls.length).toBeGreaterThan(0);
+    for (const call of first.toolCalls) {
+      expect(call.toolName).toBe('get_weather');
+      expect(weatherInput.safeParse(call.input).success, JSON.stringify(call.input)).toBe(true);
+    }
+    expect(executed).toEqual(first.toolCalls.map((call) => call.input));
+    expect(first.toolResults).toHaveLength(first.toolCalls.length);
+    for (const result of first.toolResults) expect(result.output).toMatchObject({ temperature: 18 });
     // The second request carried the assistant's call and the `tool` message; the model answered in text.
     expect(second.toolCalls).toHaveLength(0);
     expect(['stop', 'length']).toContain(second.finishReason);

@@ -92,20 +92,44 @@ describe.skipIf(!GGUF)('LangChain JS against SmolLM2 through edgellm serve', () 
     expect(answer.response_metadata.finish_reason).toMatch(/^(stop|length)$/);
   }, 120_000);
 
-  it('streams a tool call in pieces (tool_call_chunks) that add up to a valid call, with usage', async () => {
-    const withTools = llm(1).bindTools([getWeather], { tool_choice: 'required' });
-    let gathered: AIMessageChunk | undefined;
-    let chunks = 0;
-    for await (const chunk of await withTools.stream([new HumanMessage('Weather in Rome?')])) {
-      chunks++;
-      gathered = gathered ? gathered.concat(chunk) : chunk;
+  it('streams tool calls in pieces (tool_call_chunks) that add up to valid calls, parallel ones included, with usage', async () => {
+    // LangChain sends no parallel_tool_calls, so one or more calls may come: three seeds, each call valid.
+    const streamed = await Promise.all(
+      [1, 2, 3].map(async (seed) => {
+        const model = new ChatOpenAI({
+          model: MODEL,
+          apiKey: 'unused',
+          configuration: { baseURL: `${server.url}/v1` },
+          temperature: 1,
+          maxTokens: 100,
+          maxRetries: 0,
+          modelKwargs: { seed },
+        });
+        let gathered: AIMessageChunk | undefined;
+        let chunks = 0;
+        for await (const chunk of await model
+          .bindTools([getWeather], { tool_choice: 'required' })
+          .stream([new HumanMessage('Weather in Rome and in Oslo?')])) {
+          chunks++;
+          gathered = gathered ? gathered.concat(chunk) : chunk;
+        }
+        return { gathered: gathered!, chunks };
+      }),
+    );
+    for (const { gathered, chunks } of streamed) {
+      const calls = gathered.tool_calls ?? [];
+      const detail = JSON.stringify(gathered.tool_call_chunks);
+      expect(chunks).toBeGreaterThan(3);
+      expect(calls.length, detail).toBeGreaterThan(0);
+      expect(gathered.invalid_tool_calls ?? [], detail).toEqual([]);
+      for (const call of calls) {
+        expect(call.name).toBe('get_weather');
+        expect(getWeather.schema.safeParse(call.args).success, JSON.stringify(call.args)).toBe(true);
+      }
+      expect(gathered.response_metadata.finish_reason).toBe('tool_calls');
+      expect(gathered.usage_metadata).toMatchObject({ input_tokens: expect.any(Number), output_tokens: expect.any(Number) });
+      expect(gathered.usage_metadata!.output_tokens).toBeGreaterThan(0);
     }
-    expect(chunks).toBeGreaterThan(3);
-    expect(gathered!.tool_calls).toHaveLength(1);
-    expect(gathered!.tool_calls![0].name).toBe('get_weather');
-    expect(getWeather.schema.safeParse(gathered!.tool_calls![0].args).success).toBe(true);
-    expect(gathered!.usage_metadata).toMatchObject({ input_tokens: expect.any(Number), output_tokens: expect.any(Number) });
-    expect(gathered!.usage_metadata!.output_tokens).toBeGreaterThan(0);
   }, 120_000);
 
   it("runs the README's LangChain example", async () => {
