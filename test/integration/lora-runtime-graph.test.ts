@@ -73,7 +73,7 @@ describe.each([
   if (!tied) all.push(['lm_head', model.spec.vocab, model.spec.hidden]);
   // Two adapters of different ranks, scales and targets; the second one also as a GGUF LoRA (llama).
   const first = peft(randomPairs(all, 4, 5), 4, 8, 'first');
-  const second = peft(randomPairs(decoderModules(model.spec, [1], 256, ['q', 'k', 'down']), 2, 2, 7), 2, 2, 'second');
+  const second = peft(randomPairs(decoderModules(model.spec, [1], 256, ['q', 'k', 'down']), 2, 7), 2, 2, 'second');
   const adapters = architecture === 'llama' ? [first, second, asGgufLora(second, model.spec.headDim)] : [first, second];
   const stack = stackLoras(model.spec, model.tensors, adapters);
 
