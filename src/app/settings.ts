@@ -95,7 +95,15 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'loraModel', flag: 'lora-model', kind: string, arg: 'DIR|FILE', group: 'Model',
     help: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder or a GGUF LoRA; its folder's tokenizer is the default when it has one",
-    doc: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder (`adapter_config.json` + `adapter_model.safetensors`) or a llama.cpp GGUF LoRA; `--tokenizer_path` defaults to its folder when that holds a tokenizer (see [LoRA adapters](#lora-adapters)). One adapter per server",
+    doc: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder (`adapter_config.json` + `adapter_model.safetensors`) or a llama.cpp GGUF LoRA; `--tokenizer_path` defaults to its folder when that holds a tokenizer (see [LoRA adapters](#lora-adapters))",
+  },
+  {
+    key: 'loraModules', flag: 'lora-modules', kind: list, arg: 'NAME=PATH ...', group: 'Model',
+    help: "LoRA adapters served at run time beside a GGUF base, each as model id NAME (vLLM's syntax; PEFT folders or GGUF LoRAs)",
+    doc:
+      "LoRA adapters served at run time beside a GGUF base, each as its own model id (vLLM's syntax: " +
+      '`--lora-modules sql=./sql-lora poem=./poem.gguf`; PEFT folders or llama.cpp GGUF LoRAs). One base graph holds every ' +
+      'adapter; requests choose by `model`, and one batch can mix them (see [LoRA adapters](#lora-adapters))',
   },
   {
     key: 'device', flag: 'device', kind: oneOf(CLI_DEVICES), group: 'Device',

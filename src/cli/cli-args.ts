@@ -75,8 +75,52 @@ function readSettings(values: Record<string, string | boolean | Array<string | b
   return out;
 }
 
+/**
+ * vLLM's `--lora-modules a=PATH b=PATH`: the values after the flag, up to the next flag, are one
+ * occurrence each (parseArgs takes one value per flag). A word without `=` (the model) ends them.
+ */
+function spreadLoraModules(argv: string[]): string[] {
+  const out: string[] = [];
+  let taken = -1; // values taken since the flag; -1 outside it
+  for (const arg of argv) {
+    if (/^--lora[-_]modules$/.test(arg)) {
+      if (taken === 0) out.push('--lora-modules'); // the previous one had no value: parseArgs says so
+      taken = 0;
+      continue;
+    }
+    if (taken >= 0 && !arg.startsWith('-') && (taken === 0 || arg.includes('='))) {
+      out.push('--lora-modules', arg);
+      taken++;
+      continue;
+    }
+    if (taken === 0) out.push('--lora-modules');
+    taken = -1;
+    out.push(arg);
+  }
+  if (taken === 0) out.push('--lora-modules');
+  return out;
+}
+
+/** `name=PATH` entries of --lora-modules; a bad entry or a repeated name is a UsageError. */
+export function parseLoraModules(entries: string[]): { name: string; path: string }[] {
+  const modules = entries.map((entry) => {
+    const eq = entry.indexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq).trim() : '';
+    const path = eq > 0 ? entry.slice(eq + 1).trim() : '';
+    if (!name || !path) {
+      throw new UsageError(`--lora-modules ${entry}: expected NAME=PATH (the model id clients send, then a PEFT adapter folder or a GGUF LoRA file), e.g. --lora-modules sql=./sql-lora`);
+    }
+    if (!/^[\w.:/@+-]+$/.test(name)) throw new UsageError(`--lora-modules ${entry}: the name "${name}" may only hold letters, digits and _ . : / @ + -.`);
+    return { name, path };
+  });
+  const names = modules.map((m) => m.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new UsageError(`--lora-modules: the name "${twice}" is given twice.`);
+  return modules;
+}
+
 export function parseServeArgs(argv: string[]): ServeArgs {
-  const parsed = parseFlags(argv, OPTIONS);
+  const parsed = parseFlags(spreadLoraModules(argv), OPTIONS);
   if (parsed.values.help) {
     return { help: true, port: 0, requestTimeout: 60, metricsPublic: false, drainDelaySeconds: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
   }
@@ -132,6 +176,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       },
       tokenizerPath: v.tokenizerPath,
       loraModel: v.loraModel,
+      loraModules: v.loraModules ? parseLoraModules(v.loraModules) : undefined,
       dtype,
       device,
       deviceId: gpus[0],
