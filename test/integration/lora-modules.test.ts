@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime, type NodeRuntime, type NodeRuntimeOptions } from '../../src/adapters/node/runtime.js';
 import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
 import { createApp } from '../../src/app/create-app.js';
-import { requireBuild } from '../helpers/cli-server.js';
+import { requireBuild, runCli } from '../helpers/cli-server.js';
 import { tinyGguf } from '../helpers/gguf-reference.js';
 import { decoderModules, randomPairs, writePeftDir } from '../helpers/lora-fixtures.js';
 
@@ -112,6 +112,23 @@ describe.each(['llama', 'qwen2'] as const)('--lora-modules on a tiny %s GGUF', (
     const again = await complete(multi, 'poem', prompt);
     expect(again.text).toBe(expected);
     expect(again.cached).toBeGreaterThan(10);
+  }, 120_000);
+
+  it('a bad --lora-modules value is a usage error of the CLI; a missing adapter or a name clash fails the start naming it', async () => {
+    const bad = await runCli(['serve', file, '--lora-modules', 'sql']);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toMatch(/--lora-modules sql: expected NAME=PATH/);
+    const missing = await runCli(['serve', file, '--lora-modules', `sql=${join(work, 'nope')}`, '--host', '127.0.0.1', '--port', '0']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.output).toContain(`--lora-modules sql=${join(work, 'nope')}: no such file or directory.`);
+    const cacheBefore = process.env.EDGELLM_CACHE;
+    process.env.EDGELLM_CACHE = join(work, 'cache'); // the CLI child converts into the test's cache
+    const clash = await runCli(['serve', file, '--lora-modules', `${multi.name}=${sql}`, '--host', '127.0.0.1', '--port', '0']).finally(() => {
+      if (cacheBefore === undefined) delete process.env.EDGELLM_CACHE;
+      else process.env.EDGELLM_CACHE = cacheBefore;
+    });
+    expect(clash.code).not.toBe(0);
+    expect(clash.output).toContain(`"${multi.name}" is already the base model's name`);
   }, 120_000);
 
   it('an unknown model id is a 404 in the OpenAI format naming the served ids', async () => {
