@@ -18,7 +18,7 @@
  */
 import type { BlockQuant } from '../gguf/quants.js';
 import type { LoraStack } from '../lora/lora-stack.js';
-import { loraProjectionHook } from './gguf-lora-graph.js';
+import { loraProjectionHook, type LoraForm } from './gguf-lora-graph.js';
 import { MemorySink, OnnxGraphWriter, TensorType, type ExternalDataSink } from './onnx-graph-writer.js';
 
 export type { BlockQuant };
@@ -123,6 +123,8 @@ export interface DecoderBuildOptions {
   onTensor?: (tensor: SourceTensor) => void;
   /** LoRA adapters applied at run time, chosen per row by the `lora_index` input (gguf-lora-graph.ts). */
   lora?: LoraStack;
+  /** How each row's adapter is picked (gguf-lora-graph.ts; default `auto`). */
+  loraForm?: LoraForm;
 }
 
 export interface DecoderBuildResult {
@@ -187,7 +189,7 @@ export function buildDecoderGraph(
   for (let l = 0; l < L; l++) {
     for (const kv of ['key', 'value']) g.output(`present.${l}.${kv}`, TensorType.FLOAT, ['batch_size', KV, 'total_sequence_length', hd]);
   }
-  const loraHook = options.lora && loraProjectionHook(g, options.lora);
+  const loraHook = options.lora && loraProjectionHook(g, options.lora, options.loraForm);
 
   // ---- shared constants
   const shapeCache = new Map<string, string>();

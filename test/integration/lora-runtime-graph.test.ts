@@ -77,9 +77,9 @@ describe.each([
   const adapters = architecture === 'llama' ? [first, second, asGgufLora(second, model.spec.headDim)] : [first, second];
   const stack = stackLoras(model.spec, model.tensors, adapters);
 
-  it('each row equals its adapter merged; the base row equals the graph without adapters bit for bit', async () => {
+  it.each(['mask', 'gather'] as const)('%s: each row equals its adapter merged; the base row equals the graph without adapters bit for bit', async (loraForm) => {
     const indices = adapters.map((_, i) => i + 1);
-    const rows = await graphLogits(model, model.tensors, { lora: stack }, [0, ...indices]);
+    const rows = await graphLogits(model, model.tensors, { lora: stack, loraForm }, [0, ...indices]);
     const [base] = await graphLogits(model, model.tensors, {});
     expect(rows[0]).toEqual(base);
     for (const [i, lora] of adapters.entries()) {
@@ -89,9 +89,9 @@ describe.each([
     }
   });
 
-  it("a row's logits do not depend on its neighbours' adapters", async () => {
-    const mixed = await graphLogits(model, model.tensors, { lora: stack }, [2, 0, 1, 2]);
-    const alone = await Promise.all([0, 1, 2].map(async (i) => (await graphLogits(model, model.tensors, { lora: stack }, [i]))[0]));
+  it.each(['mask', 'gather'] as const)("%s: a row's logits do not depend on its neighbours' adapters", async (loraForm) => {
+    const mixed = await graphLogits(model, model.tensors, { lora: stack, loraForm }, [2, 0, 1, 2]);
+    const alone = await Promise.all([0, 1, 2].map(async (i) => (await graphLogits(model, model.tensors, { lora: stack, loraForm }, [i]))[0]));
     expect(mixed[1]).toEqual(alone[0]);
     expect(mixed[2]).toEqual(alone[1]);
     expect(mixed[0]).toEqual(alone[2]);
