@@ -121,16 +121,22 @@ export async function main(argv) {
   if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error('dist/cli.js missing: build first (npx tsup --silent)');
   const common = ['--threads', String(cfg.threads), '--instance-num', '8', '--cache-max-bytes', '0'];
   process.env.EDGELLM_CACHE = join(work, 'cache'); // the servers inherit it: conversions go to the scratch cache
+  const servers = [];
+  const start = async (args) => {
+    const server = await startServer(cli, base, args);
+    servers.push(server);
+    return server;
+  };
   try {
     log(`base ${base}, rank ${cfg.rank}, ${cfg.rounds} rounds of ${cfg.maxTokens} tokens, threads ${cfg.threads}; load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-    const plain = await startServer(cli, base, common);
+    const plain = await start(common);
     const dir = /from (\S+)\)$/.exec(plain.banner)?.[1];
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     const sql = writeAdapter(join(work, 'sql'), config, cfg.rank, 1);
     const poem = writeAdapter(join(work, 'poem'), config, cfg.rank, 2);
     log('starting the merged (--lora-model) and run-time (--lora-modules) servers ...');
-    const merged = await startServer(cli, base, [...common, '--lora-model', sql]);
-    const runtime = await startServer(cli, base, [...common, '--lora-modules', `sql=${sql}`, `poem=${poem}`]);
+    const merged = await start([...common, '--lora-model', sql]);
+    const runtime = await start([...common, '--lora-modules', `sql=${sql}`, `poem=${poem}`]);
     const baseId = /serving (\S+?),? /.exec(plain.banner)?.[1];
     const rtBase = /serving (\S+?),? /.exec(runtime.banner)?.[1];
     const prompt = 'Write a short story about a lighthouse keeper who finds a message in a bottle';
@@ -179,6 +185,7 @@ export async function main(argv) {
     log(`wrote ${join(out, `${stamp}-lora.md`)}`);
     return 0;
   } finally {
+    await Promise.all(servers.map((s) => s.stop())); // stopped on purpose: no "server exited" report
     await killAll();
     rmSync(work, { recursive: true, force: true });
   }
