@@ -51,7 +51,7 @@ function safetensors(tensors) {
 }
 
 /** A random PEFT adapter on every projection of every layer of `config` (a transformers config.json). */
-function writeAdapter(dir, config, rank, seed) {
+export function writeAdapter(dir, config, rank, seed) {
   let s = seed >>> 0;
   const random = () => {
     s = (s + 0x6d2b79f5) >>> 0;
