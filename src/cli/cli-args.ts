@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { parseSetting, SETTINGS, SettingError, settingsHelp } from '../app/settings.js';
+import { parseLoraModules, parseSetting, SETTINGS, SettingError, settingsHelp } from '../app/settings.js';
 import type { ChatTemplate, CompletionTemplate } from '../runtime/templates.js';
 import type { Device } from '../adapters/node/devices.js';
 import type { LogFormat } from './logger.js';
@@ -101,24 +101,6 @@ function spreadLoraModules(argv: string[]): string[] {
   return out;
 }
 
-/** `name=PATH` entries of --lora-modules; a bad entry or a repeated name is a UsageError. */
-export function parseLoraModules(entries: string[]): { name: string; path: string }[] {
-  const modules = entries.map((entry) => {
-    const eq = entry.indexOf('=');
-    const name = eq > 0 ? entry.slice(0, eq).trim() : '';
-    const path = eq > 0 ? entry.slice(eq + 1).trim() : '';
-    if (!name || !path) {
-      throw new UsageError(`--lora-modules ${entry}: expected NAME=PATH (the model id clients send, then a PEFT adapter folder or a GGUF LoRA file), e.g. --lora-modules sql=./sql-lora`);
-    }
-    if (!/^[\w.:/@+-]+$/.test(name)) throw new UsageError(`--lora-modules ${entry}: the name "${name}" may only hold letters, digits and _ . : / @ + -.`);
-    return { name, path };
-  });
-  const names = modules.map((m) => m.name);
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice !== undefined) throw new UsageError(`--lora-modules: the name "${twice}" is given twice.`);
-  return modules;
-}
-
 export function parseServeArgs(argv: string[]): ServeArgs {
   const parsed = parseFlags(spreadLoraModules(argv), OPTIONS);
   if (parsed.values.help) {
@@ -176,7 +158,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       },
       tokenizerPath: v.tokenizerPath,
       loraModel: v.loraModel,
-      loraModules: v.loraModules ? parseLoraModules(v.loraModules) : undefined,
+      loraModules: v.loraModules ? loraModules(v.loraModules) : undefined,
       dtype,
       device,
       deviceId: gpus[0],
@@ -194,6 +176,14 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       ggufAccuracy: v.ggufAccuracy,
     },
   };
+}
+
+function loraModules(entries: string[]): { name: string; path: string }[] {
+  try {
+    return parseLoraModules(entries);
+  } catch (error) {
+    throw error instanceof SettingError ? new UsageError(error.message) : error;
+  }
 }
 
 function int(value: string | undefined, flag: string, fallback: number, min = 0): number {

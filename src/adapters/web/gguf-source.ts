@@ -8,6 +8,9 @@ import { readGguf } from '../../gguf/reader.js';
 import type { Dtype } from '../../model/model-config.js';
 import { convertGguf, ggufDataName, ggufModelJson, type GgufAccuracy } from '../../onnx/gguf-import.js';
 import { MemorySink } from '../../onnx/onnx-graph-writer.js';
+import { decoderSpec } from '../../onnx/gguf-decoder-graph.js';
+import type { GgufLora } from '../../lora/gguf-merge.js';
+import { stackLoras } from '../../lora/lora-stack.js';
 import type { FetchLike } from './binding-fetch.js';
 import type { MemoryBudget } from './model-files.js';
 
@@ -32,7 +35,7 @@ export async function loadGgufSource(
   baseUrl: string | URL | undefined,
   fetcher: FetchLike,
   budget: MemoryBudget,
-  options: { dtype?: Dtype; accuracy?: GgufAccuracy } = {},
+  options: { dtype?: Dtype; accuracy?: GgufAccuracy; /** Adapters applied at run time (names are model ids). */ loras?: GgufLora[] } = {},
 ): Promise<GgufSource> {
   if (options.dtype && options.dtype !== 'q4' && options.dtype !== 'fp32') {
     throw new Error(`dtype ${options.dtype} does not apply to a GGUF model: leave it out (its own quantization, mapped exactly) or use fp32.`);
@@ -54,7 +57,8 @@ export async function loadGgufSource(
   const file = readGguf(await budget.read(response, model));
   const json = ggufModelJson(file, dtype);
   const sink = new MemorySink(ggufDataName(dtype));
-  const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy });
+  const lora = options.loras?.length ? stackLoras(decoderSpec(json.config), file.tensors, options.loras) : undefined;
+  const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy, lora });
   return {
     url,
     name: decodeURIComponent(new URL(url).pathname.split('/').pop()!.replace(/\.gguf$/i, '')),
@@ -64,6 +68,6 @@ export async function loadGgufSource(
     tokenizerJson: json.tokenizer,
     tokenizerConfig: json.tokenizerConfig,
     onnx: { path: conversion.onnxName, bytes: conversion.model, externalData: [{ path: sink.location, data: sink.bytes() }] },
-    mapping: conversion.mapping,
+    mapping: [...(lora?.lines ?? []), ...conversion.mapping],
   };
 }

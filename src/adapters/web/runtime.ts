@@ -21,6 +21,7 @@ import { memoryCost } from './memory-estimate.js';
 import { precompiledWasmMemoryBytes, usePrecompiledWasm } from './precompiled-wasm.js';
 import { WebBackend, type WebBackendStats } from './web-backend.js';
 import { isGgufUrl, loadGgufSource } from './gguf-source.js';
+import { loadWebLoras } from './lora-source.js';
 import type { GgufAccuracy } from '../../onnx/gguf-import.js';
 
 export type OrtWeb = Ort & { env: OrtCommon.Env };
@@ -55,6 +56,11 @@ export interface WebRuntimeOptions extends EngineTuning {
   /** Names clients may use; default the model directory's name. */
   modelNames?: string[];
   /**
+   * LoRA adapters served at run time beside a `.gguf` model, each as its own model id (the CLI's
+   * `--lora-modules`): `path` is a PEFT folder or a `.gguf` LoRA, resolved like `model`.
+   */
+  loraModules?: { name: string; path: string }[];
+  /**
    * Memory budget for the models, against an estimate of what their ONNX files cost once loaded
    * (on wasm 3-5x the files: see memory-estimate.ts). Default 128 MiB in workerd (a Worker isolate's
    * memory), 4 GiB elsewhere (wasm32's address space).
@@ -80,8 +86,13 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const fetcher = options.binding ? bindingFetch(options.binding) : options.fetch;
   const baseUrl = options.baseUrl ?? (options.binding ? BINDING_ORIGIN : undefined);
   const budget = new MemoryBudget(options.maxModelBytes ?? WASM32_MAX_BYTES);
+  const fetchFiles: FetchLike = fetcher ?? ((input, init) => fetch(input, init));
+  if (options.loraModules?.length && !isGgufUrl(options.model)) {
+    throw new Error(`loraModules need a .gguf model; ${options.model} is an ONNX model folder, whose graph cannot take run-time adapters.`);
+  }
+  const loras = options.loraModules?.length ? await loadWebLoras(options.loraModules, baseUrl, fetchFiles, budget) : undefined;
   const gguf = isGgufUrl(options.model)
-    ? await loadGgufSource(options.model, baseUrl, fetcher ?? ((input, init) => fetch(input, init)), budget, { dtype: options.dtype, accuracy: options.ggufAccuracy })
+    ? await loadGgufSource(options.model, baseUrl, fetchFiles, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, loras })
     : undefined;
   const files = gguf ? undefined : new ModelFiles(options.model, baseUrl, fetcher);
 
@@ -115,11 +126,13 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const backend = new WebBackend(model, embedding?.embedder);
 
   const modelNames = gguf && !options.modelNames?.length ? [gguf.name] : servedModelNames(options.modelNames, url);
+  const adapters = options.loraModules?.map((m) => m.name) ?? [];
   const engine = createEngine({
     ...pickEngineTuning(options),
     backend,
     tokenizer: createHfTokenizer(tokenizerJson, tokenizerConfig, shape.eosTokenIds),
     modelNames,
+    adapters,
     generationDefaults: generationDefaults(generation),
     embedding: embedding && { ...embedding.engine, backend: backend.embedding! },
     advice: {
