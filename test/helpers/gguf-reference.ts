@@ -237,7 +237,16 @@ export interface TinyGgufTypes {
 export function tinyGguf(
   architecture: DecoderSpec['architecture'],
   types: TinyGgufTypes,
-  options: { tied?: boolean; seed?: number; /** Write the model and a byte-level tokenizer's metadata too (vocab 257). */ metadata?: boolean } = {},
+  options: {
+    tied?: boolean;
+    seed?: number;
+    /** Write the model and a byte-level tokenizer's metadata too (vocab 257). */
+    metadata?: boolean;
+    /** More metadata (a chat template, say). */
+    extraMetadata?: Record<string, WriterValue>;
+    /** general.alignment of the tensor data (default the writer's 32): a large one pads the file. */
+    alignment?: number;
+  } = {},
 ): TinyModel & { bytes: Uint8Array } {
   const spec: DecoderSpec = { architecture, hidden: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, vocab: options.metadata ? 257 : 96, ropeTheta: 10000, rmsEps: 1e-5 };
   if (architecture === 'gemma3') {
@@ -272,7 +281,11 @@ export function tinyGguf(
   }
   vector('output_norm.weight', D, 1, 0.1);
   if (options.tied === false) matrix('output.weight', w, Vn, D, 1);
-  const bytes = writeGguf({ 'general.architecture': architecture, ...(options.metadata ? modelMetadata(spec, F) : {}) }, tensors);
+  const bytes = writeGguf(
+    { 'general.architecture': architecture, ...(options.metadata ? modelMetadata(spec, F) : {}), ...options.extraMetadata },
+    tensors,
+    options.alignment ? { alignment: options.alignment } : {},
+  );
   const file = readGguf(bytes);
   return { spec, tensors: file.tensors, codec: { dequantize, toBlockQuant }, bytes };
 }

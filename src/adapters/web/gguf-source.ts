@@ -4,7 +4,7 @@
  * config, tokenizer files and the ONNX model with its external data.
  * @module
  */
-import { readGguf } from '../../gguf/reader.js';
+import { readGgufStream } from '../../gguf/reader.js';
 import type { Dtype } from '../../model/model-config.js';
 import { convertGguf, ggufDataName, ggufModelJson, type GgufAccuracy } from '../../onnx/gguf-import.js';
 import { MemorySink } from '../../onnx/onnx-graph-writer.js';
@@ -12,7 +12,8 @@ import { decoderSpec } from '../../onnx/gguf-decoder-graph.js';
 import type { GgufLora } from '../../lora/gguf-merge.js';
 import { stackLoras } from '../../lora/lora-stack.js';
 import type { FetchLike } from './binding-fetch.js';
-import type { MemoryBudget } from './model-files.js';
+import { ggufMemoryEstimate } from './memory-estimate.js';
+import { formatBytes, type MemoryBudget } from './model-files.js';
 
 /** A model given as a .gguf URL or path (query strings allowed). */
 export const isGgufUrl = (model: string) => /\.gguf([?#].*)?$/i.test(model);
@@ -35,7 +36,14 @@ export async function loadGgufSource(
   baseUrl: string | URL | undefined,
   fetcher: FetchLike,
   budget: MemoryBudget,
-  options: { dtype?: Dtype; accuracy?: GgufAccuracy; /** Adapters applied at run time (names are model ids). */ loras?: GgufLora[] } = {},
+  options: {
+    dtype?: Dtype;
+    accuracy?: GgufAccuracy;
+    /** onnxruntime-web runs on wasm (its memory grows with the graph). */
+    onWasm?: boolean;
+    /** Adapters applied at run time (names are model ids). */
+    loras?: GgufLora[];
+  } = {},
 ): Promise<GgufSource> {
   if (options.dtype && options.dtype !== 'q4' && options.dtype !== 'fp32') {
     throw new Error(`dtype ${options.dtype} does not apply to a GGUF model: leave it out (its own quantization, mapped exactly) or use fp32.`);
@@ -54,7 +62,16 @@ export async function loadGgufSource(
     await response.body?.cancel();
     throw new Error(`Could not fetch the GGUF model ${model} from ${url}: HTTP ${response.status}.`);
   }
-  const file = readGguf(await budget.read(response, model));
+  // The header says what the file, its converted graph and the wasm's growth will cost: a model
+  // over the budget is refused before its tensor data are read.
+  const file = await readGgufStream(response, (header) => {
+    const e = ggufMemoryEstimate(header, dtype, options.onWasm ?? true);
+    const how = e.growth
+      ? `the file, the ONNX graph converted from it (about ${formatBytes(e.graphBytes)}), onnxruntime-web's wasm growth of ${e.growth} x that graph, ` +
+        `and ${formatBytes(e.baseBytes)} the wasm memory starts with`
+      : `the file and the ONNX graph converted from it (about ${formatBytes(e.graphBytes)})`;
+    budget.reserve(model, e.fileBytes, { baseBytes: e.baseBytes, bytes: e.total - e.baseBytes }, how, 'serve a smaller GGUF (fewer parameters or fewer bits)');
+  });
   const json = ggufModelJson(file, dtype);
   const sink = new MemorySink(ggufDataName(dtype));
   const lora = options.loras?.length ? stackLoras(decoderSpec(json.config), file.tensors, options.loras) : undefined;

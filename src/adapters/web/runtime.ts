@@ -86,13 +86,17 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const fetcher = options.binding ? bindingFetch(options.binding) : options.fetch;
   const baseUrl = options.baseUrl ?? (options.binding ? BINDING_ORIGIN : undefined);
   const budget = new MemoryBudget(options.maxModelBytes ?? WASM32_MAX_BYTES);
+  const requested = options.device ?? 'auto';
+  const device = resolveDevice(requested, requested !== 'wasm' && (await hasWebGpuAdapter()));
+  const { flavour, executionProviders } = DEVICE_TABLE[device];
+  const onWasm = flavour === 'wasm';
   const fetchFiles: FetchLike = fetcher ?? ((input, init) => fetch(input, init));
   if (options.loraModules?.length && !isGgufUrl(options.model)) {
     throw new Error(`loraModules need a .gguf model; ${options.model} is an ONNX model folder, whose graph cannot take run-time adapters.`);
   }
   const loras = options.loraModules?.length ? await loadWebLoras(options.loraModules, baseUrl, fetchFiles, budget) : undefined;
   const gguf = isGgufUrl(options.model)
-    ? await loadGgufSource(options.model, baseUrl, fetchFiles, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, loras })
+    ? await loadGgufSource(options.model, baseUrl, fetchFiles, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, onWasm, loras })
     : undefined;
   const files = gguf ? undefined : new ModelFiles(options.model, baseUrl, fetcher);
 
@@ -106,13 +110,9 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
       ]);
   checkConfig(config, gguf ? `${gguf.url} (its config)` : `${files!.url}config.json`);
   const shape = modelShape(config, generation);
-  const requested = options.device ?? 'auto';
-  const device = resolveDevice(requested, requested !== 'wasm' && (await hasWebGpuAdapter()));
-  const { flavour, executionProviders } = DEVICE_TABLE[device];
   const ort = await loadOrt(flavour);
   configureWasm(ort.env, options.wasm);
 
-  const onWasm = flavour === 'wasm';
   const onnx = gguf ? { ...gguf.onnx, dtype: gguf.dtype } : await readOnnx(files!, budget, config, options.dtype, onWasm);
   const url = gguf?.url ?? files!.url;
   const model = await OrtCausalLM.create(ort, onnx.bytes, {
