@@ -114,6 +114,14 @@ describe.each(['llama', 'qwen2'] as const)('--lora-modules on a tiny %s GGUF', (
     expect(again.cached).toBeGreaterThan(10);
   }, 120_000);
 
+  it('--lora-model and --lora-modules together: the base id is the merged model, the adapters apply on top of it', async () => {
+    const both = await start({ loraModel: sql, loraModules: [{ name: 'poem', path: poem }] });
+    for (const prompt of PROMPTS) {
+      expect((await complete(both, both.name, prompt)).text).toBe((await complete(mergedSql, mergedSql.name, prompt)).text);
+      expect((await complete(both, 'poem', prompt)).text).not.toBe((await complete(multi, 'poem', prompt)).text);
+    }
+  }, 120_000);
+
   it('a bad --lora-modules value is a usage error of the CLI; a missing adapter or a name clash fails the start naming it', async () => {
     const bad = await runCli(['serve', file, '--lora-modules', 'sql']);
     expect(bad.code).toBe(2);
