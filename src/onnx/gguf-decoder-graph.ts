@@ -17,6 +17,8 @@
  * @module
  */
 import type { BlockQuant } from '../gguf/quants.js';
+import type { LoraStack } from '../lora/lora-stack.js';
+import { loraProjectionHook, type LoraForm } from './gguf-lora-graph.js';
 import { MemorySink, OnnxGraphWriter, TensorType, type ExternalDataSink } from './onnx-graph-writer.js';
 
 export type { BlockQuant };
@@ -119,6 +121,10 @@ export interface DecoderBuildOptions {
   accuracyLevel8?: number;
   /** Called once per GGUF tensor converted (progress: its data bytes). */
   onTensor?: (tensor: SourceTensor) => void;
+  /** LoRA adapters applied at run time, chosen per row by the `lora_index` input (gguf-lora-graph.ts). */
+  lora?: LoraStack;
+  /** How each row's adapter is picked (gguf-lora-graph.ts; default `auto`). */
+  loraForm?: LoraForm;
 }
 
 export interface DecoderBuildResult {
@@ -183,6 +189,7 @@ export function buildDecoderGraph(
   for (let l = 0; l < L; l++) {
     for (const kv of ['key', 'value']) g.output(`present.${l}.${kv}`, TensorType.FLOAT, ['batch_size', KV, 'total_sequence_length', hd]);
   }
+  const loraHook = options.lora && loraProjectionHook(g, options.lora, options.loraForm);
 
   // ---- shared constants
   const shapeCache = new Map<string, string>();
@@ -243,8 +250,12 @@ export function buildDecoderGraph(
   const formName = (t: SourceTensor, bq: BlockQuant) =>
     `${t.type} -> ${bq.bits}-bit MatMulNBits, block ${bq.blockSize}${bq.offsets ? ' + block offsets' : ''} (exact)`;
 
-  /** x @ Wᵀ for a GGUF weight [rows = out, cols = in]; `perm` reorders the output rows. */
+  /** x @ Wᵀ for a GGUF weight [rows = out, cols = in]; `perm` reorders the output rows; plus run-time LoRA. */
   const linear = (x: string, name: string, t: SourceTensor, perm?: Int32Array): string => {
+    const y = baseLinear(x, name, t, perm);
+    return loraHook ? loraHook(x, t.name, y) : y;
+  };
+  const baseLinear = (x: string, name: string, t: SourceTensor, perm?: Int32Array): string => {
     const rows = t.dims[1];
     const cols = t.dims[0];
     const bq = blockForm(t);
@@ -295,7 +306,9 @@ export function buildDecoderGraph(
     };
     let y = matMulNBits(x, stacked, nbitsTensors(`${name}.weight`, stacked));
     if (bias) y = g.op1('Add', [y, g.f32(`${name}.bias`, bias)]);
-    return g.op('Split', [y, shape(blocks.map((b) => b.rows))], { axis: -1 }, { outputs: parts.length });
+    const outs = g.op('Split', [y, shape(blocks.map((b) => b.rows))], { axis: -1 }, { outputs: parts.length });
+    // Run-time LoRA applies to each logical projection, after the split (the bias is already in: addition commutes).
+    return loraHook ? outs.map((o, i) => loraHook(x, parts[i].t.name, o)) : outs;
   };
 
   // ---- token embedding (and the tied LM head's weights)

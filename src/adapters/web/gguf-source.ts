@@ -8,6 +8,9 @@ import { readGgufStream } from '../../gguf/reader.js';
 import type { Dtype } from '../../model/model-config.js';
 import { convertGguf, ggufDataName, ggufModelJson, type GgufAccuracy } from '../../onnx/gguf-import.js';
 import { MemorySink } from '../../onnx/onnx-graph-writer.js';
+import { decoderSpec } from '../../onnx/gguf-decoder-graph.js';
+import type { GgufLora } from '../../lora/gguf-merge.js';
+import { stackLoras } from '../../lora/lora-stack.js';
 import type { FetchLike } from './binding-fetch.js';
 import { letProgressOut, type ProgressListener } from './load-progress.js';
 import { ggufMemoryEstimate } from './memory-estimate.js';
@@ -37,8 +40,11 @@ export async function loadGgufSource(
   options: {
     dtype?: Dtype;
     accuracy?: GgufAccuracy;
-    /** onnxruntime-web runs on wasm (its memory grows with the graph). */ onWasm?: boolean;
+    /** onnxruntime-web runs on wasm (its memory grows with the graph). */
+    onWasm?: boolean;
     onProgress?: ProgressListener;
+    /** Adapters applied at run time (names are model ids). */
+    loras?: GgufLora[];
   } = {},
 ): Promise<GgufSource> {
   if (options.dtype && options.dtype !== 'q4' && options.dtype !== 'fp32') {
@@ -75,7 +81,8 @@ export async function loadGgufSource(
   }
   const json = ggufModelJson(file, dtype);
   const sink = new MemorySink(ggufDataName(dtype));
-  const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy });
+  const lora = options.loras?.length ? stackLoras(decoderSpec(json.config), file.tensors, options.loras) : undefined;
+  const conversion = convertGguf(file, json.config, sink, { dtype, accuracy: options.accuracy, lora });
   const ms = Date.now() - started;
   options.onProgress?.({ stage: 'gguf', done: true, ms, message: `Converted ${model} in ${(ms / 1000).toFixed(1)} s` });
   return {
@@ -87,6 +94,6 @@ export async function loadGgufSource(
     tokenizerJson: json.tokenizer,
     tokenizerConfig: json.tokenizerConfig,
     onnx: { path: conversion.onnxName, bytes: conversion.model, externalData: [{ path: sink.location, data: sink.bytes() }] },
-    mapping: conversion.mapping,
+    mapping: [...(lora?.lines ?? []), ...conversion.mapping],
   };
 }

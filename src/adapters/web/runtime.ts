@@ -26,6 +26,7 @@ import { memoryCost } from './memory-estimate.js';
 import { precompiledWasmMemoryBytes, usePrecompiledWasm } from './precompiled-wasm.js';
 import { WebBackend, type WebBackendStats } from './web-backend.js';
 import { isGgufUrl, loadGgufSource } from './gguf-source.js';
+import { loadWebLoras } from './lora-source.js';
 import type { GgufAccuracy } from '../../onnx/gguf-import.js';
 
 export type OrtWeb = Ort & { env: OrtCommon.Env };
@@ -59,6 +60,11 @@ export interface WebRuntimeOptions extends EngineTuning {
   embeddingModel?: string;
   /** Names clients may use; default the model directory's name. */
   modelNames?: string[];
+  /**
+   * LoRA adapters served at run time beside a `.gguf` model, each as its own model id (the CLI's
+   * `--lora-modules`): `path` is a PEFT folder or a `.gguf` LoRA, resolved like `model`.
+   */
+  loraModules?: { name: string; path: string }[];
   /**
    * Memory budget for the models, against an estimate of what their ONNX files cost once loaded
    * (on wasm 3-5x the files: see memory-estimate.ts). Default 128 MiB in workerd (a Worker isolate's
@@ -138,8 +144,12 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
         )
       : undefined;
   wasmReading?.catch(() => {});
+  if (options.loraModules?.length && !isGgufUrl(options.model)) {
+    throw new Error(`loraModules need a .gguf model; ${options.model} is an ONNX model folder, whose graph cannot take run-time adapters.`);
+  }
+  const loras = options.loraModules?.length ? await loadWebLoras(options.loraModules, baseUrl, fetcher, budget) : undefined;
   const gguf = isGgufUrl(options.model)
-    ? await loadGgufSource(options.model, baseUrl, fetcher, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, onWasm, onProgress: progress })
+    ? await loadGgufSource(options.model, baseUrl, fetcher, budget, { dtype: options.dtype, accuracy: options.ggufAccuracy, onWasm, onProgress: progress, loras })
     : undefined;
   const files = gguf ? undefined : new ModelFiles(options.model, baseUrl, fetcher);
 
@@ -175,11 +185,13 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
   const backend = new WebBackend(model, embedding?.embedder);
 
   const modelNames = gguf && !options.modelNames?.length ? [gguf.name] : servedModelNames(options.modelNames, url);
+  const adapters = options.loraModules?.map((m) => m.name) ?? [];
   const engine = createEngine({
     ...pickEngineTuning(options),
     backend,
     tokenizer: createHfTokenizer(tokenizerJson, tokenizerConfig, shape.eosTokenIds),
     modelNames,
+    adapters,
     generationDefaults: generationDefaults(generation),
     embedding: embedding && { ...embedding.engine, backend: backend.embedding! },
     advice: {
