@@ -14,7 +14,8 @@ import { buildDecoderGraph, decoderSpec, describeMapping, type SourceTensor } fr
 import type { ExternalDataSink } from './onnx-graph-writer.js';
 
 /** Part of the cache key: bump it whenever the converted files would change. */
-export const GGUF_IMPORTER_VERSION = 1;
+// 2: token strings keep a leading U+FEFF (Gemma 3's "\uFEFF#" had become a second "#" in tokenizer.json).
+export const GGUF_IMPORTER_VERSION = 2;
 
 /**
  * `q4`: the GGUF's own quantization mapped exactly (MatMulNBits; the transformers.js name of the
