@@ -99,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
   );
   log(`attention: ${info.attention}`);
   log(`steps: ${info.steps}`);
+  log(`load checks: ${info.checks}`);
   if (info.matmul) log(`dynamic int8 matmuls: ${info.matmul}`);
   return -1; // keep running
 }
