@@ -3,7 +3,8 @@
  * model, CPU threads. The model logic itself is shared with the web adapter (src/internal).
  * @module
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { GraphExpectations } from '../../model/model-config.js';
@@ -105,7 +106,14 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
   // "extended": onnxruntime warns that a graph saved with layout optimizations ("all") is hardware
   // specific; those only rewrite convolutions, which these decoders do not have.
   const graph = optimizedGraphName();
-  await mkdir(checksDir, { recursive: true });
+  try {
+    await mkdir(checksDir, { recursive: true });
+    await access(checksDir, constants.W_OK);
+  } catch (error) {
+    const lm = await OrtCausalLM.create(ort, bytes, lmOptions);
+    lm.checks = `run at load${unusable}; the verdict cannot be stored (${(error as Error).message.split('\n')[0]})`;
+    return lm;
+  }
   const lm = await OrtCausalLM.create(ort, bytes, {
     ...lmOptions,
     servingSessionOptions: {
