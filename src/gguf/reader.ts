@@ -100,7 +100,8 @@ export function tensorByteSize(name: string, type: GgmlType, dims: readonly numb
 class Cursor {
   pos = 0;
   private readonly view: DataView;
-  private readonly decoder = new TextDecoder('utf-8');
+  // ignoreBOM: a token may start with U+FEFF (Gemma 3 has "\uFEFF#" beside "#"); the default decoder drops it.
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   constructor(private readonly bytes: Uint8Array) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }

@@ -153,6 +153,30 @@ describe.each([STORIES, TINY_RANDOM])('ggufTokenizerFiles for a llama (SentenceP
   });
 });
 
+describe('ggufTokenizerFiles for a Gemma 3-style SentencePiece vocabulary', () => {
+  it('keeps a token that starts with U+FEFF apart from the same text without it (Gemma 3 has "\\uFEFF#" and "#")', () => {
+    // The BOM token comes first, as in Gemma 3 (208867 before 236865): a reader that drops the BOM gives "#" its id.
+    const tokens = ['<pad>', '<eos>', '<bos>', '<unk>', '\uFEFF#', '#', 'a'];
+    const file = readGguf(writeGguf({
+      'general.architecture': 'gemma3',
+      'tokenizer.ggml.model': 'llama',
+      'tokenizer.ggml.tokens': tokens,
+      'tokenizer.ggml.scores': typed('ARRAY', tokens.map((_, id) => -id), 'FLOAT32'),
+      'tokenizer.ggml.token_type': typed('ARRAY', tokens.map((_, id) => (id < 3 ? TOKEN_TYPE.CONTROL : id === 3 ? TOKEN_TYPE.UNKNOWN : TOKEN_TYPE.NORMAL)), 'INT32'),
+      'tokenizer.ggml.bos_token_id': 2,
+      'tokenizer.ggml.eos_token_id': 1,
+      'tokenizer.ggml.unknown_token_id': 3,
+      'tokenizer.ggml.padding_token_id': 0,
+      'tokenizer.ggml.add_space_prefix': false,
+    }, []));
+    const files = ggufTokenizerFiles(file);
+    const tokenizer = createHfTokenizer(files.tokenizerJson, files.tokenizerConfig, []);
+    expect(tokenizer.encode('#', false)).toEqual([5]);
+    expect(tokenizer.decode([4, 6])).toBe('\uFEFF#a');
+    expect(tokenizer.encode('#', true)).toEqual([2, 5]);
+  });
+});
+
 describe('mergesFromScores', () => {
   it("orders merges by the merged piece's score, then longer left part, then vocab order", () => {
     const tokens = ['a', 'b', 'c', 'ab', 'bc', 'abc', 'ü', 'üa'];

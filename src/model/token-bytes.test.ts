@@ -51,4 +51,13 @@ describe('tokenByteTable on hand-made tokenizers', () => {
     const table = tokenByteTable({ model: { type: 'BPE', vocab: { 'Ġhi': 0, 'Ċ': 1, 'Ã©': 2 } }, decoder: { type: 'ByteLevel' }, added_tokens: [{ id: 3, content: '<tool>', special: false }] });
     expect(table).toEqual([new TextEncoder().encode(' hi'), Uint8Array.of(10), Uint8Array.of(0xc3, 0xa9), new TextEncoder().encode('<tool>')]);
   });
+
+  it("takes a 262k-token vocabulary (Gemma 3's) without overflowing the stack", () => {
+    const vocab: Record<string, number> = {};
+    for (let id = 0; id < 262_144; id++) vocab[`t${id}`] = id;
+    const table = tokenByteTable({ model: { type: 'BPE', vocab }, added_tokens: [{ id: 262_144, content: '<image_soft_token>', special: true }] });
+    expect(table).toHaveLength(262_145);
+    expect(table[262_143]).toEqual(new TextEncoder().encode('t262143'));
+    expect(table[262_144]).toBeNull();
+  });
 });

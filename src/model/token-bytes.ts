@@ -47,7 +47,10 @@ export function tokenByteTable(tokenizerJson: object): (Uint8Array | null)[] {
     ? vocab.map(([piece], id) => [piece, id]) // Unigram: [piece, score] pairs, id = position
     : Object.entries(vocab);
   const added = (Array.isArray(json.added_tokens) ? json.added_tokens : []) as Array<{ id: number; content: string; special?: boolean }>;
-  const size = Math.max(-1, ...entries.map(([, id]) => id), ...added.map((t) => t.id)) + 1;
+  // A loop, not Math.max(...ids): spread arguments overflow the stack on 262k-token vocabularies (Gemma 3).
+  let size = 0;
+  for (const [, id] of entries) size = Math.max(size, id + 1);
+  for (const token of added) size = Math.max(size, token.id + 1);
   const table: (Uint8Array | null)[] = new Array(size).fill(null);
 
   const types = decoderTypes(json.decoder);

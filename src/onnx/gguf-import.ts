@@ -15,7 +15,9 @@ import type { ExternalDataSink } from './onnx-graph-writer.js';
 import type { LoraStack } from '../lora/lora-stack.js';
 
 /** Part of the cache key: bump it whenever the converted files would change. */
-export const GGUF_IMPORTER_VERSION = 2;
+// 2: q/k/v and gate/up packed into one MatMulNBits each.
+// 3: token strings keep a leading U+FEFF (Gemma 3's "\uFEFF#" had become a second "#" in tokenizer.json).
+export const GGUF_IMPORTER_VERSION = 3;
 
 /**
  * `q4`: the GGUF's own quantization mapped exactly (MatMulNBits; the transformers.js name of the

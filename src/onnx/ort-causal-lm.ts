@@ -22,6 +22,33 @@ export type Ort = Pick<typeof OrtCommon, 'Tensor' | 'InferenceSession'>;
 type Session = OrtCommon.InferenceSession;
 type Tensor = OrtCommon.Tensor;
 
+/**
+ * Part of every stored verdict's key: bump it whenever the rewrites (attention, int8 matmuls, the
+ * hidden-state output) or the probes change what they decide or write.
+ */
+export const LOAD_CHECKS_VERSION = 1;
+
+/**
+ * What `create` found at load: the step plan and how
+ * each rewrite went. A host that stores it, keyed by everything it depends on (the model files, the
+ * runtime's version, the execution providers and session settings, LOAD_CHECKS_VERSION), can load the
+ * same graph again with `restore`: one session, no rewrite, no probe.
+ */
+export interface LoadVerdict {
+  version: number;
+  attention: string;
+  matmul: string;
+  tokensPlan: string;
+  batchPlan: string;
+  chunksOnPast: boolean;
+  batchesPadded: boolean;
+  padRight: boolean;
+  batchInvariant: boolean;
+  quantizedActivations: boolean;
+  /** The graph output `hiddenStates` reads, when the loaded graph has one. */
+  hiddenOutput?: string;
+}
+
 export interface OrtCausalLMOptions {
   /** Names the model in errors (a path or URL). */
   name: string;
@@ -57,6 +84,12 @@ export interface OrtCausalLMOptions {
    * Exact, without batching.
    */
   exactBatches?: boolean;
+  /**
+   * Merged into the options of the sessions `create` may serve with (not those it loads only to
+   * probe): e.g. onnxruntime's `optimizedModelFilePath`, so the serving session writes its
+   * optimized graph for `restore` (the Node adapter does, see load-checks.ts).
+   */
+  servingSessionOptions?: OrtCommon.InferenceSession.SessionOptions;
 }
 
 /** Counters for tests and the benchmark: batched decode calls, rows in them, rebuilds, prefills. */
@@ -147,6 +180,8 @@ export class OrtCausalLM {
     };
   }
 
+  /** How the load checks (rewrites and probes) ran, for the startup log; a host that stores verdicts says more. */
+  checks = 'run at load';
   /** Which attention runs: "GroupQueryAttention (...)" or "exported graph (why)". */
   attention = 'exported graph';
   /** How dynamic int8 matmuls run: "8-bit MatMulNBits (...)", "as exported (why)", or "" when the model has none. */
@@ -171,6 +206,44 @@ export class OrtCausalLM {
   private tokensPlan = 'any number of tokens per step';
   private batchPlan = 'decode steps batched';
 
+  /** What the load-time rewrites and probes found (see LoadVerdict). */
+  get verdict(): LoadVerdict {
+    return {
+      version: LOAD_CHECKS_VERSION, attention: this.attention, matmul: this.matmul, tokensPlan: this.tokensPlan, batchPlan: this.batchPlan,
+      chunksOnPast: this.chunksOnPast, batchesPadded: this.batchesPadded, padRight: this.padRight, batchInvariant: this.batchInvariant,
+      quantizedActivations: this.info.quantizedActivations ?? false, hiddenOutput: this.hiddenOutput,
+    };
+  }
+
+  /**
+   * Loads the graph `create` settled on, with the verdict's plans: one session, no rewrite, no
+   * probe. `graph` is that graph as the serving session saw it: its bytes, or a file (on Node, the
+   * optimized graph the serving session wrote through `servingSessionOptions`, loaded without
+   * optimizing it again). The verdict must come from a load of the same model with the same
+   * runtime, providers and settings: the caller's key guarantees that.
+   */
+  static async restore(ort: Ort, graph: Uint8Array | string, options: OrtCausalLMOptions, verdict: LoadVerdict): Promise<OrtCausalLM> {
+    if (verdict.version !== LOAD_CHECKS_VERSION) throw new Error(`load verdict version ${verdict.version}, expected ${LOAD_CHECKS_VERSION}`);
+    const sessionOptions = { graphOptimizationLevel: typeof graph === 'string' ? 'disabled' as const : 'all' as const, ...options.sessionOptions };
+    const session = typeof graph === 'string'
+      ? await ort.InferenceSession.create(graph, sessionOptions)
+      : await ort.InferenceSession.create(graph, sessionOptions);
+    if (verdict.hiddenOutput && !session.outputNames.includes(verdict.hiddenOutput)) {
+      await session.release();
+      throw new Error(`the stored graph has no output ${verdict.hiddenOutput}`);
+    }
+    const lm = new OrtCausalLM(ort, session, verdict.hiddenOutput, options);
+    lm.checks = 'restored from a stored verdict: no rewrite and no probe run';
+    lm.batchInvariant = verdict.batchInvariant;
+    lm.info.batchInvariant = verdict.batchInvariant;
+    lm.info.quantizedActivations = verdict.quantizedActivations;
+    Object.assign(lm, {
+      attention: verdict.attention, matmul: verdict.matmul, tokensPlan: verdict.tokensPlan, batchPlan: verdict.batchPlan,
+      chunksOnPast: verdict.chunksOnPast, batchesPadded: verdict.batchesPadded, padRight: verdict.padRight,
+    });
+    return lm;
+  }
+
   /**
    * `model` is the ONNX file's bytes. With `options.int8MatMul` and `options.attention`, the
    * graph is rewritten first (each checked against the original, see `verifiedRewrite`); the
@@ -178,9 +251,12 @@ export class OrtCausalLM {
    * (`probeSteps`, `probeBatch`).
    */
   static async create(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
-    const load = async (bytes: Uint8Array, exact = false) => {
+    const load = async (bytes: Uint8Array, exact = false, serving = true) => {
       const patch = addHiddenStateOutput(bytes);
-      const session = await ort.InferenceSession.create(patch?.model ?? bytes, { graphOptimizationLevel: 'all', ...(exact ? exactOptions(options.sessionOptions) : options.sessionOptions) });
+      const sessionOptions = exact ? exactOptions(options.sessionOptions) : options.sessionOptions;
+      const session = await ort.InferenceSession.create(patch?.model ?? bytes, {
+        graphOptimizationLevel: 'all', ...sessionOptions, ...(serving && !exact ? options.servingSessionOptions : {}),
+      });
       const lm = new OrtCausalLM(ort, session, patch?.outputName, options);
       // A graph that still quantizes activations per tensor: each sequence runs alone (see `forward`).
       lm.batchInvariant = dynamicQuantizations(bytes) === 0 && !(options.exactBatches && int8Compute(bytes));
@@ -647,14 +723,14 @@ interface Candidate {
  * original's noise of the original (it would not be if the weights or scales were misread).
  */
 async function verifiedRewrite(
-  load: (bytes: Uint8Array, exact?: boolean) => Promise<OrtCausalLM>,
+  load: (bytes: Uint8Array, exact?: boolean, serving?: boolean) => Promise<OrtCausalLM>,
   original: Uint8Array,
   candidates: Candidate[],
   described: { attention: string; matmul: string },
   exact: () => Uint8Array,
 ): Promise<OrtCausalLM> {
   const probeOf = async (bytes: Uint8Array, floor: boolean, exactSession = false) => {
-    const lm = await load(bytes, exactSession);
+    const lm = await load(bytes, exactSession, false);
     try {
       return await lm.probe(floor);
     } finally {

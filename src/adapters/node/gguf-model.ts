@@ -18,7 +18,7 @@ import {
   convertGguf, ggufDataName, ggufModelJson, GGUF_IMPORTER_VERSION, type GgufAccuracy, type GgufDtype,
 } from '../../onnx/gguf-import.js';
 import type { ExternalDataSink } from '../../onnx/onnx-graph-writer.js';
-import { fetchToFile, type ResolveOptions } from './model-files.js';
+import { cacheRoot as sharedCacheRoot, fetchToFile, type ResolveOptions } from './model-files.js';
 import { createProgress } from './progress.js';
 
 const HUB_FILE = /^([A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*):([\w.-]+)$/;
@@ -58,8 +58,7 @@ export interface GgufModel {
   ms: number;
 }
 
-const cacheRoot = (options: ResolveOptions) =>
-  resolve(expandHome(options.cacheDir ?? process.env.EDGELLM_CACHE ?? join(homedir(), '.cache', 'edgellm')));
+const cacheRoot = (options: ResolveOptions) => sharedCacheRoot(options.cacheDir);
 
 /** Resolves and converts (once) a GGUF model; see the module comment. */
 export async function resolveGgufModel(name: string, dtype: GgufDtype, options: GgufResolveOptions = {}): Promise<GgufModel> {

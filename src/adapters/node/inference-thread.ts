@@ -20,7 +20,7 @@ const model = await loadCausalLM({
 const embedder = init.embedding
   ? await loadEmbedder(init.embedding.path, init.executionProviders, init.embedding.dimensions)
   : undefined;
-port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions, attention: model.attention, steps: model.steps, matmul: model.matmul } satisfies WorkerReady);
+port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions, attention: model.attention, steps: model.steps, matmul: model.matmul, checks: model.checks } satisfies WorkerReady);
 
 let shared = new SharedArrayBuffer(0);
 

@@ -48,6 +48,10 @@ export interface ResolveOptions {
 }
 
 const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p);
+
+/** Where downloads, GGUF conversions and load verdicts go: `cacheDir`, else EDGELLM_CACHE, else ~/.cache/edgellm. */
+export const cacheRoot = (cacheDir?: string) =>
+  resolve(expandHome(cacheDir ?? process.env.EDGELLM_CACHE ?? join(homedir(), '.cache', 'edgellm')));
 const looksLikePath = (p: string) => /^(\.{1,2}(\/|\\|$)|\/|~|[A-Za-z]:[\\/])/.test(p);
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 
@@ -66,8 +70,7 @@ export async function resolveModelDir(name: string, options: ResolveOptions = {}
     throw new Error(`Model "${name}" is neither a local directory nor a Hugging Face Hub id (owner/name).`);
   }
   const revision = options.revision ?? 'main';
-  const cacheDir = resolve(expandHome(options.cacheDir ?? process.env.EDGELLM_CACHE ?? join(homedir(), '.cache', 'edgellm')));
-  const dir = join(cacheDir, name.replace('/', '--'), encodeURIComponent(revision));
+  const dir = join(cacheRoot(options.cacheDir), name.replace('/', '--'), encodeURIComponent(revision));
   const marker = join(dir, MARKER);
   if (existsSync(marker) && (!options.dtype || existsSync(join(dir, 'onnx', onnxFileName(options.dtype))))) {
     return { dir, downloaded: false, hubId: name };

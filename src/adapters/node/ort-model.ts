@@ -3,13 +3,15 @@
  * model, CPU threads. The model logic itself is shared with the web adapter (src/internal).
  * @module
  */
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { GraphExpectations } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { OrtCausalLM } from '../../onnx/ort-causal-lm.js';
 import { OrtEmbedder } from '../../onnx/ort-embedder.js';
+import { loadCheckDir, optimizedGraphName, readLoadChecks, storeLoadChecks } from './load-checks.js';
 
 export interface OrtModelOptions {
   path: string;
@@ -28,6 +30,11 @@ export interface OrtModelOptions {
   attention?: AttentionShape;
   /** Rewrite dynamic int8 matmuls into 8-bit MatMulNBits (see OrtCausalLM). */
   int8MatMul?: boolean;
+  /**
+   * The cache root (EDGELLM_CACHE): the load checks' verdict is stored under it and a later start
+   * with the same key restores it (see load-checks.ts). Absent: checks run at every start.
+   */
+  cacheRoot?: string;
 }
 
 /** Loads the model; any failure (a missing, truncated or foreign file) names the file. */
@@ -42,7 +49,7 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
 
 async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
   const bytes = new Uint8Array(await readFile(options.path));
-  return OrtCausalLM.create(ort, bytes, {
+  const lmOptions = {
     name: options.path,
     contextLength: options.contextLength,
     hiddenSize: options.hiddenSize,
@@ -67,7 +74,67 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
         },
       },
     },
+  };
+  const checksDir = options.cacheRoot && process.env.EDGELLM_LOAD_CHECKS_CACHE !== '0'
+    ? loadCheckDir(options.cacheRoot, options.path, {
+      runtime: ort.env.versions.node ?? ort.env.versions.common,
+      executionProviders: options.executionProviders,
+      threads: options.threads,
+      exactQuantized: options.exactQuantized,
+      int8MatMul: options.int8MatMul,
+      attention: options.attention,
+      contextLength: options.contextLength,
+      hiddenSize: options.hiddenSize,
+      expected: options.expected,
+    })
+    : undefined;
+  let unusable = '';
+  const stored = checksDir ? readLoadChecks(checksDir) : undefined;
+  if (checksDir && stored) {
+    try {
+      // Loaded from its file, the stored graph finds its external data beside it.
+      const extra = { session: { ...lmOptions.sessionOptions.extra.session, model_external_initializers_file_folder_path: checksDir } };
+      const lm = await OrtCausalLM.restore(ort, stored.graph, { ...lmOptions, sessionOptions: { ...lmOptions.sessionOptions, extra } }, stored.verdict);
+      lm.checks = `from the cache (${checksDir}): no rewrite and no probe run`;
+      return lm;
+    } catch (error) {
+      unusable = `; the stored verdict could not be used (${(error as Error).message.split('\n')[0]})`;
+    }
+  }
+  if (!checksDir) return OrtCausalLM.create(ort, bytes, lmOptions);
+  // The session that serves writes its optimized graph (weights in a file beside it) for the next start.
+  // "extended": onnxruntime warns that a graph saved with layout optimizations ("all") is hardware
+  // specific; those only rewrite convolutions, which these decoders do not have.
+  const graph = optimizedGraphName();
+  try {
+    await mkdir(checksDir, { recursive: true });
+    await access(checksDir, constants.W_OK);
+  } catch (error) {
+    const lm = await OrtCausalLM.create(ort, bytes, lmOptions);
+    lm.checks = `run at load${unusable}; the verdict cannot be stored (${(error as Error).message.split('\n')[0]})`;
+    return lm;
+  }
+  const lm = await OrtCausalLM.create(ort, bytes, {
+    ...lmOptions,
+    servingSessionOptions: {
+      graphOptimizationLevel: 'extended',
+      optimizedModelFilePath: join(checksDir, graph),
+      extra: {
+        session: {
+          ...lmOptions.sessionOptions.extra.session,
+          optimized_model_external_initializers_file_name: `${graph}.data`,
+          optimized_model_external_initializers_min_size_in_bytes: '1024',
+        },
+      },
+    },
   });
+  try {
+    await storeLoadChecks(checksDir, lm.verdict, graph);
+    lm.checks = `run at load${unusable}; verdict stored in ${checksDir}`;
+  } catch (error) {
+    lm.checks = `run at load${unusable}; the verdict could not be stored (${(error as Error).message.split('\n')[0]})`;
+  }
+  return lm;
 }
 
 export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {

@@ -10,12 +10,13 @@ import type { HostAdvice, InferenceRuntime } from '../../runtime/types.js';
 import { checkConfig, embeddingShape, generationDefaults, modelShape, servedModelNames } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { assertOnnxruntimeNode, cudaProviderInstalled, deviceCandidates, deviceHint, executionProviders, type Device } from './devices.js';
-import { onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
+import { cacheRoot, onnxFileName, pickDtype, resolveModelDir, type Dtype } from './model-files.js';
 import { readJsonFile } from './json-file.js';
 import { isGgufModel, resolveGgufModel } from './gguf-model.js';
 import type { GgufAccuracy } from '../../onnx/gguf-import.js';
 import { loadLoraFiles, type LoraFiles } from './lora-files.js';
 import { loadTokenizer } from './tokenizer.js';
+import type { Tokenizer } from '../../runtime/tokenizer.js';
 import { WorkerBackend } from './thread-backend.js';
 import type { WorkerStats } from './thread-protocol.js';
 
@@ -111,6 +112,8 @@ export interface NodeRuntime extends InferenceRuntime {
     steps: string;
     /** How dynamic int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
     matmul: string;
+    /** How the load checks (rewrites, probes) ran: at load with the verdict stored, or from the cache. */
+    checks: string;
     /** For a GGUF model: its file, and whether this start converted it (and how long finding/converting took). */
     gguf?: { file: string; converted: boolean; ms: number };
   };
@@ -154,13 +157,19 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const embeddingDtype = embedding ? pickDtype(embedding.dir) : undefined;
   const embeddingConfig = embeddingShape(embedding ? readJson(join(embedding.dir, 'config.json')) : {});
 
-  // Cheap and often the broken file: before any thread starts, so a failure leaves nothing running.
-  const tokenizer = await loadTokenizer(options.tokenizerPath ?? lora?.tokenizerDir ?? dir, shape.eosTokenIds);
+  // Names first: a clash between the base and an adapter fails the start before any thread starts.
   const modelNames = gguf && !options.modelNames?.length ? [gguf.name] : servedModelNames(options.modelNames, dir, hubId);
   const adapterNames = loraModules?.map((m) => m.name) ?? [];
   const clash = adapterNames.find((name) => modelNames.includes(name));
   if (clash !== undefined) throw new Error(`--lora-modules ${clash}=...: "${clash}" is already the base model's name; give the adapter another one.`);
-  const embeddingTokenizer = embedding ? await loadTokenizer(embedding.dir, []) : undefined;
+  // Built on this thread while the inference worker creates its session (a 262k-token vocabulary
+  // takes about a second); a broken tokenizer still fails the start, and stops the worker.
+  let tokenizers: Promise<[Tokenizer, Tokenizer | undefined]> | undefined;
+  const loadTokenizers = () =>
+    (tokenizers ??= (async () => {
+      const main = await loadTokenizer(options.tokenizerPath ?? lora?.tokenizerDir ?? dir, shape.eosTokenIds);
+      return [main, embedding ? await loadTokenizer(embedding.dir, []) : undefined];
+    })());
 
   // What the worker on a device rewrites the attention with, or why it keeps the exported graph.
   const fuse = options.fuseAttention ?? process.env.EDGELLM_FUSE_ATTENTION !== '0';
@@ -183,7 +192,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     }
     const plan = attentionOn(candidate);
     try {
-      backend = await WorkerBackend.start(workerUrl(), {
+      const starting = WorkerBackend.start(workerUrl(), {
         model: {
           path: join(dir, 'onnx', onnxFileName(dtype)),
           contextLength: shape.contextLength,
@@ -191,6 +200,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
           expected: shape.expected,
           attention: typeof plan === 'string' ? undefined : plan,
           int8MatMul: rewriteInt8 && candidate === 'cpu',
+          cacheRoot: cacheRoot(options.cacheDir),
         },
         embedding: embedding && {
           path: join(embedding.dir, 'onnx', onnxFileName(embeddingDtype!)),
@@ -201,6 +211,8 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         exactQuantized: options.exactQuantized,
         lookahead: options.lookahead ?? process.env.EDGELLM_LOOKAHEAD !== '0',
       }, (error) => options.onFatal?.(error));
+      loadTokenizers().catch(() => {}); // awaited below
+      backend = await starting;
       device = candidate === 'cuda' ? `cuda:${options.deviceId ?? 0}` : candidate;
       attention = typeof plan === 'string' ? `exported graph (${plan})` : backend.attention;
       matmul = backend.matmul;
@@ -213,6 +225,14 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     }
   }
   if (!backend) throw new Error(`No device could load the model (${lastFailure || 'no device to try'}).`);
+  let tokenizer: Tokenizer;
+  let embeddingTokenizer: Tokenizer | undefined;
+  try {
+    [tokenizer, embeddingTokenizer] = await loadTokenizers();
+  } catch (error) {
+    await backend.dispose();
+    throw error;
+  }
 
   const engine = createEngine({
     backend,
@@ -242,7 +262,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const worker = backend;
   return Object.assign(engine, {
     loadInfo: {
-      dir, dtype, device, loadMs: Date.now() - started, modelNames, adapters: adapterNames, attention, steps: backend.steps, matmul,
+      dir, dtype, device, loadMs: Date.now() - started, modelNames, adapters: adapterNames, attention, steps: backend.steps, matmul, checks: backend.checks,
       ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
     },
     backendStats: () => worker.stats(),

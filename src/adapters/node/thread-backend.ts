@@ -31,6 +31,8 @@ export class WorkerBackend implements Backend {
     readonly steps: string,
     /** How dynamic int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
     readonly matmul: string,
+    /** How the load checks ran: at load (verdict stored), or from the cache. */
+    readonly checks: string,
     private readonly onFailure?: (error: Error) => void,
   ) {
     worker.on('message', (message: WorkerResponse) => this.settle(message));
@@ -53,7 +55,7 @@ export class WorkerBackend implements Backend {
       worker.once('message', (ready: WorkerReady) => {
         worker.off('error', onError);
         worker.off('exit', onExit);
-        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, ready.steps, ready.matmul, onFailure));
+        resolve(new WorkerBackend(worker, ready.info, ready.embeddingDimensions, ready.attention, ready.steps, ready.matmul, ready.checks, onFailure));
       });
     });
   }

@@ -11,7 +11,8 @@ import type { BackendModelInfo, ForwardItem } from '../../runtime/backend.js';
 export interface WorkerInit {
   /** `attention`: rewrite it into GroupQueryAttention (CPU only); absent: run the exported graph. */
   /** `int8MatMul`: rewrite dynamic int8 matmuls into 8-bit MatMulNBits (CPU only; see OrtCausalLM). */
-  model: { path: string; contextLength: number; hiddenSize: number; expected?: GraphExpectations; attention?: AttentionShape; int8MatMul?: boolean };
+  /** `cacheRoot`: where the load checks' verdicts are stored and found (see load-checks.ts). */
+  model: { path: string; contextLength: number; hiddenSize: number; expected?: GraphExpectations; attention?: AttentionShape; int8MatMul?: boolean; cacheRoot?: string };
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
@@ -53,6 +54,8 @@ export interface WorkerReady {
   steps: string;
   /** How its dynamic int8 matmuls run (see OrtCausalLM.matmul); empty when it has none. */
   matmul: string;
+  /** How the load checks ran: at load (verdict stored), or from the cache (see OrtCausalLM.checks). */
+  checks: string;
 }
 
 export interface WorkerStats extends OrtCausalLMCounters {

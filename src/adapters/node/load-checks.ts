@@ -1,0 +1,94 @@
+/**
+ * The load checks' verdicts across starts: what `OrtCausalLM.create` found (the attention and int8
+ * rewrites accepted or not, the step plan) is stored with the rewritten graph under
+ * `EDGELLM_CACHE/load-checks/<key>/`, so a later start of the same model with the same settings
+ * creates one session from it and runs no rewrite and no probe (`OrtCausalLM.restore`). The key
+ * covers everything a verdict depends on; any change to it probes again. See ARCHITECTURE.md.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { arch, cpus, platform } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { EDGELLM_VERSION } from '../../handlers/docs/openapi.js';
+import { LOAD_CHECKS_VERSION, type LoadVerdict } from '../../onnx/ort-causal-lm.js';
+
+/** What a verdict depends on besides the model's files. */
+export interface LoadCheckSettings {
+  /** onnxruntime-node's version. */
+  runtime: string;
+  executionProviders: unknown;
+  threads?: number;
+  exactQuantized?: boolean;
+  int8MatMul?: boolean;
+  /** The attention rewrite's shape (from config.json), or none. */
+  attention?: unknown;
+  contextLength: number;
+  hiddenSize: number;
+  expected?: unknown;
+}
+
+/**
+ * The model's files as the key sees them: the graph and its external data (the files next to it
+ * whose names start with the graph's, e.g. `model_q4.onnx.data`), each by path, size and mtime.
+ * A GGUF conversion's folder name already holds the file's sha256 and the importer version.
+ */
+export function modelFileStamps(path: string): string[] {
+  const dir = dirname(path);
+  const name = basename(path);
+  const files = [name, ...readdirSync(dir).filter((f) => f !== name && f.startsWith(name) && !f.endsWith('.part') && !f.endsWith('.mapping.txt'))].sort();
+  return files.map((f) => {
+    const st = statSync(join(dir, f));
+    return `${join(dir, f)}|${st.size}|${st.mtimeMs}`;
+  });
+}
+
+/** The folder of the verdict for this model and these settings (its name hashes all of them). */
+export function loadCheckDir(cacheRoot: string, path: string, settings: LoadCheckSettings): string {
+  const key = JSON.stringify({
+    version: LOAD_CHECKS_VERSION,
+    // An upgrade may change a rewrite without anyone bumping LOAD_CHECKS_VERSION: never reuse another release's verdict.
+    edgellm: EDGELLM_VERSION,
+    files: modelFileStamps(path),
+    platform: `${platform()}-${arch()}`,
+    cpu: cpus()[0]?.model ?? '',
+    ...settings,
+  });
+  return join(cacheRoot, 'load-checks', createHash('sha256').update(key).digest('hex').slice(0, 32));
+}
+
+export interface StoredChecks {
+  verdict: LoadVerdict;
+  /** The optimized graph the serving session wrote (its weights in `<graph>.data` beside it). */
+  graph: string;
+}
+
+/** A file name for this process's optimized graph: two servers probing at once do not write into each other's files. */
+export const optimizedGraphName = () => `optimized-${process.pid}-${Date.now().toString(36)}.onnx`;
+
+/** The stored verdict in `dir`, or undefined (none, unreadable, from another version of the checks, or its graph gone). */
+export function readLoadChecks(dir: string): StoredChecks | undefined {
+  try {
+    const stored = JSON.parse(readFileSync(join(dir, 'verdict.json'), 'utf8')) as { verdict: LoadVerdict; graph: string };
+    if (stored.verdict?.version !== LOAD_CHECKS_VERSION || typeof stored.graph !== 'string' || basename(stored.graph) !== stored.graph) return undefined;
+    const graph = join(dir, stored.graph);
+    return existsSync(graph) && existsSync(`${graph}.data`) ? { verdict: stored.verdict, graph } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stores a verdict naming the optimized graph written beside it (verdict.json last, renamed into
+ * place whole), then removes older graphs of this folder (a verdict replaced after a re-probe).
+ */
+export async function storeLoadChecks(dir: string, verdict: LoadVerdict, graph: string): Promise<void> {
+  if (!existsSync(join(dir, graph)) || !existsSync(join(dir, `${graph}.data`))) throw new Error(`onnxruntime did not write ${graph}`);
+  const part = join(dir, `verdict.json.${process.pid}.part`);
+  await writeFile(part, JSON.stringify({ verdict, graph }, null, 1) + '\n');
+  await rename(part, join(dir, 'verdict.json'));
+  for (const f of readdirSync(dir)) {
+    if (f.startsWith('optimized-') && f !== graph && f !== `${graph}.data`) await rm(join(dir, f), { force: true });
+  }
+}
