@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { cpu } from './cpu.mjs';
 
 const children = new Set();
+let stoppingAll = false;
 
 function track(child) {
   children.add(child);
@@ -29,6 +30,7 @@ export function kill(child, graceMs = 3000) {
 }
 
 export async function killAll() {
+  stoppingAll = true;
   await Promise.all([...children].map((c) => kill(c)));
 }
 
@@ -137,7 +139,7 @@ export async function startServer(cli, model, args, { readyTimeoutMs = 300_000 }
   let stopping = false;
   // A server that dies mid-run would otherwise show only as a client's "socket hang up".
   child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`[bench] edgellm server exited (${code ?? signal}) during the run; its log ends:\n${stderr.slice(-4000)}\n`);
+    if (!stopping && !stoppingAll) process.stderr.write(`[bench] edgellm server exited (${code ?? signal}) during the run; its log ends:\n${stderr.slice(-4000)}\n`);
   });
   return {
     child,
