@@ -6,7 +6,7 @@
  * few states (inside a string, after a comma...) over and over.
  * @module
  */
-import { ByteMatcher, REFUSED, type MatchState } from './matcher.js';
+import { ACCEPT, ByteMatcher, REFUSED, type MatchState } from './matcher.js';
 
 /** Token byte strings in a preorder trie: node i adds byte `byte[i]` at depth `depth[i]`; its subtree ends before `end[i]`. */
 export class TokenTrie {
@@ -101,6 +101,9 @@ export class TokenMasker {
   private readonly ids: Int32Array;
   /** Full masks computed (cache misses), for tests and the bench. */
   computed = 0;
+  /** Context-free parts walked (neither this grammar nor another on the tokenizer had them), for tests and the bench. */
+  localComputed = 0;
+  private readonly words: number;
 
   constructor(
     readonly matcher: ByteMatcher,
@@ -108,6 +111,7 @@ export class TokenMasker {
     readonly vocabSize: number,
   ) {
     this.ids = new Int32Array(trie.maxDepth + 1);
+    this.words = (vocabSize + 31) >>> 5;
   }
 
   /** Whether token `id`'s bytes can follow `state` (special tokens never can). */
@@ -121,10 +125,66 @@ export class TokenMasker {
   mask(state: MatchState): TokenMask {
     return cached(this.cache, MASK_CACHE, state, () => {
       this.computed++;
-      const mask = new Uint32Array((this.vocabSize + 31) >>> 5);
-      this.walk(state, (id) => (mask[id >>> 5] |= 1 << (id & 31)));
-      return mask;
+      return this.composeMask(state);
     });
+  }
+
+  /**
+   * A mask from its context-free part: the state cut at its stacks' common ancestor (`detach`)
+   * allows the same tokens in every context, so that part is walked once and shared (by this
+   * grammar, and by every grammar on this tokenizer with the same construct, see `localMask`).
+   * Only tokens that run past the construct's end (a string's closing quote and what follows)
+   * depend on the context: the subtrees below those trie nodes are walked from the continuation.
+   */
+  private composeMask(state: MatchState): TokenMask {
+    const mask = new Uint32Array(this.words);
+    const m = this.matcher;
+    const ancestor = m.commonAncestor(state);
+    if (ancestor < 0) {
+      this.walk(state, 0, this.trie.byte.length, (id) => (mask[id >>> 5] |= 1 << (id & 31)));
+      return mask;
+    }
+    const local = this.localMask(m.detach(state, ancestor));
+    const n = Math.min(mask.length, local.mask.length);
+    mask.set(n === local.mask.length ? local.mask : local.mask.subarray(0, n));
+    if (local.pops.length > 0) {
+      const after = m.continuation(ancestor);
+      for (const node of local.pops) this.walk(after, node + 1, this.trie.end[node], (id) => (mask[id >>> 5] |= 1 << (id & 31)));
+    }
+    return mask;
+  }
+
+  private readonly localCache = new Map<string, LocalMask>();
+
+  /** The tokens a detached state allows, and where it returns to its context with trie nodes below. */
+  private localMask(detached: MatchState): LocalMask {
+    return cached(this.localCache, MASK_CACHE, detached, () => {
+      const key = this.matcher.structureKey(detached);
+      const shared = key === undefined ? undefined : sharedLocals(this.trie);
+      const hit = key === undefined ? undefined : shared!.get(key);
+      if (hit) {
+        shared!.delete(key!);
+        shared!.set(key!, hit);
+        return hit;
+      }
+      this.localComputed++;
+      const mask = new Uint32Array((this.trie.tokenBytes.length + 31) >>> 5);
+      const pops: number[] = [];
+      this.walk(detached, 0, this.trie.byte.length, (id) => (mask[id >>> 5] |= 1 << (id & 31)), pops);
+      const local = { mask, pops: Int32Array.from(pops) };
+      if (key !== undefined) {
+        if (shared!.size >= sharedCapacity(this.trie)) shared!.delete(shared!.keys().next().value!);
+        shared!.set(key, local);
+      }
+      return local;
+    });
+  }
+
+  /** The exact mask by a walk of the whole trie from the state itself (the reference `mask` must equal; for tests). */
+  exactMask(state: MatchState): TokenMask {
+    const mask = new Uint32Array(this.words);
+    this.walk(state, 0, this.trie.byte.length, (id) => (mask[id >>> 5] |= 1 << (id & 31)));
+    return mask;
   }
 
   private readonly costCache = new Map<string, Uint16Array>();
@@ -136,35 +196,57 @@ export class TokenMasker {
   costs(state: MatchState): Uint16Array {
     return cached(this.costCache, costCacheSize(this.vocabSize), state, () => {
       const costs = new Uint16Array(this.vocabSize).fill(NO_TOKEN);
-      this.walk(state, (id, next) => (costs[id] = Math.min(NO_TOKEN - 1, this.matcher.minClose(next))));
+      this.walk(state, 0, this.trie.byte.length, (id, next) => (costs[id] = Math.min(NO_TOKEN - 1, this.matcher.minClose(next))));
       return costs;
     });
   }
 
   /**
-   * Depth-first over the trie from `state`: a refused prefix skips its subtree; `visit` gets every
-   * allowed token with the state after it.
+   * Depth-first over trie nodes [from, to) (a whole subtree, or the whole trie) with `state` as
+   * the state above `from`: a refused prefix skips its subtree; `visit` gets every allowed token
+   * with the state after it. With `pops`, nodes where the state has returned to its top (ACCEPT:
+   * a detached state's return to its context) and that have nodes below are listed there.
    */
-  private walk(state: MatchState, visit: (token: number, next: MatchState) => void): void {
+  private walk(state: MatchState, from: number, to: number, visit: (token: number, next: MatchState) => void, pops?: number[]): void {
     const { byte, depth, end, tokenStart, tokens } = this.trie;
     const ids = this.ids;
     const m = this.matcher;
-    ids[0] = m.internState(state); // may drop old ids; none is held across walks
-    for (let i = 0; i < byte.length; ) {
+    const base = from === 0 ? 0 : depth[from] - 1;
+    ids[base] = m.internState(state); // may drop old ids; none is held across walks
+    for (let i = from; i < to; ) {
       const next = m.stepId(ids[depth[i] - 1], byte[i]);
       if (next === REFUSED) {
         i = end[i];
         continue;
       }
       ids[depth[i]] = next;
-      if (tokenStart[i] < tokenStart[i + 1]) {
+      if (tokenStart[i] < tokenStart[i + 1] || (pops && end[i] > i + 1)) {
         const s = m.stateOf(next);
         for (let k = tokenStart[i]; k < tokenStart[i + 1]; k++) visit(tokens[k], s);
+        if (pops && end[i] > i + 1 && s[0] === ACCEPT) pops.push(i);
       }
       i++;
     }
   }
 }
+
+/** What a detached state allows: its tokens, and the trie nodes where it returns to its context. */
+interface LocalMask {
+  mask: TokenMask;
+  pops: Int32Array;
+}
+
+const sharedByTrie = new WeakMap<TokenTrie, Map<string, LocalMask>>();
+
+/** Detached masks by structure, shared by every grammar on one tokenizer. */
+function sharedLocals(trie: TokenTrie): Map<string, LocalMask> {
+  let map = sharedByTrie.get(trie);
+  if (!map) sharedByTrie.set(trie, (map = new Map()));
+  return map;
+}
+
+/** About 16 MiB of shared masks per tokenizer. */
+const sharedCapacity = (trie: TokenTrie) => Math.max(32, Math.min(2048, Math.floor((16 << 20) / (trie.tokenBytes.length / 8 + 64))));
 
 /** A least-recently-used cache by matcher state. */
 function cached<T>(cache: Map<string, T>, capacity: number, state: MatchState, make: () => T): T {
