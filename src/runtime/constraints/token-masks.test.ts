@@ -65,7 +65,7 @@ function randomStates(m: ByteMatcher, rand: () => number, count: number, maxLen:
 
 const bits = (mask: Uint32Array, n: number) => Array.from({ length: n }, (_, i) => ((mask[i >>> 5] >>> (i & 31)) & 1) === 1);
 
-describe('composed masks equal the exact trie walk', () => {
+describe('composed masks and closing costs equal the exact trie walk', () => {
   it('on random grammars, vocabularies and reachable states (and per-token checks)', () => {
     const rand = seeded(2026);
     let composedFromParts = 0;
@@ -79,6 +79,7 @@ describe('composed masks equal the exact trie walk', () => {
         expect(composed).toEqual(bits(masker.exactMask(state), vocab.length));
         // the slowest reference: each token's bytes stepped alone
         expect(composed).toEqual(vocab.map((b) => !!b && b.length > 0 && m.stepBytes(state, b).length > 0));
+        expect(Array.from(masker.costs(state))).toEqual(Array.from(masker.exactCosts(state)));
         if (m.commonAncestor(state) >= 0) composedFromParts++;
       }
     }
@@ -140,6 +141,10 @@ describe.skipIf(!smol)('JSON Schema masks on a 49k vocabulary', () => {
     enc(doc).forEach((b, i) => {
       // every other byte: each exact walk visits up to 100k trie nodes
       if (i % 2 === 0) expect(bits(first.mask(s), tokenBytes.length)).toEqual(bits(first.exactMask(s), tokenBytes.length));
+      if (i % 10 === 0) {
+        const exact = first.exactCosts(s);
+        expect(first.costs(s).every((c, t) => c === exact[t])).toBe(true);
+      }
       s = m.step(s, b);
     });
     expect(m.accepts(s)).toBe(true);
