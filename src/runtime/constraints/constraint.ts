@@ -163,9 +163,26 @@ function trySample(logits: Float32Array, params: SampleParams, rng: Rng): number
   }
 }
 
+/**
+ * Computes, once per tokenizer, the context-free parts of the masks and closing costs inside a
+ * JSON string (any character, and after a backslash): every JSON Schema, JSON object and tool
+ * call grammar has the same string body, and finds them by structure (see `TokenMasker`), so
+ * the first string of a new schema costs what its hundredth does.
+ */
+export function primeJsonStrings(tokenBytes: ReadonlyArray<Uint8Array | null>, vocabSize: number): void {
+  const c = new CompiledConstraint({ kind: 'json' }, tokenBytes, vocabSize);
+  const m = c.matcher;
+  for (const text of ['{"a', '{"a\\']) {
+    const state = m.stepBytes(m.initial, new TextEncoder().encode(text));
+    c.masker.mask(state);
+    c.masker.costs(state);
+  }
+}
+
 /** Compiled constraints by spec, for one tokenizer; the least recently used go first. */
 export class ConstraintCache {
   private readonly entries = new Map<string, CompiledConstraint>();
+  private primed = false;
 
   constructor(
     private readonly tokenBytes: () => ReadonlyArray<Uint8Array | null>,
@@ -178,7 +195,12 @@ export class ConstraintCache {
     let c = this.entries.get(key);
     if (c) this.entries.delete(key);
     else {
-      c = new CompiledConstraint(spec, this.tokenBytes(), this.vocabSize);
+      const tokenBytes = this.tokenBytes();
+      if (!this.primed) {
+        this.primed = true;
+        primeJsonStrings(tokenBytes, this.vocabSize);
+      }
+      c = new CompiledConstraint(spec, tokenBytes, this.vocabSize);
       if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
     }
     this.entries.set(key, c);

@@ -12,6 +12,7 @@ import { flattenGrammar, type Grammar } from './grammar.js';
 import { jsonSchemaGrammar } from './json-schema.js';
 import { ByteMatcher, type MatchState } from './matcher.js';
 import { TokenMasker, TokenTrie } from './token-index.js';
+import { CompiledConstraint, primeJsonStrings } from './constraint.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -114,6 +115,21 @@ describe('composed masks and closing costs equal the exact trie walk', () => {
     expect(key(a, '<"ab')).toBeDefined();
     expect(key(a, '<"ab')).toBe(key(b, '(1)"q'));
     expect(key(a, '<"ab')).not.toBe(key(c, '<"ab'));
+  });
+});
+
+describe('primed JSON strings', () => {
+  it('a new schema finds its string bodies already computed for the tokenizer', () => {
+    const vocab = randomVocab(seeded(5), 800);
+    primeJsonStrings(vocab, vocab.length);
+    const schema = { type: 'object', properties: { note: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } }, required: ['note', 'tags'] };
+    const c = new CompiledConstraint({ kind: 'jsonSchema', schema }, vocab, vocab.length);
+    for (const text of ['{"note": "ab', '{"note": "a\\', '{"note": "a", "tags": ["x", "y']) {
+      const state = c.matcher.stepBytes(c.matcher.initial, enc(text));
+      expect(bits(c.masker.mask(state), vocab.length)).toEqual(bits(c.masker.exactMask(state), vocab.length));
+      expect(Array.from(c.masker.costs(state))).toEqual(Array.from(c.masker.exactCosts(state)));
+    }
+    expect(c.masker.localComputed).toBe(0);
   });
 });
 
