@@ -692,7 +692,8 @@ async function main() {
         const f = (x) => x.toFixed(2);
         log(
           `(g) cold mask inside a JSON string, CPU ms exact walk -> composed: first string ${f(s.exact.firstString)} -> ${f(s.composed.firstString)}, ` +
-            `another property ${f(s.exact.otherProperty)} -> ${f(s.composed.otherProperty)}, another schema ${f(s.exact.otherSchema)} -> ${f(s.composed.otherSchema)}`,
+            `another property ${f(s.exact.otherProperty)} -> ${f(s.composed.otherProperty)}, another schema ${f(s.exact.otherSchema)} -> ${f(s.composed.otherSchema)}; ` +
+            `primed (${f(s.primeMs)} ms once per tokenizer): first string ${f(s.primed.firstString)}`,
         );
       }
       R.g = { rows, byStreams, masks };

@@ -190,7 +190,8 @@ function markdown(R) {
       L.push(
         `Masks on \`${k.tokenizer}\` (${k.vocab} tokens): checking a sampled token ${fmt(k.checkUsMedian, 1)} us; a cached mask applied ${fmt(k.applyCachedMaskMsMedian, 3)} ms; ` +
           `a cold mask inside a JSON string, CPU ms, exact walk -> composed: first string ${fmt(s.exact.firstString, 2)} -> ${fmt(s.composed.firstString, 2)}, ` +
-          `another property ${fmt(s.exact.otherProperty, 2)} -> ${fmt(s.composed.otherProperty, 2)}, another schema ${fmt(s.exact.otherSchema, 2)} -> ${fmt(s.composed.otherSchema, 2)}.`,
+          `another property ${fmt(s.exact.otherProperty, 2)} -> ${fmt(s.composed.otherProperty, 2)}, another schema ${fmt(s.exact.otherSchema, 2)} -> ${fmt(s.composed.otherSchema, 2)}; ` +
+          `with the tokenizer's JSON strings primed (${fmt(s.primeMs, 2)} ms once), the first string ${fmt(s.primed.firstString, 2)}.`,
       );
       L.push('');
     }
