@@ -43,6 +43,12 @@ export interface ForwardItem {
    * must give exactly the results it would give without the hint.
    */
   greedyNext?: boolean;
+  /**
+   * With `greedyNext`: the promised token is the argmax over the tokens set in this bitset (bit
+   * `id & 31` of word `id >>> 5`; ties to the lowest id), not over the whole row. A constrained
+   * greedy row sends its mask. Read only: it may be shared with the caller's cache.
+   */
+  greedyAmong?: Uint32Array;
 }
 
 export interface Backend {

@@ -114,6 +114,20 @@ export class ConstraintState {
     return new ConstraintState(this.c, this.c.matcher.stepBytes(this.state, bytes));
   }
 
+  /**
+   * The tokens greedy decoding may pick next, as a bitset: the mask, with the end tokens when the
+   * output is complete. Greedy picks the argmax among them (unless max_tokens' budget binds), so
+   * the backend can start the next step with it (`ForwardItem.greedyAmong`). Read only: the mask
+   * is the cached one unless end tokens had to be added.
+   */
+  greedyAmong(ends: ReadonlySet<number>): Uint32Array {
+    const mask = this.c.masker.mask(this.state);
+    if (!this.complete || ends.size === 0) return mask;
+    const withEnds = mask.slice();
+    for (const e of ends) if (e >>> 5 < withEnds.length) withEnds[e >>> 5] |= 1 << (e & 31);
+    return withEnds;
+  }
+
   /** Whether a token is in the full mask (for tests). */
   inMask(token: number): boolean {
     return maskHas(this.c.masker.mask(this.state), token);
