@@ -70,7 +70,7 @@ export class SamplingJob extends Job {
     return this.active().map((c) => {
       const greedyNext = this.greedyNext(c);
       // a constrained row promises the argmax among what its constraint allows next
-      const greedyAmong = greedyNext && c.constraint ? c.constraint.greedyAmong(this.ends) : undefined;
+      const greedyAmong = greedyNext && c.constraint ? c.constraint.greedyAmong(this.ends, this.spec.maxNewTokens - c.tokens.length - 1) : undefined;
       return { seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]], greedyNext, ...(greedyAmong && { greedyAmong }) };
     });
   }

@@ -115,17 +115,35 @@ export class ConstraintState {
   }
 
   /**
-   * The tokens greedy decoding may pick next, as a bitset: the mask, with the end tokens when the
-   * output is complete. Greedy picks the argmax among them (unless max_tokens' budget binds), so
-   * the backend can start the next step with it (`ForwardItem.greedyAmong`). Read only: the mask
-   * is the cached one unless end tokens had to be added.
+   * The tokens greedy decoding picks the next token among (its argmax among them, ties to the
+   * lowest id: what `sampleConstrained` returns when greedy), as a bitset: the mask, less the tokens
+   * that would not fit `budget` (as `maskLogits` with a budget, unless none fits), with the end
+   * tokens when the output is complete. The backend can start the next step with that argmax
+   * (`ForwardItem.greedyAmong`). Read only: it may be the cached mask itself.
    */
-  greedyAmong(ends: ReadonlySet<number>): Uint32Array {
-    const mask = this.c.masker.mask(this.state);
+  greedyAmong(ends: ReadonlySet<number>, budget = Infinity): Uint32Array {
+    if (this.hopeless(budget)) budget = Infinity;
+    let mask = this.c.masker.mask(this.state);
+    let copied = false;
+    if (this.budgetBinds(budget)) {
+      const costs = this.c.masker.costs(this.state);
+      if (this.c.masker.maxCost(costs) > budget) {
+        const fit = mask.slice();
+        let any = false;
+        for (let i = 0; i < costs.length; i++) {
+          if (costs[i] > budget) fit[i >>> 5] &= ~(1 << (i & 31));
+          else any = true;
+        }
+        if (any || this.complete) {
+          mask = fit;
+          copied = true;
+        }
+      }
+    }
     if (!this.complete || ends.size === 0) return mask;
-    const withEnds = mask.slice();
-    for (const e of ends) if (e >>> 5 < withEnds.length) withEnds[e >>> 5] |= 1 << (e & 31);
-    return withEnds;
+    if (!copied) mask = mask.slice();
+    for (const e of ends) if (e >>> 5 < mask.length) mask[e >>> 5] |= 1 << (e & 31);
+    return mask;
   }
 
   /** Whether a token is in the full mask (for tests). */

@@ -204,6 +204,19 @@ export class TokenMasker {
     });
   }
 
+  private readonly maxCosts = new WeakMap<Uint16Array, number>();
+
+  /** The largest closing cost of any allowed token in a cost table (computed once per table). */
+  maxCost(costs: Uint16Array): number {
+    let max = this.maxCosts.get(costs);
+    if (max === undefined) {
+      max = 0;
+      for (let i = 0; i < costs.length; i++) if (costs[i] !== NO_TOKEN && costs[i] > max) max = costs[i];
+      this.maxCosts.set(costs, max);
+    }
+    return max;
+  }
+
   /** The exact closing costs by a walk of the whole trie from the state itself (for tests). */
   exactCosts(state: MatchState): Uint16Array {
     const costs = new Uint16Array(this.vocabSize).fill(NO_TOKEN);

@@ -12,7 +12,9 @@ import { flattenGrammar, type Grammar } from './grammar.js';
 import { jsonSchemaGrammar } from './json-schema.js';
 import { ByteMatcher, type MatchState } from './matcher.js';
 import { TokenMasker, TokenTrie } from './token-index.js';
-import { CompiledConstraint, primeJsonStrings } from './constraint.js';
+import { CompiledConstraint, primeJsonStrings, sampleConstrained } from './constraint.js';
+import { argmaxAmong } from '../sampling/sample.js';
+import { createRng } from '../sampling/rng.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -130,6 +132,37 @@ describe('primed JSON strings', () => {
       expect(Array.from(c.masker.costs(state))).toEqual(Array.from(c.masker.exactCosts(state)));
     }
     expect(c.masker.localComputed).toBe(0);
+  });
+});
+
+describe('greedyAmong (the lookahead promise of a constrained greedy row)', () => {
+  it('its argmax is the token greedy constrained sampling picks, budgets included', () => {
+    const rand = seeded(31);
+    const vocab = randomVocab(rand, 600);
+    const EOS = 0;
+    const ends = new Set([EOS]);
+    const schema = { type: 'object', properties: { a: { type: 'string' }, b: { type: 'array', items: { type: 'integer' } } }, required: ['a', 'b'], additionalProperties: false };
+    const c = new CompiledConstraint({ kind: 'jsonSchema', schema }, vocab, vocab.length);
+    let bound = 0;
+    for (let k = 0; k < 300; k++) {
+      // a random document prefix, token by token through the greedy sampler itself
+      let state = c.start();
+      const steps = Math.floor(rand() * 12);
+      for (let i = 0; i < steps && !state.mustEnd; i++) {
+        const logits = Float32Array.from(vocab, () => rand() * 4);
+        const t = sampleConstrained(logits, { temperature: 0, topK: 0, topP: 1, minP: 0 }, createRng(1), state, ends);
+        if (t === undefined || t === EOS) break;
+        state = state.next(t);
+      }
+      if (state.mustEnd) continue;
+      const budget = [Infinity, 2, 5, 10, 20, 40][k % 6];
+      const logits = Float32Array.from(vocab, () => Math.floor(rand() * 6)); // ties
+      const among = state.greedyAmong(ends, budget);
+      const picked = sampleConstrained(logits.slice(), { temperature: 0, topK: 0, topP: 1, minP: 0 }, createRng(1), state, ends, budget);
+      expect(argmaxAmong(logits, among)).toBe(picked ?? -1);
+      if (budget !== Infinity && state.budgetBinds(budget)) bound++;
+    }
+    expect(bound).toBeGreaterThan(100);
   });
 });
 
