@@ -68,17 +68,17 @@ export class SamplingJob extends Job {
   plan(): ForwardItem[] {
     if (!this.prefillPlanned) return [this.prefillItem(this.choices[0].seq)];
     return this.active().map((c) => {
-      const greedyNext = this.greedyNext(c);
-      // a constrained row promises the argmax among what its constraint allows next
+      let greedyNext = this.greedyNext(c);
+      // a constrained row promises the argmax among what its constraint allows next (not near max_tokens)
       const greedyAmong = greedyNext && c.constraint ? c.constraint.greedyAmong(this.ends, this.spec.maxNewTokens - c.tokens.length - 1) : undefined;
+      if (c.constraint && !greedyAmong) greedyNext = false;
       return { seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]], greedyNext, ...(greedyAmong && { greedyAmong }) };
     });
   }
 
   /**
    * Whether the token after this step will be the logits' argmax (for a constrained choice, the
-   * argmax among the tokens its constraint allows; near max_tokens the budget may still refuse it,
-   * which only makes the backend drop its early step), and this step not the last.
+   * argmax among the tokens its constraint allows, see `greedyAmong`), and this step not the last.
    */
   private greedyNext(choice: Choice): boolean {
     const generated = choice.tokens.length;

@@ -116,34 +116,20 @@ export class ConstraintState {
 
   /**
    * The tokens greedy decoding picks the next token among (its argmax among them, ties to the
-   * lowest id: what `sampleConstrained` returns when greedy), as a bitset: the mask, less the tokens
-   * that would not fit `budget` (as `maskLogits` with a budget, unless none fits), with the end
-   * tokens when the output is complete. The backend can start the next step with that argmax
-   * (`ForwardItem.greedyAmong`). Read only: it may be the cached mask itself.
+   * lowest id, is what `sampleConstrained` returns when greedy), as a bitset: the mask, with the
+   * end tokens when the output is complete; or undefined near max_tokens, where `budget` (tokens
+   * left after the next one) may refuse some allowed token, so no such promise is made. The backend
+   * starts the next step with that argmax (`ForwardItem.greedyAmong`). Read only: it may be the
+   * cached mask itself.
    */
-  greedyAmong(ends: ReadonlySet<number>, budget = Infinity): Uint32Array {
-    if (this.hopeless(budget)) budget = Infinity;
-    let mask = this.c.masker.mask(this.state);
-    let copied = false;
-    if (this.budgetBinds(budget)) {
-      const costs = this.c.masker.costs(this.state);
-      if (this.c.masker.maxCost(costs) > budget) {
-        const fit = mask.slice();
-        let any = false;
-        for (let i = 0; i < costs.length; i++) {
-          if (costs[i] > budget) fit[i >>> 5] &= ~(1 << (i & 31));
-          else any = true;
-        }
-        if (any || this.complete) {
-          mask = fit;
-          copied = true;
-        }
-      }
-    }
+  greedyAmong(ends: ReadonlySet<number>, budget = Infinity): Uint32Array | undefined {
+    const mask = this.c.masker.mask(this.state);
+    // every allowed token leaves at most `budget` bytes to close, one token per byte: none is refused
+    if (!this.hopeless(budget) && this.budgetBinds(budget) && this.c.masker.maxCost(this.c.masker.costs(this.state)) > budget) return undefined;
     if (!this.complete || ends.size === 0) return mask;
-    if (!copied) mask = mask.slice();
-    for (const e of ends) if (e >>> 5 < mask.length) mask[e >>> 5] |= 1 << (e & 31);
-    return mask;
+    const withEnds = mask.slice();
+    for (const e of ends) if (e >>> 5 < withEnds.length) withEnds[e >>> 5] |= 1 << (e & 31);
+    return withEnds;
   }
 
   /** Whether a token is in the full mask (for tests). */
