@@ -94,7 +94,7 @@ export default defineConfig([
     // The browser bundle: no bundler needed. Each onnxruntime-web build is a chunk loaded for its
     // device, and finds its wasm beside itself. edgellm.sw.js is for module Service Workers, where
     // import() is forbidden: it imports both builds statically (examples/browser/sw.js).
-    entry: { edgellm: 'src/adapters/web/index.ts', 'edgellm.sw': 'src/adapters/web/service-worker.ts' },
+    entry: { edgellm: 'src/adapters/web/browser-bundle.ts', 'edgellm.sw': 'src/adapters/web/service-worker.ts' },
     outDir: 'dist/browser',
     format: ['esm'],
     splitting: true,

@@ -109,7 +109,7 @@ async function main() {
   process.env.EDGELLM_ORT_PROFILE = join(dir, 'ort');
   const server = await startServer(join(ROOT, 'dist', 'cli.js'), cfg.model, args);
   delete process.env.EDGELLM_ORT_PROFILE;
-  const pm = await PromptMaker.create(cfg.model);
+  const pm = await PromptMaker.create(cfg.model.endsWith('.gguf') ? dirname(cfg.model) : cfg.model); // a GGUF's folder holds its tokenizer.json
   try {
     await streamCompletion(server.url, { prompt: pm.exact(cfg.promptTokens), maxTokens: 8 }); // warm-up
     const prompts = Array.from({ length: cfg.streams }, () => pm.exact(cfg.promptTokens));
@@ -119,12 +119,12 @@ async function main() {
     await server.stop();
     await killAll();
   }
-  // The served session is the last one created (the load probe's sessions come first).
+  // The served session is the one that ran the most (the load probes' sessions run a few calls each; the
+  // served one is not always the last created: a probe may load the float reference after it).
   const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
   if (!files.length) throw new Error(`no profile written in ${dir}; server log:\n${log}`);
-  const events = JSON.parse(readFileSync(join(dir, files.at(-1)), 'utf8'));
+  const runs = files.map((f) => runsOf(JSON.parse(readFileSync(join(dir, f), 'utf8')))).reduce((a, b) => (b.length > a.length ? b : a));
   rmSync(dir, { recursive: true, force: true });
-  const runs = runsOf(events);
   // Decode steps of the measured batch, without the first few (allocations, lookahead warming up).
   const decode = runs.filter((r) => r.tokens === 1 && r.batch === cfg.streams).slice(3);
   const prefill = runs.filter((r) => r.tokens > 1);

@@ -35,6 +35,9 @@ export const USAGE = `usage: npm run bench -- --race [options]
   --max-tokens N      new tokens per single stream (default 128, quick 32)
   --stream-tokens N   new tokens per stream in (b) (default 64, quick 16)
   --streams LIST      concurrency levels of (b) (default 1,2,4,8,16)
+  --server-arg ARG    extra argument for edgellm serve (repeatable), e.g. --server-arg=--gguf-accuracy=int8
+  --int8              with a .gguf --model: also race edgellm with --gguf-accuracy int8 ("edgellm int8",
+                      a second server, interleaved with the others)
   --quick             smoke run
   --out DIR           results folder (default bench/results)
 `;
@@ -46,6 +49,7 @@ function config(argv) {
       gguf: { type: 'string' }, model: { type: 'string' }, dtype: { type: 'string' }, threads: { type: 'string' },
       rounds: { type: 'string' }, 'max-tokens': { type: 'string' }, 'stream-tokens': { type: 'string' },
       streams: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'server-arg': { type: 'string', multiple: true }, int8: { type: 'boolean' },
     },
   });
   const quick = !!a.quick;
@@ -62,6 +66,8 @@ function config(argv) {
     streamTokens: num(a['stream-tokens'], quick ? 16 : 64),
     streams: (a.streams ?? '1,2,4,8,16').split(',').map(Number),
     prefillTokens: 1000,
+    serverArgs: a['server-arg'] ?? [],
+    int8: !!a.int8,
     quick,
     out: resolve(a.out ?? join(HERE, 'results')),
   };
@@ -107,7 +113,7 @@ export async function main(argv) {
   const R = {
     meta: {
       date: new Date().toISOString(), gguf: cfg.gguf, model: cfg.model, dtype: ggufModel ? 'gguf' : cfg.dtype, threads: cfg.threads,
-      rounds: cfg.rounds, maxTokens: cfg.maxTokens, streamTokens: cfg.streamTokens, quick: cfg.quick, cpu: os.cpus()[0]?.model,
+      serverArgs: cfg.serverArgs, rounds: cfg.rounds, maxTokens: cfg.maxTokens, streamTokens: cfg.streamTokens, quick: cfg.quick, cpu: os.cpus()[0]?.model,
       cpus: os.cpus().length, loadAverageAtStart: os.loadavg(), nodeLlamaCpp: JSON.parse(readFileSync(join(HERE, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')).version,
     },
     a: {}, b: {}, c: {}, d: {},
@@ -118,12 +124,27 @@ export async function main(argv) {
     log(`llama.cpp on ${basename(cfg.gguf)}, edgellm on ${ggufModel ? basename(cfg.model) : `${basename(cfg.model)} ${cfg.dtype}`}, ${cfg.threads} threads`);
     const llama = await startWorkerChild(join(HERE, 'lib', 'llama-child.mjs'), [cfg.gguf, String(cfg.threads), String(maxStreams), '1152'], { name: 'llama.cpp' });
     R.meta.llama = { loadMs: llama.ready.loadMs, build: llama.ready.build };
-    const serverArgs = [...(ggufModel ? [] : ['--dtype', cfg.dtype]), '--threads', String(cfg.threads), '--instance-num', String(maxStreams), '--cache-max-bytes', '0'];
+    const serverArgs = [...(ggufModel ? [] : ['--dtype', cfg.dtype]), '--threads', String(cfg.threads), '--instance-num', String(maxStreams), '--cache-max-bytes', '0', ...cfg.serverArgs];
     const server = await startServer(join(snap, 'dist', 'cli.js'), cfg.model, serverArgs);
     R.meta.edgellm = { banner: server.banner, argv: server.argv };
+    const int8 = cfg.int8 && ggufModel ? await startServer(join(snap, 'dist', 'cli.js'), cfg.model, [...serverArgs, '--gguf-accuracy', 'int8']) : undefined;
+    if (int8) R.meta['edgellm int8'] = { banner: int8.banner, argv: int8.argv };
     const raw = onnx ? await startWorkerChild(join(HERE, 'lib', 'ort-loop-child.mjs'), [onnx, String(cfg.threads)], { name: 'raw loop' }) : undefined;
     log(server.banner);
+    if (int8) log(int8.banner);
 
+    const httpEngine = (srv) => ({
+      stream: async (text, _p, m) => {
+        const x = await streamCompletion(srv.url, { prompt: text, maxTokens: m });
+        return { ttftMs: x.ttftMs, decodeTokS: x.decodeTokS, promptTokens: x.promptTokens };
+      },
+      streams: async (texts, _p, m) => {
+        const start = performance.now();
+        const xs = await Promise.all(texts.map((prompt) => streamCompletion(srv.url, { prompt, maxTokens: m })));
+        const tokens = xs.reduce((a, x) => a + x.tokens, 0);
+        return { tokS: (tokens * 1000) / (performance.now() - start), tokens };
+      },
+    });
     const engines = {
       'llama.cpp': {
         stream: async (text, p, m) => {
@@ -135,18 +156,8 @@ export async function main(argv) {
           return { tokS: (x.tokens * 1000) / x.wallMs, tokens: x.tokens };
         },
       },
-      edgellm: {
-        stream: async (text, _p, m) => {
-          const x = await streamCompletion(server.url, { prompt: text, maxTokens: m });
-          return { ttftMs: x.ttftMs, decodeTokS: x.decodeTokS, promptTokens: x.promptTokens };
-        },
-        streams: async (texts, _p, m) => {
-          const start = performance.now();
-          const xs = await Promise.all(texts.map((prompt) => streamCompletion(server.url, { prompt, maxTokens: m })));
-          const tokens = xs.reduce((a, x) => a + x.tokens, 0);
-          return { tokS: (tokens * 1000) / (performance.now() - start), tokens };
-        },
-      },
+      edgellm: httpEngine(server),
+      ...(int8 ? { 'edgellm int8': httpEngine(int8) } : {}),
     };
     if (raw) {
       engines['raw onnxruntime'] = {
@@ -183,6 +194,7 @@ export async function main(argv) {
     R.d = {
       'llama.cpp': { rssBytes: rssBytes(llama.pid), peakRssBytes: peakRss(llama.pid) },
       edgellm: { rssBytes: rssBytes(server.pid), peakRssBytes: peakRss(server.pid) },
+      ...(int8 ? { 'edgellm int8': { rssBytes: rssBytes(int8.pid), peakRssBytes: peakRss(int8.pid) } } : {}),
     };
     R.meta.loadAverageAtEnd = os.loadavg();
   } finally {
@@ -205,15 +217,20 @@ export async function main(argv) {
 /** Medians per engine and the ratios edgellm / llama.cpp (ratios of medians). */
 function summarise(R) {
   const med = (xs, k) => median(xs.map((x) => x[k]).filter(Number.isFinite));
-  const ratio = (m, k) => (m.edgellm && m['llama.cpp'] ? med(m.edgellm, k) / med(m['llama.cpp'], k) : NaN);
+  const engines = Object.keys(R.d).filter((e) => e.startsWith('edgellm'));
+  const ratio = (m, k, e) => (m[e] && m['llama.cpp'] ? med(m[e], k) / med(m['llama.cpp'], k) : NaN);
+  // One engine keeps the historical labels; a second one's are prefixed with its name.
+  const label = (e, text) => (e === 'edgellm' ? text : `${e}: ${text}`);
   R.ratios = {};
-  for (const [key, m] of Object.entries(R.a)) {
-    R.ratios[`decode tok/s, ${key.slice(1)}-token prompt`] = ratio(m, 'decodeTokS');
-    R.ratios[`TTFT, ${key.slice(1)}-token prompt (lower is better)`] = ratio(m, 'ttftMs');
+  for (const e of engines) {
+    for (const [key, m] of Object.entries(R.a)) {
+      R.ratios[label(e, `decode tok/s, ${key.slice(1)}-token prompt`)] = ratio(m, 'decodeTokS', e);
+      R.ratios[label(e, `TTFT, ${key.slice(1)}-token prompt (lower is better)`)] = ratio(m, 'ttftMs', e);
+    }
+    for (const [key, m] of Object.entries(R.b)) R.ratios[label(e, `aggregate tok/s, ${key.slice(1)} streams`)] = ratio(m, 'tokS', e);
+    R.ratios[label(e, 'prefill tok/s, 1000 tokens')] = ratio(R.c.p1000 ?? {}, 'tokS', e);
+    R.ratios[label(e, 'peak RSS (lower is better)')] = R.d[e].peakRssBytes / R.d['llama.cpp'].peakRssBytes;
   }
-  for (const [key, m] of Object.entries(R.b)) R.ratios[`aggregate tok/s, ${key.slice(1)} streams`] = ratio(m, 'tokS');
-  R.ratios['prefill tok/s, 1000 tokens'] = ratio(R.c.p1000 ?? {}, 'tokS');
-  R.ratios['peak RSS (lower is better)'] = R.d.edgellm.peakRssBytes / R.d['llama.cpp'].peakRssBytes;
 }
 
 function markdown(R) {
@@ -223,7 +240,7 @@ function markdown(R) {
     return v.length ? `${f(median(v), d)} (${f(Math.min(...v), d)}-${f(Math.max(...v), d)})` : '-';
   };
   const L = [`# edgellm vs llama.cpp, ${R.meta.date}`, ''];
-  L.push(`llama.cpp: node-llama-cpp ${R.meta.nodeLlamaCpp} (${R.meta.llama?.build}) on \`${basename(R.meta.gguf)}\`; edgellm: \`${R.meta.model}\` (${R.meta.dtype}); ` +
+  L.push(`llama.cpp: node-llama-cpp ${R.meta.nodeLlamaCpp} (${R.meta.llama?.build}) on \`${basename(R.meta.gguf)}\`; edgellm: \`${R.meta.model}\` (${R.meta.dtype}${R.meta.serverArgs?.length ? `, ${R.meta.serverArgs.join(' ')}` : ''}); ` +
     `${R.meta.threads} threads each; ${R.meta.rounds} interleaved rounds; ${R.meta.cpus} CPUs (${R.meta.cpu}); load average ` +
     `${R.meta.loadAverageAtStart.map((x) => x.toFixed(1)).join('/')} at the start, ${R.meta.loadAverageAtEnd?.map((x) => x.toFixed(1)).join('/')} at the end. Medians (min-max).`, '');
   L.push('## (a) single stream', '', '| prompt | engine | TTFT ms | decode tok/s |', '|---|---|---|---|');

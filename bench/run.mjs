@@ -24,6 +24,12 @@ if (process.argv.includes('--race')) {
   process.exit(await race(process.argv.slice(2).filter((a) => a !== '--race')));
 }
 
+// `--lora`: a LoRA adapter at run time against the same adapter merged, on a GGUF base (bench/lora.mjs).
+if (process.argv.includes('--lora')) {
+  const { main: lora } = await import('./lora.mjs');
+  process.exit(await lora(process.argv.slice(2).filter((a) => a !== '--lora')));
+}
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 
@@ -52,6 +58,8 @@ const USAGE = `usage: npm run bench -- [--model DIR] [--dtype fp32|q8|q4|fp16] [
                         too), e.g. --server-arg=--cache-max-bytes=0 or --server-arg=--exact-quantized
   --out DIR             results folder (default bench/results)
   --race                edgellm against llama.cpp on a GGUF file instead (see bench/race.mjs, --race --help)
+  --lora                a LoRA adapter at run time (--lora-modules) against it merged, on a GGUF base
+                        (see bench/lora.mjs, --lora --help)
 `;
 
 const { values: args } = parseArgs({

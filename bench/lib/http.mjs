@@ -2,14 +2,29 @@
 // with performance.now() as it arrives. Times are relative to the moment the request is written.
 import http from 'node:http';
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+// Idle sockets are dropped after 3 s, before edgellm's 5 s keep-alive timeout. Node 20's agent keeps an idle
+// socket for as long as the server does when it has no timeout of its own (it only ever shortens its own
+// timeout to the server's Keep-Alive hint), so a request sent on a socket at the moment the server closes it
+// failed with "socket hang up" (ECONNRESET): the race's requests follow each other after a llama.cpp run of
+// any length, a few seconds is common. `post` also retries once when a reused socket is reset before any
+// response byte: the server closed it idle, so it never saw the request (Node's documented remedy).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 3000 });
 
 /**
  * POSTs `body` to `url`. format 'sse' parses `data:` events, 'ndjson' parses lines, 'json' the whole body.
  * `onEvent(event, ms)` may return true to abort the request (a cancelling client).
  * Resolves { status, events: [{ms, data}], t0, endMs, aborted, body? }.
  */
-export function post(url, body, { format = 'sse', onEvent } = {}) {
+export async function post(url, body, options = {}) {
+  try {
+    return await postOnce(url, body, options);
+  } catch (error) {
+    if (!error.beforeResponseOnReusedSocket) throw error;
+    return postOnce(url, body, options);
+  }
+}
+
+function postOnce(url, body, { format = 'sse', onEvent } = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const payload = Buffer.from(JSON.stringify(body));
@@ -84,7 +99,12 @@ export function post(url, body, { format = 'sse', onEvent } = {}) {
         res.on('error', (e) => (aborted ? undefined : reject(e)));
       },
     );
-    req.on('error', (e) => (aborted ? undefined : reject(e)));
+    req.on('error', (e) => {
+      if (aborted) return;
+      // Reset before any response on a kept-alive socket: the server closed it idle (see `agent`).
+      if (req.reusedSocket && !req.res && e.code === 'ECONNRESET') e.beforeResponseOnReusedSocket = true;
+      reject(e);
+    });
     t0 = performance.now();
     req.end(payload);
   });

@@ -1,6 +1,9 @@
-// node serve.mjs [models folder]   then open http://127.0.0.1:8080/?model=karpathy__stories260K
+// node serve.mjs [--isolate] [models folder]   then open http://127.0.0.1:8080/?model=karpathy__stories260K
 // A static server for the example: the page and sw.js from this folder, the browser bundle under
 // /edgellm/, the models folder under /models/. The API itself is answered inside the tab.
+// --isolate sends Cross-Origin-Opener-Policy and Cross-Origin-Embedder-Policy, which make the page
+// cross-origin isolated: then `?in=page` runs onnxruntime-web's wasm on several threads.
+// Files have an ETag (size and mtime), so the page's file cache can tell when one changed.
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
@@ -55,26 +58,29 @@ function fileFor(pathname, roots) {
 }
 
 /**
- * Starts the server. `onRequest(pathname)` sees every request (the test uses it to check that the
- * API calls never reach the network).
- * @param {{ port?: number, host?: string, models?: string, dist?: string, onRequest?: (pathname: string) => void }} [options]
+ * Starts the server. `onRequest(pathname, method)` sees every request (the tests use it to check that
+ * the API calls never reach the network, and that a reload downloads nothing).
+ * @param {{ port?: number, host?: string, models?: string, dist?: string, isolate?: boolean, onRequest?: (pathname: string, method: string) => void }} [options]
  * @returns {Promise<{ url: string, close: () => Promise<unknown> }>}
  */
-export function startServer({ port = 8080, host = '127.0.0.1', models = resolve(here, '../../../shared/models'), dist = browserBundleDir(), onRequest } = {}) {
+export function startServer({ port = 8080, host = '127.0.0.1', models = resolve(here, '../../../shared/models'), dist = browserBundleDir(), isolate = false, onRequest } = {}) {
   /** @type {Array<[string, string]>} */
   const roots = [['/edgellm/', resolve(dist)], ['/models/', resolve(models)], ['/', here]];
   const server = createServer((req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    onRequest?.(pathname);
+    onRequest?.(pathname, req.method ?? 'GET');
     const file = (req.method === 'GET' || req.method === 'HEAD') && fileFor(pathname, roots);
     if (!file) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${pathname}\n`);
       return;
     }
+    const { size, mtimeMs } = statSync(file);
     res.writeHead(200, {
       'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-      'content-length': statSync(file).size,
+      'content-length': size,
       'cache-control': 'no-cache',
+      etag: `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`,
+      ...(isolate && { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }),
     });
     if (req.method === 'HEAD') res.end();
     else createReadStream(file).pipe(res);
@@ -89,13 +95,16 @@ export function startServer({ port = 8080, host = '127.0.0.1', models = resolve(
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const models = resolve(process.argv[2] ?? resolve(here, '../../../shared/models'));
+  const args = process.argv.slice(2);
+  const isolate = args.includes('--isolate');
+  const folder = args.find((arg) => !arg.startsWith('--'));
+  const models = resolve(folder ?? resolve(here, '../../../shared/models'));
   const dist = browserBundleDir();
   if (!existsSync(join(dist, 'edgellm.sw.js'))) {
     console.error(`no browser bundle at ${dist}: run \`npm run build\` in the edgellm repository`);
     process.exit(1);
   }
-  const { url } = await startServer({ port: Number(process.env.PORT ?? 8080), models, dist });
-  console.log(`serving ${here}, the bundle from ${dist} and the models from ${models}`);
-  console.log(`open ${url}/?model=karpathy__stories260K`);
+  const { url } = await startServer({ port: Number(process.env.PORT ?? 8080), models, dist, isolate });
+  console.log(`serving ${here}, the bundle from ${dist} and the models from ${models}${isolate ? ', cross-origin isolated' : ''}`);
+  console.log(`open ${url}/?model=karpathy__stories260K${isolate ? ` (or ${url}/?model=karpathy__stories260K&in=page for threads)` : ''}`);
 }

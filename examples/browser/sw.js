@@ -3,22 +3,48 @@
 // wasm). Register it with navigator.serviceWorker.register('./sw.js?model=NAME', { type: 'module' }).
 import { createWebApp } from './edgellm/edgellm.sw.js';
 
-const MODEL = new URL(location.href).searchParams.get('model') || 'karpathy__stories260K';
+const params = new URL(location.href).searchParams;
+const MODEL = params.get('model') || 'karpathy__stories260K';
+// As the page's: ?dtype=, ?device= (auto, wasm, webgpu), ?cache=off|opfs|cache-api.
+const OPTIONS = {
+  dtype: params.get('dtype') || undefined,
+  device: params.get('device') || undefined,
+  cache: params.get('cache') === 'off' ? false : params.get('cache') ? { store: params.get('cache') } : undefined,
+};
 const API = /^\/(v1\/|generate$|health$|openapi\.json$)/;
 
 // The browser stops an idle Service Worker and starts it again for the next request, so the app
-// (and its model) is made on first use by whichever run of this script is alive.
+// (and its model) is made on first use by whichever run of this script is alive. The model files
+// and the wasm come from the Cache API after the first load, so a restart downloads nothing.
 let app;
 let state = { state: 'loading', model: MODEL };
 function getApp() {
   if (!app) {
-    app = createWebApp({ model: MODEL, baseUrl: new URL('/models/', location.href) });
+    app = createWebApp({ model: MODEL, ...OPTIONS, baseUrl: new URL('/models/', location.href), onProgress });
     app.ready.then(
-      ({ loadInfo }) => (state = { state: 'ready', model: MODEL, device: loadInfo.device, dtype: loadInfo.dtype, loadMs: loadInfo.loadMs }),
+      ({ loadInfo }) =>
+        (state = {
+          state: 'ready', model: loadInfo.modelNames[0], device: loadInfo.device, deviceReason: loadInfo.deviceReason, dtype: loadInfo.dtype,
+          loadMs: loadInfo.loadMs, threads: loadInfo.threads, cache: loadInfo.cache,
+        }),
       (error) => (state = { state: 'failed', model: MODEL, error: error.message }),
     );
   }
   return app;
+}
+
+// Each load step goes to every page of this origin, for its progress bar and status line. The
+// pages are looked up ahead, so a step is posted at once even when the work after it (a GGUF
+// conversion, a session) keeps this worker busy for seconds.
+let pages = [];
+const findPages = () => self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).then((found) => (pages = found));
+findPages();
+function onProgress(event) {
+  state = { ...state, progress: event };
+  const post = (to) => to.forEach((page) => page.postMessage({ type: 'edgellm-progress', event }));
+  if (pages.length) post(pages);
+  else findPages().then(post);
+  findPages(); // pages opened since
 }
 
 self.addEventListener('install', () => self.skipWaiting());

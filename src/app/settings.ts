@@ -95,7 +95,16 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'loraModel', flag: 'lora-model', kind: string, arg: 'DIR|FILE', group: 'Model',
     help: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder or a GGUF LoRA; its folder's tokenizer is the default when it has one",
-    doc: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder (`adapter_config.json` + `adapter_model.safetensors`) or a llama.cpp GGUF LoRA; `--tokenizer_path` defaults to its folder when that holds a tokenizer (see [LoRA adapters](#lora-adapters)). One adapter per server",
+    doc: "LoRA adapter merged exactly (fp32) into a GGUF base at load: a PEFT folder (`adapter_config.json` + `adapter_model.safetensors`) or a llama.cpp GGUF LoRA; `--tokenizer_path` defaults to its folder when that holds a tokenizer (see [LoRA adapters](#lora-adapters))",
+  },
+  {
+    key: 'loraModules', flag: 'lora-modules', env: 'LORA_MODULES', kind: list, arg: 'NAME=PATH ...', group: 'Model',
+    help: "LoRA adapters served at run time beside a GGUF base, each as model id NAME (vLLM's syntax; PEFT folders or GGUF LoRAs)",
+    doc:
+      "LoRA adapters served at run time beside a GGUF base, each as its own model id (vLLM's syntax: " +
+      '`--lora-modules sql=./sql-lora poem=./poem.gguf`; PEFT folders or llama.cpp GGUF LoRAs). One base graph holds every ' +
+      'adapter; requests choose by `model`, and one batch can mix them (see [LoRA adapters](#lora-adapters))',
+    envDoc: 'LoRA adapters served at run time beside a `.gguf` MODEL: `name=path, name=path` (PEFT folders or `.gguf` LoRAs, read like the model files)',
   },
   {
     key: 'device', flag: 'device', kind: oneOf(CLI_DEVICES), group: 'Device',
@@ -226,6 +235,27 @@ export function parseSetting(setting: Setting, raw: string, name: string): numbe
     default:
       return raw;
   }
+}
+
+/**
+ * `name=PATH` entries of --lora-modules / LORA_MODULES (vLLM's syntax): each NAME is a model id, PATH
+ * a PEFT adapter folder or a GGUF LoRA. A bad entry or a repeated name is a SettingError naming `setting`.
+ */
+export function parseLoraModules(entries: string[], setting = '--lora-modules'): { name: string; path: string }[] {
+  const modules = entries.map((entry) => {
+    const eq = entry.indexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq).trim() : '';
+    const path = eq > 0 ? entry.slice(eq + 1).trim() : '';
+    if (!name || !path) {
+      throw new SettingError(`${setting} ${entry}: expected NAME=PATH (the model id clients send, then a PEFT adapter folder or a GGUF LoRA file), e.g. ${setting} sql=./sql-lora`);
+    }
+    if (!/^[\w.:/@+-]+$/.test(name)) throw new SettingError(`${setting} ${entry}: the name "${name}" may only hold letters, digits and _ . : / @ + -.`);
+    return { name, path };
+  });
+  const names = modules.map((m) => m.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new SettingError(`${setting}: the name "${twice}" is given twice.`);
+  return modules;
 }
 
 /** Every setting a Worker reads from its variables, parsed, keyed by option name; unset and empty ones are left out. */

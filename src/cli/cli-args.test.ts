@@ -35,3 +35,28 @@ describe('edgellm serve flags, from the settings table', () => {
     expect(() => settingsFromEnv({ PREFILL_CHUNK: '0' })).toThrow('PREFILL_CHUNK must be an integer >= 1, not "0".');
   });
 });
+
+describe('--lora-modules (vLLM syntax)', () => {
+  it('takes NAME=PATH values after the flag, repeated flags, the = form and underscores; the model may come before or after', () => {
+    const modules = (argv: string[]) => parseServeArgs(argv).runtime;
+    expect(modules(['m.gguf', '--lora-modules', 'sql=./a', 'poem=/b/c.gguf', '--port', '0'])).toMatchObject({
+      model: 'm.gguf', loraModules: [{ name: 'sql', path: './a' }, { name: 'poem', path: '/b/c.gguf' }],
+    });
+    expect(modules(['--lora_modules', 'a=x', 'm.gguf']).loraModules).toEqual([{ name: 'a', path: 'x' }]);
+    expect(modules(['--lora_modules', 'a=x', 'm.gguf']).model).toBe('m.gguf');
+    expect(modules(['m', '--lora-modules=a=x=y', '--lora-modules', 'b=z']).loraModules).toEqual([{ name: 'a', path: 'x=y' }, { name: 'b', path: 'z' }]);
+    expect(modules(['m']).loraModules).toBeUndefined();
+  });
+
+  it.each([
+    [['m', '--lora-modules', 'sql'], /--lora-modules sql: expected NAME=PATH/],
+    [['m', '--lora-modules', '=./a'], /--lora-modules =\.\/a: expected NAME=PATH/],
+    [['m', '--lora-modules', 'sql='], /--lora-modules sql=: expected NAME=PATH/],
+    [['m', '--lora-modules', 'a b=x'], /the name "a b" may only hold/],
+    [['m', '--lora-modules', 'a=x', 'a=y'], /--lora-modules: the name "a" is given twice/],
+    [['m', '--lora-modules'], /--lora-modules/],
+  ])('a bad value is a usage error naming it: %j', (argv, message) => {
+    expect(() => parseServeArgs(argv)).toThrow(UsageError);
+    expect(() => parseServeArgs(argv)).toThrow(message);
+  });
+});

@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { parseSetting, SETTINGS, SettingError, settingsHelp } from '../app/settings.js';
+import { parseLoraModules, parseSetting, SETTINGS, SettingError, settingsHelp } from '../app/settings.js';
 import type { ChatTemplate, CompletionTemplate } from '../runtime/templates.js';
 import type { Device } from '../adapters/node/devices.js';
 import type { LogFormat } from './logger.js';
@@ -75,8 +75,34 @@ function readSettings(values: Record<string, string | boolean | Array<string | b
   return out;
 }
 
+/**
+ * vLLM's `--lora-modules a=PATH b=PATH`: the values after the flag, up to the next flag, are one
+ * occurrence each (parseArgs takes one value per flag). A word without `=` (the model) ends them.
+ */
+function spreadLoraModules(argv: string[]): string[] {
+  const out: string[] = [];
+  let taken = -1; // values taken since the flag; -1 outside it
+  for (const arg of argv) {
+    if (/^--lora[-_]modules$/.test(arg)) {
+      if (taken === 0) out.push('--lora-modules'); // the previous one had no value: parseArgs says so
+      taken = 0;
+      continue;
+    }
+    if (taken >= 0 && !arg.startsWith('-') && (taken === 0 || arg.includes('='))) {
+      out.push('--lora-modules', arg);
+      taken++;
+      continue;
+    }
+    if (taken === 0) out.push('--lora-modules');
+    taken = -1;
+    out.push(arg);
+  }
+  if (taken === 0) out.push('--lora-modules');
+  return out;
+}
+
 export function parseServeArgs(argv: string[]): ServeArgs {
-  const parsed = parseFlags(argv, OPTIONS);
+  const parsed = parseFlags(spreadLoraModules(argv), OPTIONS);
   if (parsed.values.help) {
     return { help: true, port: 0, requestTimeout: 60, metricsPublic: false, drainDelaySeconds: 0, logFormat: 'text', logHealthChecks: false, runtime: { model: '' }, warnings: [] };
   }
@@ -132,6 +158,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       },
       tokenizerPath: v.tokenizerPath,
       loraModel: v.loraModel,
+      loraModules: v.loraModules ? loraModules(v.loraModules) : undefined,
       dtype,
       device,
       deviceId: gpus[0],
@@ -149,6 +176,14 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       ggufAccuracy: v.ggufAccuracy,
     },
   };
+}
+
+function loraModules(entries: string[]): { name: string; path: string }[] {
+  try {
+    return parseLoraModules(entries);
+  } catch (error) {
+    throw error instanceof SettingError ? new UsageError(error.message) : error;
+  }
 }
 
 function int(value: string | undefined, flag: string, fallback: number, min = 0): number {

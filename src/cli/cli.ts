@@ -97,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
     `serving ${info.modelNames.join(', ')} at ${server.url} ` +
       `(device ${info.device}, dtype ${info.dtype}, loaded in ${(info.loadMs / 1000).toFixed(1)} s from ${info.dir})`,
   );
+  if (info.adapters.length) log(`LoRA adapters (run time, model ids beside the base): ${info.adapters.join(', ')}`);
   log(`attention: ${info.attention}`);
   log(`steps: ${info.steps}`);
   if (info.matmul) log(`dynamic int8 matmuls: ${info.matmul}`);

@@ -226,6 +226,12 @@ export function dequantize(tensor: GgufTensor): Float32Array {
 
 const blocksPer = (type: GgmlType) => (type === 'Q4_K' || type === 'Q5_K' || type === 'Q6_K' ? 256 : 32);
 
+/** The block form `toBlockQuant` gives a type (bits, weights per scale, whether it may carry offsets), without converting. */
+export function blockLayout(type: GgmlType): { bits: 4 | 8; blockSize: number; hasOffset: boolean } | undefined {
+  const format = FORMATS[type];
+  return format && { bits: format.bits, blockSize: format.size, hasOffset: format.hasOffset };
+}
+
 /**
  * The tensor as blocks for MatMulNBits with the default zero point (8 for 4 bits, 128 for 8 bits),
  * or undefined for F32/F16/BF16 (and unsupported types).

@@ -219,6 +219,8 @@ export function readGgufHeader(bytes: Uint8Array) {
   return { version, metadata, alignment, dataOffset, dataSize, tensors: infos as { name: string; type: GgmlType; dims: number[]; offset: number; size: number }[] };
 }
 
+export type GgufHeader = ReturnType<typeof readGgufHeader>;
+
 /** Reads a whole GGUF file; tensor data are views into `bytes`. */
 export function readGguf(bytes: Uint8Array): GgufFile {
   const header = readGgufHeader(bytes);
@@ -240,7 +242,11 @@ export function readGguf(bytes: Uint8Array): GgufFile {
  * (known once the header is read), so the file is never held twice: only the header's chunks are
  * copied twice. Stops reading at the end of the last tensor.
  */
-export async function readGgufStream(source: ReadableStream<Uint8Array> | Response): Promise<GgufFile> {
+export async function readGgufStream(
+  source: ReadableStream<Uint8Array> | Response,
+  /** Called with the header before the tensor data are read: throw to stop there (a memory budget, say). */
+  onHeader?: (header: GgufHeader) => void,
+): Promise<GgufFile> {
   const stream = typeof Response !== 'undefined' && source instanceof Response ? source.body : (source as ReadableStream<Uint8Array>);
   if (!stream) throw new GgufError('GGUF response has no body');
   const reader = stream.getReader();
@@ -271,6 +277,7 @@ export async function readGgufStream(source: ReadableStream<Uint8Array> | Respon
         received += next.value.byteLength;
       }
     }
+    onHeader?.(header);
     // 2. One buffer of the file's size; the header bytes move in, the rest streams straight into it.
     const total = header.dataOffset + header.dataSize;
     const bytes = new Uint8Array(Math.max(total, received));

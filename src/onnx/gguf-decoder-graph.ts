@@ -17,6 +17,8 @@
  * @module
  */
 import type { BlockQuant } from '../gguf/quants.js';
+import type { LoraStack } from '../lora/lora-stack.js';
+import { loraProjectionHook, type LoraForm } from './gguf-lora-graph.js';
 import { MemorySink, OnnxGraphWriter, TensorType, type ExternalDataSink } from './onnx-graph-writer.js';
 
 export type { BlockQuant };
@@ -119,6 +121,10 @@ export interface DecoderBuildOptions {
   accuracyLevel8?: number;
   /** Called once per GGUF tensor converted (progress: its data bytes). */
   onTensor?: (tensor: SourceTensor) => void;
+  /** LoRA adapters applied at run time, chosen per row by the `lora_index` input (gguf-lora-graph.ts). */
+  lora?: LoraStack;
+  /** How each row's adapter is picked (gguf-lora-graph.ts; default `auto`). */
+  loraForm?: LoraForm;
 }
 
 export interface DecoderBuildResult {
@@ -183,6 +189,7 @@ export function buildDecoderGraph(
   for (let l = 0; l < L; l++) {
     for (const kv of ['key', 'value']) g.output(`present.${l}.${kv}`, TensorType.FLOAT, ['batch_size', KV, 'total_sequence_length', hd]);
   }
+  const loraHook = options.lora && loraProjectionHook(g, options.lora, options.loraForm);
 
   // ---- shared constants
   const shapeCache = new Map<string, string>();
@@ -243,8 +250,12 @@ export function buildDecoderGraph(
   const formName = (t: SourceTensor, bq: BlockQuant) =>
     `${t.type} -> ${bq.bits}-bit MatMulNBits, block ${bq.blockSize}${bq.offsets ? ' + block offsets' : ''} (exact)`;
 
-  /** x @ Wᵀ for a GGUF weight [rows = out, cols = in]; `perm` reorders the output rows. */
+  /** x @ Wᵀ for a GGUF weight [rows = out, cols = in]; `perm` reorders the output rows; plus run-time LoRA. */
   const linear = (x: string, name: string, t: SourceTensor, perm?: Int32Array): string => {
+    const y = baseLinear(x, name, t, perm);
+    return loraHook ? loraHook(x, t.name, y) : y;
+  };
+  const baseLinear = (x: string, name: string, t: SourceTensor, perm?: Int32Array): string => {
     const rows = t.dims[1];
     const cols = t.dims[0];
     const bq = blockForm(t);
@@ -262,6 +273,43 @@ export function buildDecoderGraph(
   };
 
   const vector = (name: string, t: SourceTensor) => g.f32(name, floats(t), [t.dims[0]]);
+
+  /**
+   * Projections of the same input x (q/k/v, gate/up) as one MatMulNBits over their rows stacked
+   * (name: the packed weight's), with one offsets MatMul (a part without offsets contributes zeros,
+   * which add exactly nothing) and `bias` added once; a Split gives each part's output. Undefined,
+   * and nothing written, unless every part has a block form of the same bits, block size and input
+   * width: then the caller runs one `linear` each. Same weights, same per-row arithmetic: each
+   * output column is the same dot product as in its own matmul.
+   */
+  const packedLinear = (x: string, name: string, parts: { t: SourceTensor; perm?: Int32Array }[], bias?: Float32Array): string[] | undefined => {
+    const forms = parts.map((p) => blockForm(p.t));
+    const first = forms[0];
+    if (!first || forms.some((f) => !f || f.bits !== first.bits || f.blockSize !== first.blockSize || f.cols !== first.cols)) return undefined;
+    const blocks = parts.map((p, i) => {
+      const bq = forms[i]!;
+      if (bq.rows !== p.t.dims[1] || bq.cols !== p.t.dims[0]) throw new Error(`${p.t.name}: block form is ${bq.rows}x${bq.cols}, expected ${p.t.dims[1]}x${p.t.dims[0]}`);
+      note(formName(p.t, bq), p.t.name);
+      used.add(p.t.name);
+      options.onTensor?.(p.t);
+      return p.perm ? permuteBlockQuant(bq, p.perm) : bq;
+    });
+    const nb = first.cols / first.blockSize;
+    const stacked: BlockQuant = {
+      bits: first.bits,
+      blockSize: first.blockSize,
+      rows: blocks.reduce((n, b) => n + b.rows, 0),
+      cols: first.cols,
+      q: concatBytes(blocks.map((b) => b.q)),
+      scales: concatFloats(blocks.map((b) => b.scales)),
+      offsets: blocks.some((b) => b.offsets) ? concatFloats(blocks.map((b) => b.offsets ?? new Float32Array(b.rows * nb))) : undefined,
+    };
+    let y = matMulNBits(x, stacked, nbitsTensors(`${name}.weight`, stacked));
+    if (bias) y = g.op1('Add', [y, g.f32(`${name}.bias`, bias)]);
+    const outs = g.op('Split', [y, shape(blocks.map((b) => b.rows))], { axis: -1 }, { outputs: parts.length });
+    // Run-time LoRA applies to each logical projection, after the split (the bias is already in: addition commutes).
+    return loraHook ? outs.map((o, i) => loraHook(x, parts[i].t.name, o)) : outs;
+  };
 
   // ---- token embedding (and the tied LM head's weights)
   const embedForm = blockForm(embed);
@@ -361,23 +409,42 @@ export function buildDecoderGraph(
     return w ? rmsnorm(t, vector(`model.layers.${l}.${hf}.weight`, w)) : t;
   };
 
-  const projection = (h: string, l: number, part: 'q' | 'k' | 'v', perm?: Int32Array) => {
-    const hf = `model.layers.${l}.self_attn.${part}_proj`;
-    let y = linear(h, `${hf}.weight`, need(`blk.${l}.attn_${part}.weight`), perm);
-    const bias = byName.get(`blk.${l}.attn_${part}.bias`);
-    if (bias) {
-      let b = floats(bias);
-      if (perm) b = permuteRows(b, 1, perm);
-      y = g.op1('Add', [y, g.f32(`${hf}.bias`, b)]);
-    }
-    // qwen3: RMSNorm over each head before rotary, back to [B, S, heads * hd] for the head split.
-    const norm = byName.get(`blk.${l}.attn_${part}_norm.weight`);
-    if (norm && part !== 'v') {
+  /**
+   * q, k and v of layer `l` from the normed input `h`: one packed MatMulNBits when their block forms
+   * agree (see `packedLinear`), else one linear each; then biases (one Add on the packed output) and
+   * qwen3's per-head norms.
+   */
+  const attentionProjections = (h: string, l: number): string[] => {
+    const hf = `model.layers.${l}.self_attn`;
+    const parts = (['q', 'k', 'v'] as const).map((part) => ({
+      part,
+      name: `${hf}.${part}_proj`,
+      t: need(`blk.${l}.attn_${part}.weight`),
+      perm: part === 'q' ? qPerm : part === 'k' ? kPerm : undefined,
+      bias: byName.get(`blk.${l}.attn_${part}.bias`),
+    }));
+    const biasOf = (p: (typeof parts)[number]) => {
+      if (!p.bias) return new Float32Array(p.t.dims[1]);
+      const b = floats(p.bias);
+      return p.perm ? permuteRows(b, 1, p.perm) : b;
+    };
+    const biases = parts.some((p) => p.bias) ? parts.map(biasOf) : undefined;
+    const packed = packedLinear(h, `${hf}.qkv_proj`, parts, biases && concatFloats(biases));
+    const outs =
+      packed ??
+      parts.map((p, i) => {
+        const y = linear(h, `${p.name}.weight`, p.t, p.perm);
+        return p.bias ? g.op1('Add', [y, g.f32(`${p.name}.bias`, biases![i])]) : y;
+      });
+    return outs.map((y, i) => {
+      // qwen3: RMSNorm over each head before rotary, back to [B, S, heads * hd] for the head split.
+      const part = parts[i].part;
+      const norm = byName.get(`blk.${l}.attn_${part}_norm.weight`);
+      if (!norm || part === 'v') return y;
       const heads = part === 'q' ? H : KV;
       const perHead = g.op1('Reshape', [y, shape([0, 0, heads, hd])]);
-      y = g.op1('Reshape', [rmsnorm(perHead, vector(`model.layers.${l}.self_attn.${part}_norm.weight`, norm)), shape([0, 0, heads * hd])]);
-    }
-    return y;
+      return g.op1('Reshape', [rmsnorm(perHead, vector(`${hf}.${part}_norm.weight`, norm)), shape([0, 0, heads * hd])]);
+    });
   };
 
   for (let l = 0; l < L; l++) {
@@ -385,9 +452,10 @@ export function buildDecoderGraph(
     const h = rmsnorm(x, vector(`${hf}.input_layernorm.weight`, need(`blk.${l}.attn_norm.weight`)));
     const sliding = spec.gemma?.sliding[l] ?? false;
     const theta = sliding ? spec.gemma!.localRopeTheta : spec.ropeTheta;
-    const q = rope(g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'q', qPerm), shape([0, 0, H, hd])])], { perm: [0, 2, 1, 3] }), theta);
-    const k = rope(g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'k', kPerm), shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] }), theta);
-    const v = g.op1('Transpose', [g.op1('Reshape', [projection(h, l, 'v'), shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] });
+    const [qProj, kProj, vProj] = attentionProjections(h, l);
+    const q = rope(g.op1('Transpose', [g.op1('Reshape', [qProj, shape([0, 0, H, hd])])], { perm: [0, 2, 1, 3] }), theta);
+    const k = rope(g.op1('Transpose', [g.op1('Reshape', [kProj, shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] }), theta);
+    const v = g.op1('Transpose', [g.op1('Reshape', [vProj, shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] });
     const pk = g.op('Concat', [`past_key_values.${l}.key`, k], { axis: 2 }, { outputs: [`present.${l}.key`] })[0];
     const pv = g.op('Concat', [`past_key_values.${l}.value`, v], { axis: 2 }, { outputs: [`present.${l}.value`] })[0];
     let kr = pk;
@@ -405,8 +473,11 @@ export function buildDecoderGraph(
     x = g.op1('Add', [x, postNorm(attnOut, l, 'post_attention_norm', 'post_attention_layernorm')]);
     // HF names: llama's ffn norm is "post_attention_layernorm", Gemma's "pre_feedforward_layernorm".
     const h2 = rmsnorm(x, vector(`${hf}.${spec.gemma ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`, need(`blk.${l}.ffn_norm.weight`)));
-    const gate = linear(h2, `${hf}.mlp.gate_proj.weight`, need(`blk.${l}.ffn_gate.weight`));
-    const up = linear(h2, `${hf}.mlp.up_proj.weight`, need(`blk.${l}.ffn_up.weight`));
+    const gateUp = [
+      { name: `${hf}.mlp.gate_proj`, t: need(`blk.${l}.ffn_gate.weight`) },
+      { name: `${hf}.mlp.up_proj`, t: need(`blk.${l}.ffn_up.weight`) },
+    ];
+    const [gate, up] = packedLinear(h2, `${hf}.mlp.gate_up_proj`, gateUp) ?? gateUp.map((p) => linear(h2, `${p.name}.weight`, p.t));
     const act = g.op1('Mul', [spec.gemma ? geluTanh(gate) : g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
     const ffnOut = linear(act, `${hf}.mlp.down_proj.weight`, need(`blk.${l}.ffn_down.weight`));
     x = g.op1('Add', [x, postNorm(ffnOut, l, 'post_ffw_norm', 'post_feedforward_layernorm')]);
@@ -466,6 +537,20 @@ function permuteBlockQuant(bq: BlockQuant, perm: Int32Array): BlockQuant {
     scales: permuteRows(bq.scales, nb, perm),
     offsets: bq.offsets && permuteRows(bq.offsets, nb, perm),
   };
+}
+
+function concatFloats(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
 }
 
 /** [rows, cols] -> [cols, rows] */

@@ -12,9 +12,10 @@ import { ggufTokenizerFiles } from '../gguf/tokenizer.js';
 import { onnxFileName } from '../model/model-config.js';
 import { buildDecoderGraph, decoderSpec, describeMapping, type SourceTensor } from './gguf-decoder-graph.js';
 import type { ExternalDataSink } from './onnx-graph-writer.js';
+import type { LoraStack } from '../lora/lora-stack.js';
 
 /** Part of the cache key: bump it whenever the converted files would change. */
-export const GGUF_IMPORTER_VERSION = 1;
+export const GGUF_IMPORTER_VERSION = 2;
 
 /**
  * `q4`: the GGUF's own quantization mapped exactly (MatMulNBits; the transformers.js name of the
@@ -56,6 +57,8 @@ export interface GgufConvertOptions {
   accuracy?: GgufAccuracy;
   /** Progress: called with each tensor as it is converted. */
   onTensor?: (tensor: SourceTensor) => void;
+  /** LoRA adapters applied at run time (`--lora-modules`; see gguf-lora-graph.ts). */
+  lora?: LoraStack;
 }
 
 export interface GgufConversion {
@@ -86,6 +89,7 @@ export function convertGguf(file: GgufFile, config: Record<string, unknown>, sin
     accuracyLevel4: options.accuracy === 'int8' ? 4 : 0,
     accuracyLevel8: 4,
     onTensor: options.onTensor,
+    lora: options.lora,
   });
   return { model: built.model, onnxName: onnxFileName(dtype), mapping: describeMapping(built.mapping) };
 }

@@ -335,7 +335,7 @@ export function fuseAttention(model: Uint8Array, shape: AttentionShape): FusionR
   const replaced = new Set<OnnxNode>();
   for (const m of matches) {
     for (const n of m.replaced) replaced.add(n);
-    const inputs = [m.q, m.k, m.v, m.pastKey, m.pastValue, `${PREFIX}seqlens_k`, `${PREFIX}total`, `${PREFIX}cos`, `${PREFIX}sin`, 'position_ids', `${PREFIX}bias`];
+    const inputs = [...qkvInputs(g, m), m.pastKey, m.pastValue, `${PREFIX}seqlens_k`, `${PREFIX}total`, `${PREFIX}cos`, `${PREFIX}sin`, 'position_ids', `${PREFIX}bias`];
     const raw = nodeBytes('GroupQueryAttention', inputs, [m.out, m.presentKey, m.presentValue], { num_heads: shape.heads, kv_num_heads: shape.kvHeads, do_rotary: 1 }, 'com.microsoft');
     gqaAt.set(m.replaced[2], parseNode(raw));
   }
@@ -348,6 +348,22 @@ export function fuseAttention(model: Uint8Array, shape: AttentionShape): FusionR
   }
   const live = liveNodes(ordered, g.outputs);
   return { model: writeModel(parsed, ordered.filter((n) => live.has(n)), pro.initializers), layers };
+}
+
+/**
+ * GroupQueryAttention's query, key and value inputs: the packed [B, S, (H + 2 KV) * D] projection
+ * when q, k and v are the three outputs, in order, of one Split along the last axis (what the GGUF
+ * importer writes for a packed QKV matmul; the Split then has no consumer left and is dropped), else
+ * the three tensors. The Split's sizes need no check: the head splits reshape its outputs to H and
+ * KV heads of size D, so any other sizes fail in the original graph as well.
+ */
+function qkvInputs(g: Graph, m: LayerMatch): string[] {
+  const split = g.producer.get(m.q);
+  const axis = split?.ints.get('axis')?.[0];
+  const packed =
+    split?.opType === 'Split' && (axis === -1 || axis === 2) && split.outputs.length === 3 &&
+    split.outputs[0] === m.q && split.outputs[1] === m.k && split.outputs[2] === m.v;
+  return packed ? [split.inputs[0], '', ''] : [m.q, m.k, m.v];
 }
 
 /** A model's top-level fields (raw) and its parsed graph. */

@@ -258,3 +258,25 @@ export function int8Compute(model: Uint8Array): boolean {
   const parsed = parseModel(model);
   return !!parsed?.graph.nodes.some((n) => n.opType === 'MatMulNBits' && n.ints.get('accuracy_level')?.[0] === 4);
 }
+
+/** How many MatMulNBits nodes compute with int8 activations (accuracy_level 4). */
+export function int8MatMulNBits(model: Uint8Array): number {
+  const parsed = parseModel(model);
+  return parsed ? parsed.graph.nodes.filter((n) => n.opType === 'MatMulNBits' && n.ints.get('accuracy_level')?.[0] === 4).length : 0;
+}
+
+/**
+ * The same graph with float32 activations: every MatMulNBits at accuracy_level 4 set to 0, weights
+ * untouched (the load probe's reference for a graph whose int8 activations amplify float rounding,
+ * see OrtCausalLM). Slow for 8-bit weights, fine for a few probe calls.
+ */
+export function floatActivations(model: Uint8Array): Uint8Array {
+  const parsed = parseModel(model);
+  if (!parsed) return model;
+  const nodes = parsed.graph.nodes.map((n) => {
+    if (n.opType !== 'MatMulNBits' || n.ints.get('accuracy_level')?.[0] !== 4) return n;
+    const ints = Object.fromEntries([...n.ints].map(([k, v]) => [k, k === 'accuracy_level' ? 0 : v.length === 1 ? v[0] : v]));
+    return parseNode(nodeBytes('MatMulNBits', n.inputs, n.outputs, ints, 'com.microsoft', 'edgellm_f32/'));
+  });
+  return writeModel(parsed, nodes, []);
+}

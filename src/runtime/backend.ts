@@ -49,6 +49,13 @@ export interface ForwardItem {
    * greedy row sends its mask. Read only: it may be shared with the caller's cache.
    */
   greedyAmong?: Uint32Array;
+  /**
+   * The LoRA adapter the sequence runs with (`--lora-modules`): 0 or absent is the base model. A
+   * sequence keeps the adapter it started with; a backend refuses to extend a sequence, or to
+   * start one from a cached prefix (`source`), under another adapter: that KV was computed with
+   * other weights.
+   */
+  adapter?: number;
 }
 
 export interface Backend {
@@ -64,8 +71,8 @@ export interface Backend {
   fork(src: number, dst: number): Promise<void>;
   /** Frees a sequence's KV cache. Unknown ids are ignored. */
   release(seq: number): void;
-  /** Mean-pooled final hidden state of each token list (no KV kept). Length hiddenSize. */
-  hiddenStates(inputs: number[][]): Promise<Float32Array[]>;
+  /** Mean-pooled final hidden state of each token list (no KV kept), under `adapter` (0: the base). Length hiddenSize. */
+  hiddenStates(inputs: number[][], adapter?: number): Promise<Float32Array[]>;
   dispose(): Promise<void>;
   /**
    * Set when the backend can no longer run anything (its thread died): the runtime reports

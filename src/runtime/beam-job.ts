@@ -84,10 +84,17 @@ export class BeamJob extends Job {
     const stopper = this.newStopMatcher();
     const out = stopper.push(detokenizer.push(best.tokens) + detokenizer.flush());
     const text = out.stopped ? out.text : out.text + stopper.flush();
-    const reason = out.stopped ? 'stop' : best.finishReason;
+    // As in sampling: a constrained output complete at the token limit was closed by the budget, so it stops.
+    const closed = best.finishReason === 'length' && this.spec.constraint !== undefined && completeAfter(this.spec.constraint.start(), best.tokens);
+    const reason = out.stopped || closed ? 'stop' : best.finishReason;
     this.ctx.emit({ type: 'delta', index: 0, text, tokens: best.tokens });
     this.ctx.emit({ type: 'finish', index: 0, reason });
     this.ctx.onComplete?.(text, reason, out.stopped ? undefined : best.tokens);
     this.finishJob();
   }
+}
+
+function completeAfter(state: ConstraintState, tokens: number[]): boolean {
+  for (const t of tokens) state = state.next(t);
+  return state.complete;
 }

@@ -36,6 +36,11 @@ export interface EngineOptions {
   tokenizer: Tokenizer;
   /** Names clients may send for this model; the first is the one listed first. */
   modelNames: string[];
+  /**
+   * Model ids of the LoRA adapters the backend applies at run time, served beside the base:
+   * `adapters[i]` runs with `ForwardItem.adapter` i + 1 (and `hiddenStates(.., i + 1)`).
+   */
+  adapters?: string[];
   completionTemplate?: CompletionTemplate;
   chatTemplate?: ChatTemplate;
   /** From the model's generation_config.json. */
@@ -105,6 +110,9 @@ class Engine implements InferenceRuntime {
     this.recorder = new MetricsRecorder(o.now);
     this.created = o.created ?? Math.floor(Date.now() / 1000);
     this.contextLength = o.backend.info.contextLength;
+    const names = [...o.modelNames, ...(o.adapters ?? []), ...(o.embedding ? [o.embedding.name] : [])];
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined) throw new Error(`The model id "${twice}" is given twice (model names, LoRA adapters and the embedding model need distinct ids).`);
     const bytesPerToken = o.backend.info.kvBytesPerToken ?? 0;
     const budget = o.cacheMaxBytes ?? 512 * 1024 * 1024;
     const forwarded = o.backend.info.quantizedActivations ? 2 : 1;
@@ -151,9 +159,9 @@ class Engine implements InferenceRuntime {
 
   models(): ModelInfo[] {
     const base = { created: this.created, ownedBy: 'edgellm' };
-    const models: ModelInfo[] = this.o.modelNames.map((id) => ({
-      ...base, id, kind: 'generation', contextLength: this.contextLength, embeddingSize: this.o.backend.info.hiddenSize,
-    }));
+    const generation = { ...base, kind: 'generation' as const, contextLength: this.contextLength, embeddingSize: this.o.backend.info.hiddenSize };
+    const models: ModelInfo[] = this.o.modelNames.map((id) => ({ ...generation, id }));
+    for (const id of this.o.adapters ?? []) models.push({ ...generation, id, parent: this.o.modelNames[0] });
     const e = this.o.embedding;
     if (e) models.push({ ...base, id: e.name, kind: 'embedding', contextLength: e.contextLength, embeddingSize: e.backend.dimensions });
     return models;
@@ -199,6 +207,7 @@ class Engine implements InferenceRuntime {
     const e = this.o.embedding;
     const useEmbeddingModel = e !== undefined && (request.model === undefined || request.model === e.name);
     const name = useEmbeddingModel ? e.name : this.generationModel(request.model);
+    const adapter = useEmbeddingModel ? 0 : this.adapterOf(request.model);
     if (!useEmbeddingModel && this.o.backend.info.hiddenStates === false) {
       const advice = this.o.advice?.noEmbeddingModel;
       throw invalidRequest(
@@ -240,7 +249,7 @@ class Engine implements InferenceRuntime {
     // Through the scheduler: queued (or 429) like a generation, a few inputs per step, cancelled with the request.
     const run = useEmbeddingModel
       ? (batch: number[][]) => e.backend.embed(batch)
-      : async (batch: number[][]) => (await this.o.backend.hiddenStates(batch)).map(l2Normalize);
+      : async (batch: number[][]) => (await (adapter ? this.o.backend.hiddenStates(batch, adapter) : this.o.backend.hiddenStates(batch))).map(l2Normalize);
     const job = new EmbedJob(inputs, run, this.o.prefillChunk ?? 512);
     this.scheduler.submit({ job, fail: (error) => job.fail(error) });
     request.signal?.addEventListener('abort', () => job.cancel(), { once: true });
@@ -265,6 +274,7 @@ class Engine implements InferenceRuntime {
   /** Resolves a requested model name to a generation model, or throws 404/400. */
   private generationModel(model: string | undefined): string {
     if (model === undefined || model === '' || this.o.modelNames.includes(model)) return model || this.o.modelNames[0];
+    if (this.o.adapters?.includes(model)) return model;
     if (model === this.o.embedding?.name) {
       throw invalidRequest(`The model \`${model}\` is an embedding model; use /v1/embeddings.`, field('model'), 'model_not_supported');
     }
@@ -274,6 +284,11 @@ class Engine implements InferenceRuntime {
       field('model'),
       'model_not_found',
     );
+  }
+
+  /** The LoRA adapter index a (resolved) model name runs with: 0 for the base model's names. */
+  private adapterOf(model: string | undefined): number {
+    return model ? (this.o.adapters?.indexOf(model) ?? -1) + 1 : 0;
   }
 
   /**
@@ -398,7 +413,8 @@ class Engine implements InferenceRuntime {
       prefillChunk: this.o.prefillChunk ?? 512,
       constraint: this.compileConstraint(this.constraintOf(request, tools)),
     };
-    spec.reuse = this.reusePrefix(promptTokens, request.session);
+    spec.adapter = this.adapterOf(request.model);
+    spec.reuse = this.reusePrefix(promptTokens, request.session, spec.adapter);
     const cache = this.cache;
     const cachedTokens = spec.reuse?.cached ?? 0;
     const timer: RequestTimer = this.recorder.start(promptTokens.length, cachedTokens, cache !== undefined);
@@ -423,7 +439,7 @@ class Engine implements InferenceRuntime {
       onRetain:
         cache && !request.session?.end
           ? (seq, tokens) => {
-              cache.insert(seq, tokens, request.session?.id);
+              cache.insert(seq, tokens, request.session?.id, spec.adapter);
               return true;
             }
           : undefined,
@@ -476,10 +492,11 @@ class Engine implements InferenceRuntime {
    * entry is taken over; any other is forked (backend calls take effect in order, so the copy
    * exists before the prefill runs).
    */
-  private reusePrefix(tokens: number[], session: GenerateRequest['session']): JobSpec['reuse'] {
+  private reusePrefix(tokens: number[], session: GenerateRequest['session'], adapter: number): JobSpec['reuse'] {
     if (!this.cache) return undefined;
     if (session?.start) this.cache.drop(session.id); // a new conversation; `end` still reuses, then forgets
-    const hit = this.cache.lookup(tokens, session?.id);
+    // Only KV computed under the same LoRA adapter (or the base) is reused.
+    const hit = this.cache.lookup(tokens, session?.id, adapter);
     if (!hit) return undefined;
     const reuse = { cached: hit.length, kvLength: hit.entry.tokens.length };
     if (session && hit.entry.owner === session.id) {

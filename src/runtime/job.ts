@@ -29,6 +29,8 @@ export interface JobSpec {
   reuse?: { seq: number; cached: number; kvLength: number };
   /** What every choice's tokens must match (each choice keeps its own state). */
   constraint?: CompiledConstraint;
+  /** The LoRA adapter every sequence of the job runs with (0 or absent: the base model). */
+  adapter?: number;
 }
 
 export interface JobContext {
@@ -70,6 +72,11 @@ export abstract class Job {
   ) {
     this.eos = new Set(spec.ignoreEos ? [] : ctx.tokenizer.eosTokenIds);
     this.ends = new Set([...this.eos, ...spec.stopTokenIds]);
+  }
+
+  /** The LoRA adapter of the job's sequences (0: the base model); the scheduler stamps it on each forward item. */
+  get adapter(): number {
+    return this.spec.adapter ?? 0;
   }
 
   /** Sequences this job holds at most: its n choices (BeamJob: its beams). */

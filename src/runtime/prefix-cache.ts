@@ -9,6 +9,8 @@ export interface CachedPrefix {
   seq: number;
   tokens: number[];
   owner?: string;
+  /** The LoRA adapter its KV was computed under (0: the base model); only reused under the same. */
+  adapter: number;
   lastUsed: number;
 }
 
@@ -48,9 +50,10 @@ export class PrefixCache {
    * tokens.length - minForwarded (see the constructor).
    * The owner's own entry wins a tie.
    */
-  lookup(tokens: number[], owner?: string): { entry: CachedPrefix; length: number } | undefined {
+  lookup(tokens: number[], owner?: string, adapter = 0): { entry: CachedPrefix; length: number } | undefined {
     let best: { entry: CachedPrefix; length: number } | undefined;
     for (const entry of this.entries) {
+      if (entry.adapter !== adapter) continue;
       const length = Math.min(commonPrefix(entry.tokens, tokens), tokens.length - this.minForwarded);
       if (!best || length > best.length || (length === best.length && owner !== undefined && entry.owner === owner)) {
         best = { entry, length };
@@ -67,9 +70,9 @@ export class PrefixCache {
   }
 
   /** Keeps a finished sequence; replaces the owner's previous entry; evicts beyond the budget. */
-  insert(seq: number, tokens: number[], owner?: string): void {
+  insert(seq: number, tokens: number[], owner?: string, adapter = 0): void {
     if (owner !== undefined) this.drop(owner);
-    this.entries.push({ seq, tokens, owner, lastUsed: ++this.clock });
+    this.entries.push({ seq, tokens, owner, adapter, lastUsed: ++this.clock });
     this.entries.sort((a, b) => a.lastUsed - b.lastUsed);
     while (this.entries.length > 0 && this.bytes > this.budgetBytes) this.release(this.entries.shift()!.seq);
   }

@@ -131,8 +131,11 @@ export class SamplingJob extends Job {
     choice.counts.set(token, (choice.counts.get(token) ?? 0) + 1);
     this.completionTokens++;
     // The last token also gets what the detokenizer held back (an unfinished character).
-    const complete = choice.constraint?.mustEnd === true;
-    const last = complete || choice.tokens.length >= this.spec.maxNewTokens;
+    // A constrained output ends complete when nothing may follow, or when it is complete at the token limit:
+    // the budget (see sampleConstrained) closed it there, so it stops rather than being cut.
+    const atLimit = choice.tokens.length >= this.spec.maxNewTokens;
+    const complete = choice.constraint !== undefined && (choice.constraint.mustEnd || (atLimit && choice.constraint.complete));
+    const last = complete || atLimit;
     const piece = choice.detokenizer.push([token]) + (last ? choice.detokenizer.flush() : '');
     const logprobs = raw && [this.logprobOf(raw, token, piece)];
     const out = choice.stopper.push(piece);

@@ -19,6 +19,8 @@ export interface SchedulerJob {
   readonly side?: boolean;
   readonly done: boolean;
   readonly cancelled: boolean;
+  /** The LoRA adapter of the job's sequences (0 or absent: the base model), put on each of its items. */
+  readonly adapter?: number;
   plan(): ForwardItem[];
   advance(logits: Float32Array[]): Promise<void>;
   cancel(): void;
@@ -153,7 +155,7 @@ export class Scheduler {
 
   private async forwardStep(batch: Entry[]): Promise<void> {
     try {
-      const plans = batch.map((s) => s.job.plan());
+      const plans = batch.map((s) => withAdapter(s.job.plan(), s.job.adapter));
       const logits = await this.backend.forward(plans.flat());
       let offset = 0;
       for (let i = 0; i < batch.length; i++) {
@@ -182,3 +184,8 @@ export class Scheduler {
 }
 
 const width = (entries: Entry[]) => entries.reduce((sum, e) => sum + e.job.width, 0);
+
+/** A job's items with its LoRA adapter on each (left as planned for the base model). */
+function withAdapter(items: ForwardItem[], adapter: number | undefined): ForwardItem[] {
+  return adapter ? items.map((item) => ({ ...item, adapter })) : items;
+}

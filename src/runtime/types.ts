@@ -221,6 +221,8 @@ export interface ModelInfo {
   contextLength: number;
   /** Length of an embedding vector from this model. */
   embeddingSize: number;
+  /** A LoRA adapter's base model id (served from the same weights); absent for a base model. */
+  parent?: string;
 }
 
 /**

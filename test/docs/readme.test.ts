@@ -1,5 +1,5 @@
 /**
- * The README's "Embed it" snippets are the examples' own files (which other suites run), and its
+ * The README's "Embed it" and client snippets are the examples' own files (which other suites run), and its
  * links to its own sections lead somewhere, and its settings tables are made from the settings table.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,13 +10,14 @@ const root = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
 const readme = read('README.md');
 
-/** The fenced block that follows the line naming `file` in backticks. */
+/** The fenced block (```js, or ```python for a .py file) that follows the line naming `file` in backticks. */
 function snippetAfter(file: string): string {
   const at = readme.indexOf(`(\`${file}\``);
   expect(at, `README names ${file}`).toBeGreaterThan(-1);
-  const open = readme.indexOf('```js\n', at);
-  const close = readme.indexOf('```\n', open + 6);
-  return readme.slice(open + 6, close);
+  const fence = file.endsWith('.py') ? '```python\n' : '```js\n';
+  const open = readme.indexOf(fence, at);
+  const close = readme.indexOf('```\n', open + fence.length);
+  return readme.slice(open + fence.length, close);
 }
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
@@ -24,7 +25,15 @@ const anchor = (heading: string) =>
   heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
 
 describe('README', () => {
-  it.each(['examples/hono/app.mjs', 'examples/itty-router/app.mjs', 'examples/worker/src/index.js'])(
+  it.each([
+    'examples/hono/app.mjs',
+    'examples/itty-router/app.mjs',
+    'examples/worker/src/index.js',
+    // test/clients/ runs these against the real SmolLM2 GGUF.
+    'examples/clients/langchain.mjs',
+    'examples/clients/ai-sdk.mjs',
+    'examples/clients/openai_python.py',
+  ])(
     'embeds %s exactly as the tested example',
     (file) => {
       expect(snippetAfter(file)).toBe(read(file));

@@ -228,6 +228,10 @@ export interface TinyGgufTypes {
   weights: GgmlType;
   embedding?: GgmlType;
   down?: GgmlType;
+  /** attn_v's type (mixed files such as Q4_K_M keep v in another format than q and k). */
+  value?: GgmlType;
+  /** ffn_up's type. */
+  up?: GgmlType;
 }
 
 /**
@@ -237,7 +241,16 @@ export interface TinyGgufTypes {
 export function tinyGguf(
   architecture: DecoderSpec['architecture'],
   types: TinyGgufTypes,
-  options: { tied?: boolean; seed?: number; /** Write the model and a byte-level tokenizer's metadata too (vocab 257). */ metadata?: boolean } = {},
+  options: {
+    tied?: boolean;
+    seed?: number;
+    /** Write the model and a byte-level tokenizer's metadata too (vocab 257). */
+    metadata?: boolean;
+    /** More metadata (a chat template, say). */
+    extraMetadata?: Record<string, WriterValue>;
+    /** general.alignment of the tensor data (default the writer's 32): a large one pads the file. */
+    alignment?: number;
+  } = {},
 ): TinyModel & { bytes: Uint8Array } {
   const spec: DecoderSpec = { architecture, hidden: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, vocab: options.metadata ? 257 : 96, ropeTheta: 10000, rmsEps: 1e-5 };
   if (architecture === 'gemma3') {
@@ -260,19 +273,23 @@ export function tinyGguf(
     vector(`${p}attn_norm.weight`, D, 1, 0.1);
     matrix(`${p}attn_q.weight`, w, H * hd, D, 1 / Math.sqrt(D));
     matrix(`${p}attn_k.weight`, w, KV * hd, D, 1 / Math.sqrt(D));
-    matrix(`${p}attn_v.weight`, w, KV * hd, D, 1 / Math.sqrt(D));
+    matrix(`${p}attn_v.weight`, types.value ?? w, KV * hd, D, 1 / Math.sqrt(D));
     if (architecture === 'qwen2') for (const [n, rows] of [['q', H * hd], ['k', KV * hd], ['v', KV * hd]] as const) vector(`${p}attn_${n}.bias`, rows, 0, 0.3);
     if (architecture === 'qwen3' || architecture === 'gemma3') for (const n of ['q', 'k']) vector(`${p}attn_${n}_norm.weight`, hd, 1, 0.2);
     if (architecture === 'gemma3') for (const n of ['post_attention_norm', 'post_ffw_norm']) vector(`${p}${n}.weight`, D, 1, 0.1);
     matrix(`${p}attn_output.weight`, w, D, H * hd, 1 / Math.sqrt(H * hd));
     vector(`${p}ffn_norm.weight`, D, 1, 0.1);
     matrix(`${p}ffn_gate.weight`, w, F, D, 1 / Math.sqrt(D));
-    matrix(`${p}ffn_up.weight`, w, F, D, 1 / Math.sqrt(D));
+    matrix(`${p}ffn_up.weight`, types.up ?? w, F, D, 1 / Math.sqrt(D));
     matrix(`${p}ffn_down.weight`, types.down ?? w, D, F, 1 / Math.sqrt(F));
   }
   vector('output_norm.weight', D, 1, 0.1);
   if (options.tied === false) matrix('output.weight', w, Vn, D, 1);
-  const bytes = writeGguf({ 'general.architecture': architecture, ...(options.metadata ? modelMetadata(spec, F) : {}) }, tensors);
+  const bytes = writeGguf(
+    { 'general.architecture': architecture, ...(options.metadata ? modelMetadata(spec, F) : {}), ...options.extraMetadata },
+    tensors,
+    options.alignment ? { alignment: options.alignment } : {},
+  );
   const file = readGguf(bytes);
   return { spec, tensors: file.tensors, codec: { dequantize, toBlockQuant }, bytes };
 }

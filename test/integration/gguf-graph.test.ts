@@ -11,6 +11,8 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
 import { buildDecoderInMemory, describeMapping, type DecoderBuildOptions } from '../../src/onnx/gguf-decoder-graph.js';
+import { fuseAttention, parseModel } from '../../src/onnx/onnx-attention-fusion.js';
+import { floatActivations, int8MatMulNBits } from '../../src/onnx/onnx-int8-matmul.js';
 import { referenceLogits, tinyGguf, tinyModel, type TinyGgufTypes, type TinyModel, type TinyQuant } from '../helpers/gguf-reference.js';
 
 const dirs: string[] = [];
@@ -128,6 +130,10 @@ describe.each([
   ['qwen3', { weights: 'BF16', embedding: 'Q4_0' }],
   ['gemma3', { weights: 'Q4_K', embedding: 'Q6_K', down: 'Q8_0' }],
   ['gemma3', { weights: 'F32' }],
+  // Mixed types: v with offsets beside q/k without (packed, zero offsets for q/k); gate and up of different bits (not packed).
+  ['llama', { weights: 'Q4_0', value: 'Q4_1', up: 'Q8_0' }],
+  // Q4_K_M-style: v and down in Q6_K (block 16) beside Q4_K (block 32): q/k/v not packed, gate/up packed.
+  ['qwen2', { weights: 'Q4_K', value: 'Q6_K', down: 'Q6_K' }],
 ] as [string, TinyGgufTypes][])('GGUF file %s %o', (architecture, types) => {
   it('the graph of the file read back matches the reference forward pass (prefill, then a step on its cache)', async () => {
     const model = tinyGguf(architecture as TinyModel['spec']['architecture'], types, { tied: types.weights !== 'Q5_K' });
@@ -139,7 +145,7 @@ describe.each([
     expect(max).toBeLessThan(2e-4 * scale + 1e-4);
     const lines = describeMapping(built.mapping).join('\n');
     expect(lines).not.toMatch(/unused|dequantized/);
-    for (const type of new Set([types.weights, types.embedding, types.down].filter((t) => t && !t.startsWith('F') && t !== 'BF16'))) {
+    for (const type of new Set([types.weights, types.embedding, types.down, types.value, types.up].filter((t) => t && !t.startsWith('F') && t !== 'BF16'))) {
       expect(lines).toContain(`${type} -> `);
       expect(lines).not.toContain(`${type} -> float32`);
     }
@@ -163,5 +169,60 @@ describe('GGUF decoder graph in the engine\'s loader', () => {
     } finally {
       await lm.dispose();
     }
+  });
+});
+
+describe('floatActivations: the load probe\'s float reference of a graph with int8 activations', () => {
+  it('gives the logits of the same weights built with float activations, bit for bit', async () => {
+    const model = tinyModel('llama', 'Q4+offsets');
+    const int8 = buildDecoderInMemory(model.spec, model.tensors, model.codec, { accuracyLevel4: 4, accuracyLevel8: 4 });
+    expect(int8MatMulNBits(int8.model)).toBeGreaterThan(1);
+    const dir = mkdtempSync(join(tmpdir(), 'edgellm-gguf-graph-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'model.onnx'), floatActivations(int8.model));
+    writeFileSync(join(dir, int8.dataName), int8.data);
+    expect(int8MatMulNBits(floatActivations(int8.model))).toBe(0);
+    const { path: floatPath } = writeModel(model, { accuracyLevel4: 0, accuracyLevel8: 0 });
+    const { path: int8Path } = writeModel(model, { accuracyLevel4: 4, accuracyLevel8: 4 });
+    const want = await runSteps(floatPath, model, [PROMPT, STEP]);
+    expect(await runSteps(join(dir, 'model.onnx'), model, [PROMPT, STEP])).toEqual(want);
+    expect(await runSteps(int8Path, model, [PROMPT, STEP])).not.toEqual(want); // int8 activations do round
+  });
+});
+
+describe('GGUF decoder graph: projections of one input share one MatMulNBits', () => {
+  const opCounts = (model: Uint8Array) => {
+    const counts = new Map<string, number>();
+    for (const node of parseModel(model)!.graph.nodes) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
+    return counts;
+  };
+
+  it('q/k/v and gate/up are packed (one offsets MatMul each); the attention rewrite feeds GroupQueryAttention the packed QKV', () => {
+    const model = tinyGguf('llama', { weights: 'Q4_1', embedding: 'Q8_0' }, { tied: true });
+    const { built } = writeModel(model);
+    const counts = opCounts(built.model);
+    // Per layer: qkv, o, gate_up, down; plus the tied head.
+    expect(counts.get('MatMulNBits')).toBe(4 * model.spec.layers + 1);
+    expect(counts.get('MatMul')).toBe(4 * model.spec.layers + 2 * model.spec.layers); // offsets; QKᵀ and ·V
+    expect(counts.get('Split')).toBe(4 * model.spec.layers); // qkv, gate_up; the rotary halves of q and k
+    const fused = fuseAttention(built.model, { heads: 4, kvHeads: 2, headDim: 64, ropeTheta: model.spec.ropeTheta, maxPositions: 64 });
+    if (!('model' in fused)) throw new Error(fused.reason);
+    const g = parseModel(fused.model)!.graph;
+    const gqa = g.nodes.filter((n) => n.opType === 'GroupQueryAttention');
+    expect(gqa).toHaveLength(model.spec.layers);
+    for (const node of gqa) {
+      expect(node.inputs.slice(1, 3)).toEqual(['', '']); // key and value come packed in the query input
+      expect(g.producer.get(node.inputs[0])?.opType).toBe('Add'); // the packed MatMulNBits plus its block offsets
+    }
+    // Only the gate/up Splits are left (the rotary is GroupQueryAttention's now).
+    expect(g.nodes.filter((n) => n.opType === 'Split')).toHaveLength(model.spec.layers);
+  });
+
+  it('projections whose block forms differ stay separate matmuls', () => {
+    const model = tinyGguf('qwen2', { weights: 'Q4_K', value: 'Q6_K', up: 'Q8_0' }, { tied: true });
+    const { built } = writeModel(model);
+    // q, k, v, o, gate, up, down per layer, and the tied head.
+    expect(opCounts(built.model).get('MatMulNBits')).toBe(7 * model.spec.layers + 1);
+    expect(opCounts(built.model).get('Split')).toBe(2 * model.spec.layers); // the rotary halves of q and k only
   });
 });

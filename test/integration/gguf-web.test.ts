@@ -21,7 +21,8 @@ describe.skipIf(!dir)('createWebRuntime with a .gguf URL (SmolLM2 Q4_1, wasm)', 
       model: 'models/SmolLM2-135M-Instruct.Q4_1.gguf',
       baseUrl: 'http://models.test/',
       device: 'wasm',
-      maxModelBytes: 200e6,
+      // The estimate for this file on wasm is about 540 MB (file, converted graph, wasm growth: memory-estimate.ts).
+      maxModelBytes: 600e6,
       fetch: async (input) => {
         requested.push(String(input));
         return new Response(bytes, { headers: { 'content-length': String(bytes.length) } });

@@ -66,10 +66,14 @@ describe.skipIf(!dir)('tool calls on stories260K through the real server', () =>
     }
   });
 
-  it('with parallel calls, every call it returns is valid (a reply cut by the context says length)', async () => {
-    const res = await client.chat.completions.create({ model: STORIES, messages, tools: TOOLS, tool_choice: 'required', temperature: 1.2, seed: 3, n: 2 });
-    for (const choice of res.choices) {
-      expect(choice.finish_reason).toMatch(/^(tool_calls|length)$/);
+  it('with parallel calls, the calls close within the context that is left: valid, finish_reason tool_calls', async () => {
+    // The prompt leaves 77 of the 512 tokens; the story model spends them on blank space inside a call, so the
+    // budget closes the call at the last token (seeds 0, 3 and 9 did that and said "length" before).
+    const replies = await Promise.all(
+      [0, 3, 9].map((seed) => client.chat.completions.create({ model: STORIES, messages, tools: TOOLS, tool_choice: 'required', temperature: 1.2, seed, n: 2 })),
+    );
+    for (const choice of replies.flatMap((res) => res.choices)) {
+      expect(choice.finish_reason).toBe('tool_calls');
       checkCalls(choice.message.tool_calls);
     }
   });

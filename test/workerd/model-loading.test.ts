@@ -3,7 +3,7 @@
  * KV bindings, and the start-up refusals (a model over the memory budget, missing configuration)
  * that answer every request with a 503 saying what is wrong.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../src/adapters/node/tokenizer.js';
 import { workerMiniflareOptions } from '../../tools/workerd-dev/server.js';
 import { requireBuild } from '../helpers/cli-server.js';
-import { MODEL2VEC, SHARED_MODELS, sharedModel, STORIES, TINY_RANDOM } from '../helpers/shared-models.js';
+import { readGgufHeader, GgufTruncatedError } from '../../src/gguf/reader.js';
+import { MODEL2VEC, SHARED_MODELS, sharedModel, SMOLLM2, STORIES, TINY_RANDOM } from '../helpers/shared-models.js';
 import { startWorkerd } from '../helpers/workerd.js';
 
 const stories = sharedModel(STORIES);
@@ -108,5 +109,42 @@ describe.skipIf(!stories)('start-up refusals in workerd', () => {
     await expect503(await worker({ MODEL: '' }), /MODEL is not set/, 'model_load_failed');
     await expect503(await worker({ MODEL: STORIES, INSTANCE_NUM: 'many' }), /INSTANCE_NUM must be an integer >= 1/, 'model_load_failed');
     await expect503(await worker({ MODEL: 'no-such-model' }), /config\.json of model no-such-model .*HTTP 404/, 'model_load_failed');
+  });
+});
+
+const smol = sharedModel(SMOLLM2);
+describe.skipIf(!smol)('a GGUF over the budget in workerd', () => {
+  it('refuses the real SmolLM2 GGUF from its header alone, with the budget and the estimate', async () => {
+    // Only the header goes into R2: a Worker that read on for the tensor data would fail otherwise.
+    const path = join(SHARED_MODELS, SMOLLM2, 'SmolLM2-135M-Instruct.Q4_1.gguf');
+    const fd = openSync(path, 'r');
+    let header: Uint8Array | undefined;
+    try {
+      for (let size = 1 << 20; !header; size *= 2) {
+        const bytes = new Uint8Array(size);
+        const read = readSync(fd, bytes, 0, size, 0);
+        try {
+          header = bytes.subarray(0, readGgufHeader(bytes.subarray(0, read)).dataOffset);
+        } catch (error) {
+          if (!(error instanceof GgufTruncatedError)) throw error;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    requireBuild();
+    const { assets: _assets, ...options } = workerMiniflareOptions({ root: ROOT, vars: { MODEL: 'SmolLM2-135M-Instruct.Q4_1.gguf', EMBEDDING_MODEL: '' }, onSkippedAssets: () => {} });
+    const mf = new Miniflare({ ...options, r2Buckets: ['MODELS'] });
+    disposers.push(() => mf.dispose());
+    const url = (await mf.ready).href.replace(/\/$/, '');
+    await ((await mf.getR2Bucket('MODELS')) as unknown as { put(key: string, value: Uint8Array): Promise<unknown> }).put('SmolLM2-135M-Instruct.Q4_1.gguf', header);
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: '{"messages":[{"role":"user","content":"hi"}]}' });
+    expect(response.status).toBe(503);
+    const { error } = await response.json();
+    expect(error.code).toBe('model_too_large');
+    expect(error.message).toMatch(
+      /^SmolLM2-135M-Instruct\.Q4_1\.gguf is 93\.8 MB: loading it needs about 514\.3 MB of memory \(the file, the ONNX graph converted from it \(about 106\.4 MB\), onnxruntime-web's wasm growth of 2\.8 x that graph, and 16\.0 MB the wasm memory starts with\), more than the memory budget of 128\.0 MB\./,
+    );
+    expect(statSync(path).size).toBeGreaterThan(90 * 1024 * 1024);
   });
 });

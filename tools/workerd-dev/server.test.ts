@@ -50,6 +50,23 @@ describe('workerMiniflareOptions', () => {
   });
 });
 
+describe('R2 buckets', () => {
+  it('reads [[r2_buckets]] and binds them with S3 credentials and a persistence folder when asked', () => {
+    const config = parseWranglerToml(['main = "dist/worker.js"', '[[r2_buckets]]', 'binding = "MODELS"', 'bucket_name = "edgellm-models"'].join('\n'));
+    expect(config.r2Buckets).toEqual({ MODELS: 'edgellm-models' });
+    let options;
+    try {
+      options = workerMiniflareOptions({ root: ROOT, config, r2: { s3Credentials: { accessKeyId: 'k', secretAccessKey: 's' }, persist: '/tmp/r2' } });
+    } catch (error) {
+      expect((error as Error).message).toMatch(/run `npm run build` first/);
+      return;
+    }
+    expect(options.r2Buckets).toEqual({ MODELS: { id: 'edgellm-models', s3Credentials: { accessKeyId: 'k', secretAccessKey: 's' } } });
+    expect(options.r2Persist).toBe('/tmp/r2');
+    expect(workerMiniflareOptions({ root: ROOT, config: { ...config, r2Buckets: undefined } }).r2Buckets).toBeUndefined();
+  });
+});
+
 describe('assetsFolder', () => {
   it('is the folder itself when every file fits the 25 MiB asset limit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgellm-assets-test-'));

@@ -18,6 +18,8 @@ export interface WranglerConfig {
   assets?: { directory: string; binding?: string; runWorkerFirst: boolean };
   /** Durable Object binding name -> class name. */
   durableObjects: Record<string, string>;
+  /** `[[r2_buckets]]`: binding name -> bucket name. */
+  r2Buckets?: Record<string, string>;
 }
 
 type TomlValue = string | number | boolean | string[];
@@ -36,7 +38,7 @@ function tomlValue(raw: string, line: number): TomlValue {
   throw new Error(`wrangler.toml line ${line}: unsupported value ${text} (this reader takes strings, numbers, booleans and string arrays)`);
 }
 
-/** The subset of wrangler.toml the dev server needs: main, compatibility, [vars], [assets], Durable Object bindings. */
+/** The subset of wrangler.toml the dev server needs: main, compatibility, [vars], [assets], Durable Object and R2 bindings. */
 export function parseWranglerToml(text: string): WranglerConfig {
   const config: WranglerConfig = { compatibilityFlags: [], vars: {}, durableObjects: {} };
   let table = '';
@@ -67,6 +69,8 @@ export function parseWranglerToml(text: string): WranglerConfig {
       config.assets = { directory: values.directory, binding: values.binding as string | undefined, runWorkerFirst: values.run_worker_first === true };
     } else if (name === 'durable_objects.bindings' && typeof values.name === 'string' && typeof values.class_name === 'string') {
       config.durableObjects[values.name] = values.class_name;
+    } else if (name === 'r2_buckets' && typeof values.binding === 'string' && typeof values.bucket_name === 'string') {
+      (config.r2Buckets ??= {})[values.binding] = values.bucket_name;
     }
   }
   return config;
@@ -82,6 +86,12 @@ export interface WorkerDevOptions {
   onSkippedAssets?: (files: string[]) => void;
   /** Added to (and overriding) [vars]. */
   vars?: Record<string, string>;
+  /**
+   * The local R2 buckets: `s3Credentials` open them to Miniflare's S3 endpoint
+   * (`<url>/cdn-cgi/local/r2/s3/<bucket>`, for scripts/r2-upload.mjs), `persist` keeps their objects
+   * in a folder between runs (else in memory).
+   */
+  r2?: { s3Credentials?: { accessKeyId: string; secretAccessKey: string }; persist?: string };
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -145,6 +155,12 @@ export function workerMiniflareOptions(options: WorkerDevOptions): MiniflareOpti
     compatibilityFlags: config.compatibilityFlags,
     bindings: { ...config.vars, ...options.vars },
     durableObjects: config.durableObjects,
+    ...(config.r2Buckets && {
+      r2Buckets: Object.fromEntries(
+        Object.entries(config.r2Buckets).map(([binding, bucket]) => [binding, { id: bucket, ...(options.r2?.s3Credentials && { s3Credentials: options.r2.s3Credentials }) }]),
+      ),
+      ...(options.r2?.persist && { r2Persist: options.r2.persist }),
+    }),
     ...(assetsDir && {
       assets: {
         directory: assetsDir,

@@ -12,6 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { dequantize } from '../../gguf/quants.js';
 import { readGguf } from '../../gguf/reader.js';
 import { mergeGgufLora, type GgufLora } from '../../lora/gguf-merge.js';
+import { stackLoras, type LoraStack } from '../../lora/lora-stack.js';
 import { decoderSpec } from '../../onnx/gguf-decoder-graph.js';
 import {
   convertGguf, ggufDataName, ggufModelJson, GGUF_IMPORTER_VERSION, type GgufAccuracy, type GgufDtype,
@@ -36,6 +37,11 @@ export interface GgufResolveOptions extends ResolveOptions {
   accuracy?: GgufAccuracy;
   /** A LoRA adapter merged into the weights before the graph is built (its hash joins the cache key). */
   lora?: { sha256: string; lora: GgufLora };
+  /**
+   * LoRA adapters applied at run time (`--lora-modules`), in adapter index order (the first is
+   * index 1); `name` is the model id. Their names and hashes join the cache key.
+   */
+  loraModules?: { name: string; sha256: string; lora: GgufLora }[];
 }
 
 export interface GgufModel {
@@ -62,7 +68,7 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   const file = await locateGguf(name, options);
   const sha = await fileSha256(file, cacheRoot(options));
   const accuracy = options.accuracy ?? 'exact';
-  const loraKey = options.lora ? `-lora-${options.lora.sha256.slice(0, 32)}` : '';
+  const loraKey = (options.lora ? `-lora-${options.lora.sha256.slice(0, 32)}` : '') + loraModulesKey(options.loraModules);
   const dir = join(cacheRoot(options), 'gguf', `${sha.slice(0, 32)}-v${GGUF_IMPORTER_VERSION}${accuracy === 'exact' ? '' : `-${accuracy}`}${loraKey}`);
   const onnxPath = join(dir, 'onnx', `${dtype === 'fp32' ? 'model' : 'model_q4'}.onnx`);
   const result = { dir, dtype, file, name: basename(file).replace(/\.gguf$/i, '') };
@@ -80,6 +86,11 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
     const result = mergeGgufLora(decoderSpec(json.config), gguf.tensors, options.lora.lora, dequantize);
     gguf = { ...gguf, tensors: result.tensors };
     merged = result.lines;
+  }
+  let stack: LoraStack | undefined;
+  if (options.loraModules?.length) {
+    stack = stackLoras(decoderSpec(json.config), gguf.tensors, options.loraModules.map((m) => ({ ...m.lora, name: m.name })));
+    merged = [...merged, ...stack.lines];
   }
   // Per process, so two servers converting the same file at once do not write into each other's files.
   const part = `.${process.pid}.part`;
@@ -103,7 +114,7 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   const sink = new FileSink(`${dataPath}${part}`, ggufDataName(dtype));
   let conversion;
   try {
-    conversion = convertGguf(gguf, json.config, sink, { dtype, accuracy, onTensor: (t) => progress.update(t.data.byteLength) });
+    conversion = convertGguf(gguf, json.config, sink, { dtype, accuracy, lora: stack, onTensor: (t) => progress.update(t.data.byteLength) });
   } catch (error) {
     sink.close();
     await rm(`${dataPath}${part}`, { force: true });
@@ -118,6 +129,13 @@ export async function resolveGgufModel(name: string, dtype: GgufDtype, options: 
   await rename(`${onnxPath}${part}`, onnxPath); // last: its presence marks a complete conversion
   for (const line of mapping) log(`  ${line}`);
   return { ...result, converted: true, ms: Date.now() - started };
+}
+
+/** The cache key's part for run-time adapters: their ids and file hashes, in index order. */
+function loraModulesKey(modules: GgufResolveOptions['loraModules']): string {
+  if (!modules?.length) return '';
+  const hash = createHash('sha256').update(JSON.stringify(modules.map((m) => [m.name, m.sha256])));
+  return `-modules-${hash.digest('hex').slice(0, 32)}`;
 }
 
 /** The file in one buffer (readFile stops at 2 GiB; a typed array holds up to 4 GiB in Node 20). */

@@ -44,7 +44,7 @@ async function handle(message: WorkerRequest): Promise<unknown> {
     case 'release':
       return model.release(message.seq);
     case 'hidden':
-      return model.hiddenStates(message.inputs);
+      return model.hiddenStates(message.inputs, message.adapter);
     case 'embed':
       if (!embedder) throw new Error('No embedding model is loaded.');
       return embedder.embed(message.inputs);

@@ -20,9 +20,10 @@ export interface LoraFiles {
   tokenizerDir?: string;
 }
 
-export function loadLoraFiles(path: string): LoraFiles {
+/** `flag` names the setting in errors (`--lora-model PATH`, `--lora-modules name=PATH`). */
+export function loadLoraFiles(path: string, flag = `--lora-model ${path}`): LoraFiles {
   const full = resolve(path);
-  if (!existsSync(full)) throw new Error(`--lora-model ${path}: no such file or directory.`);
+  if (!existsSync(full)) throw new Error(`${flag}: no such file or directory.`);
   const dir = statSync(full).isDirectory() ? full : undefined;
   const tokenizerDir = dir && existsSync(join(dir, 'tokenizer.json')) ? dir : undefined;
   const hash = createHash('sha256');
@@ -31,7 +32,7 @@ export function loadLoraFiles(path: string): LoraFiles {
     const weights = join(dir, 'adapter_model.safetensors');
     if (!existsSync(weights)) {
       const others = readdirSync(dir).filter((f) => f.startsWith('adapter_model.'));
-      throw new Error(`--lora-model ${path}: no adapter_model.safetensors${others.length ? ` (found ${others.join(', ')}; only safetensors can be read, not pickled .bin files)` : ''}.`);
+      throw new Error(`${flag}: no adapter_model.safetensors${others.length ? ` (found ${others.join(', ')}; only safetensors can be read, not pickled .bin files)` : ''}.`);
     }
     const configText = readFileSync(join(dir, 'adapter_config.json'), 'utf8');
     const bytes = new Uint8Array(readFileSync(weights));
@@ -40,7 +41,7 @@ export function loadLoraFiles(path: string): LoraFiles {
     try {
       config = JSON.parse(configText);
     } catch (error) {
-      throw new Error(`--lora-model ${path}: adapter_config.json is not valid JSON (${(error as Error).message}).`);
+      throw new Error(`${flag}: adapter_config.json is not valid JSON (${(error as Error).message}).`);
     }
     return { lora: peftToGguf(readPeftAdapter(config, bytes, name), name), sha256: hash.digest('hex'), tokenizerDir };
   }
@@ -48,11 +49,11 @@ export function loadLoraFiles(path: string): LoraFiles {
   if (dir) {
     const found = readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.gguf'));
     if (found.length !== 1) {
-      throw new Error(`--lora-model ${path}: expected a PEFT adapter (adapter_config.json + adapter_model.safetensors) or one GGUF LoRA file; the folder holds ${found.length ? found.join(', ') : 'neither'}.`);
+      throw new Error(`${flag}: expected a PEFT adapter (adapter_config.json + adapter_model.safetensors) or one GGUF LoRA file; the folder holds ${found.length ? found.join(', ') : 'neither'}.`);
     }
     file = join(dir, found[0]);
   } else if (!full.toLowerCase().endsWith('.gguf')) {
-    throw new Error(`--lora-model ${path}: give a PEFT adapter folder or a GGUF LoRA file (.gguf).`);
+    throw new Error(`${flag}: give a PEFT adapter folder or a GGUF LoRA file (.gguf).`);
   }
   const bytes = new Uint8Array(readFileSync(file));
   hash.update(bytes);

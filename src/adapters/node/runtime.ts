@@ -34,6 +34,12 @@ export interface NodeRuntimeOptions {
    * its folder is the default tokenizer when it holds a tokenizer.json.
    */
   loraModel?: string;
+  /**
+   * LoRA adapters served at run time beside a GGUF base, each as its own model id (vLLM's
+   * `--lora-modules name=PATH`): one base graph with every adapter's low-rank update, chosen per
+   * request by `model` (and per batch row).
+   */
+  loraModules?: { name: string; path: string }[];
   tokenizerPath?: string;
   dtype?: Dtype;
   device?: Device;
@@ -99,6 +105,8 @@ export interface NodeRuntime extends InferenceRuntime {
     device: string;
     loadMs: number;
     modelNames: string[];
+    /** Model ids of the LoRA adapters served at run time (`loraModules`), beside `modelNames`. */
+    adapters: string[];
     attention: string;
     steps: string;
     /** How dynamic int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
@@ -130,8 +138,12 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   if (options.loraModel && !isGguf) {
     throw new Error(`--lora-model needs a GGUF base model (a .gguf file, a folder holding one, or owner/name:QUANT); ${options.model} is an ONNX model folder, whose weights cannot be merged here: merge the adapter before exporting to ONNX.`);
   }
+  if (options.loraModules?.length && !isGguf) {
+    throw new Error(`--lora-modules needs a GGUF base model (a .gguf file, a folder holding one, or owner/name:QUANT); ${options.model} is an ONNX model folder, whose graph cannot take run-time adapters here.`);
+  }
   const lora = options.loraModel ? loadLoraFiles(options.loraModel) : undefined;
-  const gguf = isGguf ? await resolveGguf(options, log, lora) : undefined;
+  const loraModules = options.loraModules?.map(({ name, path }) => ({ name, ...loadLoraFiles(path, `--lora-modules ${name}=${path}`) }));
+  const gguf = isGguf ? await resolveGguf(options, log, lora, loraModules) : undefined;
   const { dir, hubId } = gguf ? { dir: gguf.dir, hubId: undefined } : await resolveModelDir(options.model, { dtype: options.dtype, log, cacheDir: options.cacheDir });
   const dtype = gguf?.dtype ?? pickDtype(dir, options.dtype);
   const generation = readJson(join(dir, 'generation_config.json'));
@@ -144,6 +156,10 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
 
   // Cheap and often the broken file: before any thread starts, so a failure leaves nothing running.
   const tokenizer = await loadTokenizer(options.tokenizerPath ?? lora?.tokenizerDir ?? dir, shape.eosTokenIds);
+  const modelNames = gguf && !options.modelNames?.length ? [gguf.name] : servedModelNames(options.modelNames, dir, hubId);
+  const adapterNames = loraModules?.map((m) => m.name) ?? [];
+  const clash = adapterNames.find((name) => modelNames.includes(name));
+  if (clash !== undefined) throw new Error(`--lora-modules ${clash}=...: "${clash}" is already the base model's name; give the adapter another one.`);
   const embeddingTokenizer = embedding ? await loadTokenizer(embedding.dir, []) : undefined;
 
   // What the worker on a device rewrites the attention with, or why it keeps the exported graph.
@@ -198,12 +214,11 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   }
   if (!backend) throw new Error(`No device could load the model (${lastFailure || 'no device to try'}).`);
 
-  const modelNames = gguf && !options.modelNames?.length ? [gguf.name] : servedModelNames(options.modelNames, dir, hubId);
-
   const engine = createEngine({
     backend,
     tokenizer,
     modelNames,
+    adapters: adapterNames,
     completionTemplate: options.completionTemplate,
     chatTemplate: options.chatTemplate,
     generationDefaults: generationDefaults(generation),
@@ -227,7 +242,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   const worker = backend;
   return Object.assign(engine, {
     loadInfo: {
-      dir, dtype, device, loadMs: Date.now() - started, modelNames, attention, steps: backend.steps, matmul,
+      dir, dtype, device, loadMs: Date.now() - started, modelNames, adapters: adapterNames, attention, steps: backend.steps, matmul,
       ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
     },
     backendStats: () => worker.stats(),
@@ -235,11 +250,11 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
 }
 
 /** A GGUF model: converted into the cache on the first start, found there on later ones. */
-async function resolveGguf(options: NodeRuntimeOptions, log: (line: string) => void, lora?: LoraFiles) {
+async function resolveGguf(options: NodeRuntimeOptions, log: (line: string) => void, lora?: LoraFiles, loraModules?: (LoraFiles & { name: string })[]) {
   if (options.dtype && options.dtype !== 'fp32' && options.dtype !== 'q4') {
     throw new Error(`--dtype ${options.dtype} does not apply to a GGUF model: leave it out (the file's own quantization, mapped exactly) or use fp32 (every weight dequantized).`);
   }
-  const gguf = await resolveGgufModel(options.model, options.dtype === 'fp32' ? 'fp32' : 'q4', { log, accuracy: options.ggufAccuracy, cacheDir: options.cacheDir, lora });
+  const gguf = await resolveGgufModel(options.model, options.dtype === 'fp32' ? 'fp32' : 'q4', { log, accuracy: options.ggufAccuracy, cacheDir: options.cacheDir, lora, loraModules });
   log(`edgellm: GGUF ${gguf.file}: ${gguf.converted ? 'converted' : 'conversion found in the cache'} in ${(gguf.ms / 1000).toFixed(1)} s (${gguf.dir})`);
   return gguf;
 }

@@ -73,8 +73,8 @@ export class WorkerBackend implements Backend {
     if (!this.failure) this.call('release', { seq }).catch(() => {});
   }
 
-  hiddenStates(inputs: number[][]): Promise<Float32Array[]> {
-    return this.call('hidden', { inputs }) as Promise<Float32Array[]>;
+  hiddenStates(inputs: number[][], adapter?: number): Promise<Float32Array[]> {
+    return this.call('hidden', { inputs, adapter }) as Promise<Float32Array[]>;
   }
 
   stats(): Promise<WorkerStats> {

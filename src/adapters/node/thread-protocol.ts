@@ -23,7 +23,7 @@ export type WorkerRequest =
   | { id: number; op: 'forward'; items: ForwardItem[] }
   | { id: number; op: 'fork'; src: number; dst: number }
   | { id: number; op: 'release'; seq: number }
-  | { id: number; op: 'hidden'; inputs: number[][] }
+  | { id: number; op: 'hidden'; inputs: number[][]; adapter?: number }
   | { id: number; op: 'embed'; inputs: number[][] }
   | { id: number; op: 'stats' }
   | { id: number; op: 'dispose' };

@@ -9,5 +9,7 @@ export { bindingFetch, type FetchLike, type ModelBinding } from './binding-fetch
 export { WEB_DEVICES, type WebDevice } from './devices.js';
 export { DEFAULT_MAX_MODEL_BYTES } from './model-files.js';
 export type { WebRuntime, WebRuntimeOptions } from './runtime.js';
+export type { LoadProgress, ProgressListener } from './load-progress.js';
+export type { FileCacheOptions } from './file-cache.js';
 export type { WebApp, WebAppOptions } from './web-app.js';
 export type { Dtype } from '../../model/model-config.js';

@@ -60,6 +60,17 @@ export class MemoryBudget {
     return concatBytes(chunks, size);
   }
 
+  /**
+   * Counts a cost the caller estimated itself (a GGUF: the file, the graph converted from it and the
+   * wasm growth; see memory-estimate.ts), refusing it, with `how` in the message, over the budget.
+   */
+  reserve(name: string, fileBytes: number, cost: { baseBytes: number; bytes: number }, how: string, advice?: string): void {
+    const estimate = Math.max(this.estimated, cost.baseBytes) + cost.bytes;
+    if (estimate > this.limit) throw this.tooLarge(name, fileBytes, estimate, how, advice);
+    this.estimated = estimate;
+    this.used += fileBytes;
+  }
+
   private estimate(size: number, cost: MemoryCost): number {
     return Math.max(this.estimated, cost.baseBytes) + size * cost.perFileByte;
   }
@@ -68,17 +79,21 @@ export class MemoryBudget {
     const estimate = this.estimate(size, cost);
     if (estimate <= this.limit) return;
     void response?.body?.cancel();
-    const sofar = this.used ? `, after ${formatBytes(this.used)} of other model files` : '';
     const how =
       cost.perFileByte === 1 && cost.baseBytes === 0
         ? 'its size'
         : `${cost.perFileByte} x its size: onnxruntime-web's wasm memory grows ${(cost.perFileByte - 1).toFixed(1)} x an ONNX file of this dtype, ` +
           `plus the file's copy in JS, plus ${formatBytes(cost.baseBytes)} the wasm memory starts with`;
-    throw new InferenceError(
+    throw this.tooLarge(name, size, estimate, how);
+  }
+
+  private tooLarge(name: string, size: number, estimate: number, how: string, advice = 'serve a smaller or quantized model (dtype q8 or q4)'): InferenceError {
+    const sofar = this.used ? `, after ${formatBytes(this.used)} of other model files` : '';
+    return new InferenceError(
       503,
       `${name} is ${formatBytes(size)}${sofar}: loading it needs about ${formatBytes(estimate)} of memory (${how}), ` +
         `more than the memory budget of ${formatBytes(this.limit)}. A Cloudflare Worker isolate has 128 MB in all: ` +
-        'serve a smaller or quantized model (dtype q8 or q4), or raise maxModelBytes (MAX_MODEL_BYTES) on a host with more memory.',
+        `${advice}, or raise maxModelBytes (MAX_MODEL_BYTES) on a host with more memory.`,
       { code: 'model_too_large' },
     );
   }

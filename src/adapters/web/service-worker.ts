@@ -2,8 +2,9 @@
  * The browser bundle's entry for module Service Workers (`dist/browser/edgellm.sw.js`). A Service
  * Worker may not call `import()` (the HTML spec forbids it there, and Chromium throws), so unlike
  * `index.ts` this entry imports both onnxruntime-web builds statically. Only their JavaScript is
- * loaded up front; the wasm binary is fetched for the device chosen. A Service Worker cannot start
- * Workers either, so onnxruntime-web runs single-threaded here (`wasm.threads` defaults to 1).
+ * loaded up front; the wasm binary is fetched for the device chosen (through the file cache: it is
+ * beside this file). A Service Worker cannot start Workers either, so onnxruntime-web runs
+ * single-threaded here (wasm-threads.ts sees no `Worker`).
  * @example
  * // sw.js, registered with navigator.serviceWorker.register('/sw.js', { type: 'module' })
  * import { createWebApp } from './edgellm/edgellm.sw.js';
@@ -20,10 +21,10 @@ export * from './exports.js';
 
 const loadOrt: OrtLoader = async (flavour) => (flavour === 'webgpu' ? ortWebGpu : ortWasm) as unknown as OrtWeb;
 
-const singleThreaded = (options: WebRuntimeOptions): WebRuntimeOptions => ({ ...options, wasm: { threads: 1, ...options.wasm } });
+const platform = { wasmBase: new URL('./', import.meta.url) };
 
 export function createWebRuntime(options: WebRuntimeOptions): Promise<WebRuntime> {
-  return createWebRuntimeOn(loadOrt, singleThreaded(options));
+  return createWebRuntimeOn(loadOrt, options, platform);
 }
 
 export function createWebApp(options: WebAppOptions): WebApp {

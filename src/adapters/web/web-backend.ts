@@ -44,8 +44,8 @@ export class WebBackend implements Backend {
     this.run(async () => this.model.release(seq)).catch(() => {});
   }
 
-  hiddenStates(inputs: number[][]): Promise<Float32Array[]> {
-    return this.run(() => this.model.hiddenStates(inputs), true);
+  hiddenStates(inputs: number[][], adapter?: number): Promise<Float32Array[]> {
+    return this.run(() => this.model.hiddenStates(inputs, adapter), true);
   }
 
   /** Live sequences and the model's step counters, for tests and diagnostics. */

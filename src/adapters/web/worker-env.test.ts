@@ -10,11 +10,13 @@ describe('webAppOptionsFromEnv', () => {
       MODEL: 'stories', MODEL_NAMES: 'a, b', EMBEDDING_MODEL: 'emb', DTYPE: 'q8', DEVICE: 'wasm', MAX_MODEL_BYTES: '1000',
       MODELS: r2, ASSETS: assets, API_KEYS: 'k1,k2', CORS: '*', BASE_PATH: '/llm', INSTANCE_NUM: '4', MAX_QUEUE: '0',
       CACHE_MAX_BYTES: '0', PREFILL_CHUNK: '64', SESSION_LEN: '256', MAX_BODY_BYTES: '2048', CHAT_TEMPLATE: 'chatml', PROMPT_TEMPLATE: 'alpaca',
+      LORA_MODULES: 'sql=adapters/sql, poem=adapters/poem.gguf',
     });
     expect(options).toEqual({
       model: 'stories', modelNames: ['a', 'b'], embeddingModel: 'emb', dtype: 'q8', device: 'wasm', maxModelBytes: 1000, binding: r2,
       apiKeys: ['k1', 'k2'], cors: '*', basePath: '/llm', maxConcurrent: 4, maxQueue: 0, cacheMaxBytes: 0, prefillChunk: 64,
       sessionLength: 256, maxBodyBytes: 2048, chatTemplate: 'chatml', completionTemplate: 'alpaca',
+      loraModules: [{ name: 'sql', path: 'adapters/sql' }, { name: 'poem', path: 'adapters/poem.gguf' }],
     });
   });
 
@@ -37,6 +39,7 @@ describe('webAppOptionsFromEnv', () => {
     [{ MODEL: 'm', ASSETS: assets, CHAT_TEMPLATE: 'vicuna' }, /CHAT_TEMPLATE must be one of model, alpaca/],
     [{ MODEL: 'm', ASSETS: assets, INSTANCE_NUM: ' ' }, /INSTANCE_NUM must be an integer >= 1, not " "/],
     [{ MODEL: 'm', ASSETS: assets, API_KEYS: r2 }, /API_KEYS must be a string variable/],
+    [{ MODEL: 'm', ASSETS: assets, LORA_MODULES: 'sql' }, /LORA_MODULES sql: expected NAME=PATH/],
   ])('refuses %j', (env, message) => {
     expect(() => webAppOptionsFromEnv(env)).toThrow(message);
   });

@@ -4,7 +4,7 @@
  * --instance_num, ...). Bad values fail the start-up with a message naming the variable.
  * @module
  */
-import { settingsFromEnv } from '../../app/settings.js';
+import { parseLoraModules, settingsFromEnv } from '../../app/settings.js';
 import { bindingKind, type ModelBinding } from './binding-fetch.js';
 import type { WebAppOptions } from './web-app.js';
 
@@ -24,7 +24,7 @@ export function webAppOptionsFromEnv(env: WorkerEnv): WebAppOptions {
   if (!env.MODEL) throw new Error('MODEL is not set: name the model directory in wrangler.toml [vars] (e.g. MODEL = "karpathy__stories260K").');
   const binding = env.MODELS ?? env.ASSETS;
   if (binding !== undefined && !bindingKind(binding)) throw new Error(`${env.MODELS ? 'MODELS' : 'ASSETS'} is not an R2 bucket, KV namespace, service or assets binding.`);
-  const { model: _model, modelBaseUrl, cors, ...settings } = settingsFromEnv(env) as Record<string, any>;
+  const { model: _model, modelBaseUrl, cors, loraModules, ...settings } = settingsFromEnv(env) as Record<string, any>;
   if (!binding && !modelBaseUrl && !/^https?:/.test(env.MODEL)) {
     throw new Error('No model files: bind them as MODELS (R2, KV or a service), serve them as [assets] (binding ASSETS), or set MODEL_BASE_URL.');
   }
@@ -33,5 +33,6 @@ export function webAppOptionsFromEnv(env: WorkerEnv): WebAppOptions {
     model: env.MODEL,
     ...(binding ? { binding } : { baseUrl: modelBaseUrl }),
     cors: cors?.includes('*') ? '*' : cors,
+    ...(loraModules ? { loraModules: parseLoraModules(loraModules, 'LORA_MODULES') } : {}),
   };
 }

@@ -29,7 +29,7 @@ const SAMPLING: Record<string, string> = {
   stream_options: '{"include_usage": true} adds a last chunk with the usage and no choices.',
 };
 
-const MODEL = 'A model id from GET /v1/models; default: the first served model. Unknown ids get 404 model_not_found.';
+const MODEL = 'A model id from GET /v1/models (a LoRA adapter served with --lora-modules is one); default: the first served model. Unknown ids get 404 model_not_found.';
 const MAX_TOKENS = 'Most new tokens to generate; default: up to the context length.';
 
 const GENERATE: Record<string, string> = {
@@ -99,7 +99,7 @@ export const FIELD_DOCS: Record<'completions' | 'chat' | 'embeddings' | 'generat
     ...CONSTRAINT_DOCS,
   },
   embeddings: {
-    model: 'A model id from GET /v1/models; default: the --embedding-model if one is served, else the generation model (its hidden state).',
+    model: 'A model id from GET /v1/models; default: the --embedding-model if one is served, else the generation model (its hidden state; a LoRA adapter id pools the adapted model\'s).',
     input: 'A string, a list of strings, token ids, or a list of token-id lists (up to 2048 inputs). Each gets one L2-normalised vector.',
     encoding_format: '"float" (default) or "base64" (little-endian float32 bytes).',
     dimensions: 'Keep the first N dimensions and renormalise (meaningful for Matryoshka-trained models).',

@@ -24,6 +24,7 @@ export const modelSchema = z.object({
   created: z.number().int(),
   owned_by: z.string(),
   max_model_len: z.number().int().describe('Context length in tokens'),
+  parent: z.string().nullable().describe("A LoRA adapter's base model id (vLLM's field); null for a base model"),
 });
 
 export const modelListSchema = z.object({ object: z.literal('list'), data: z.array(modelSchema) });

@@ -14,6 +14,7 @@ const model = (id: string, contextLength = 2048) => ({
   created: 1_700_000_000,
   owned_by: 'edgellm',
   max_model_len: contextLength,
+  parent: null,
 });
 
 describe('GET /v1/models', () => {
@@ -44,6 +45,16 @@ describe('GET /v1/models', () => {
       expect(res.status, path).toBe(200);
       expect((await res.json()).data[0].id).toBe('internlm-chat-7b');
     }
+  });
+});
+
+describe('GET /v1/models with LoRA adapters', () => {
+  it("lists an adapter with its base model's id as parent, as vLLM does", async () => {
+    const runtime = new MockRuntime({ model: 'base' });
+    const base = runtime.models()[0];
+    runtime.models = () => [base, { ...base, id: 'sql-lora', parent: 'base' }];
+    const body: Json = await (await createApp({ runtime }).fetch(new Request('http://test/v1/models'))).json();
+    expect(body.data.map((m: Json) => [m.id, m.parent])).toEqual([['base', null], ['sql-lora', 'base']]);
   });
 });
 

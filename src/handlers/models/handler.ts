@@ -13,6 +13,7 @@ const toModel = (m: ModelInfo) => ({
   created: m.created,
   owned_by: m.ownedBy,
   max_model_len: m.contextLength,
+  parent: m.parent ?? null,
 });
 
 export async function handleListModels(_request: Request, ctx: HandlerContext): Promise<Response> {

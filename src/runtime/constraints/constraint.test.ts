@@ -69,6 +69,21 @@ describe('ConstraintState', () => {
     }
   });
 
+  it('closes in time when the budget is below the byte count but multi-byte tokens fit it', () => {
+    // The shortest valid output is 32 bytes; the vocabulary writes it in 3 tokens. A byte-per-token
+    // budget could never be met at max_tokens 8, and the output used to be cut unfinished.
+    const words: (Uint8Array | null)[] = [...VOCAB, enc('{"description":"'), enc('","category":"'), enc('"}')];
+    const schema = { type: 'object', properties: { description: { type: 'string' }, category: { type: 'string' } }, required: ['description', 'category'] };
+    const c8 = compile({ kind: 'jsonSchema', schema }, words);
+    expect(c8.start().minClose).toBe('{"description":"","category":""}'.length);
+    for (let seed = 0; seed < 30; seed++) {
+      const out = randomWalk(c8, words, { seed, eos: EOS, maxTokens: 8, temperature: 1.2, endBias: -20, budget: true });
+      expect(out.finished, out.text).toBe(true);
+      expect(Object.keys(JSON.parse(out.text))).toEqual(['description', 'category']);
+      expect(out.tokens.length).toBeLessThanOrEqual(8);
+    }
+  });
+
   it('composes: a schema inside literal text (a tool call wrapper)', () => {
     const call = compile(
       {

@@ -10,7 +10,7 @@ import { sampleToken, type Rng, type SampleParams } from '../sampling/index.js';
 import { grammarOf } from './spec.js';
 import { flattenGrammar } from './grammar.js';
 import { ByteMatcher, type MatchState } from './matcher.js';
-import { maskHas, tokenTrie, TokenMasker } from './token-index.js';
+import { maskHas, tokenTrie, TokenMasker, type TokenTrie } from './token-index.js';
 
 export class CompiledConstraint {
   readonly matcher: ByteMatcher;
@@ -24,6 +24,75 @@ export class CompiledConstraint {
   start(): ConstraintState {
     return new ConstraintState(this, this.matcher.initial);
   }
+
+  private readonly plans = new Map<string, ClosePlan>();
+
+  /**
+   * How to close the output from `state` in tokens: the fewest-byte completion (the smallest byte
+   * where several tie), split greedily into the longest tokens. Taking the plan's first token
+   * leaves a state whose plan is the rest of this one (the walk and the split are deterministic),
+   * one token shorter: so a row that fits its plan within the tokens left can always close in time,
+   * whatever the byte count. Infinity when some byte has no token.
+   */
+  closePlan(state: MatchState): ClosePlan {
+    const key = ByteMatcher.key(state);
+    let plan = this.plans.get(key);
+    if (plan) return plan;
+    const m = this.matcher;
+    const bytes: number[] = [];
+    let s = state;
+    for (let need = m.minClose(s); need > 0 && need !== Infinity; need--) {
+      let found = false;
+      for (let b = 0; b < 256 && !found; b++) {
+        const next = m.step(s, b);
+        if (next.length > 0 && m.minClose(next) === need - 1) {
+          bytes.push(b);
+          s = next;
+          found = true;
+        }
+      }
+      if (!found) break;
+    }
+    plan = m.minClose(state) === bytes.length ? splitLongest(this.masker.trie, bytes) : { tokens: Infinity, first: -1 };
+    if (this.plans.size >= 4096) this.plans.clear();
+    this.plans.set(key, plan);
+    return plan;
+  }
+}
+
+/** A way to close an output: how many tokens, and the first of them (-1 when none is needed or possible). */
+export interface ClosePlan {
+  tokens: number;
+  first: number;
+}
+
+/** `bytes` split into tokens left to right, each the longest token that matches there. */
+function splitLongest(trie: TokenTrie, bytes: number[]): ClosePlan {
+  const { byte, depth, end, tokenStart, tokens } = trie;
+  let count = 0;
+  let first = -1;
+  for (let pos = 0; pos < bytes.length; ) {
+    // Walk down the trie along bytes[pos...], remembering the deepest node where a token ends.
+    let best = -1;
+    let bestLength = 0;
+    let i = 0;
+    let stop = byte.length;
+    for (let d = 1; pos + d - 1 < bytes.length; d++) {
+      while (i < stop && !(depth[i] === d && byte[i] === bytes[pos + d - 1])) i = depth[i] === d ? end[i] : i + 1;
+      if (i >= stop) break;
+      if (tokenStart[i] < tokenStart[i + 1]) {
+        best = tokens[tokenStart[i]];
+        bestLength = d;
+      }
+      stop = end[i];
+      i++;
+    }
+    if (best < 0) return { tokens: Infinity, first: -1 };
+    if (count === 0) first = best;
+    count++;
+    pos += bestLength;
+  }
+  return { tokens: count, first };
 }
 
 /** Where one row stands in its constraint. Immutable: `next` returns a new state (beams share parents). */
@@ -59,7 +128,16 @@ export class ConstraintState {
     const bytes = this.c.masker.trie.tokenBytes[token];
     if (!bytes || bytes.length === 0) return false;
     const next = this.c.matcher.stepBytes(this.state, bytes);
-    return next.length > 0 && (budget === Infinity || this.c.matcher.minClose(next) <= budget);
+    if (next.length === 0 || budget === Infinity) return next.length > 0;
+    // A byte per token is the safe bound; multi-byte tokens (the plan) close in fewer.
+    return this.c.matcher.minClose(next) <= budget || this.c.closePlan(next).tokens <= budget;
+  }
+
+  /** The token that closes the output fastest from here: an end token when complete, else the plan's first. */
+  closingToken(ends: ReadonlySet<number>): number | undefined {
+    if (this.complete) return ends.values().next().value;
+    const { first } = this.c.closePlan(this.state);
+    return first >= 0 ? first : undefined;
   }
 
   /** Whether the budget can constrain this step at all: entering rules can add at most this many bytes per token. */
@@ -69,26 +147,40 @@ export class ConstraintState {
     return budget < this.minClose + growth;
   }
 
-  /** Sets every refused token's logit to -Infinity (see `allows` for the budget). */
-  maskLogits(logits: Float32Array, ends: ReadonlySet<number>, budget = Infinity): void {
-    if (!this.budgetBinds(budget)) return this.applyMask(logits, ends);
+  /**
+   * Sets every refused token's logit to -Infinity, and with a binding budget every token that
+   * could not close the output a byte per token. Returns false when no token can, so only the
+   * constraint's mask was applied (see `sampleConstrained` for what comes next).
+   */
+  maskLogits(logits: Float32Array, ends: ReadonlySet<number>, budget = Infinity): boolean {
+    if (!this.budgetBinds(budget)) {
+      this.applyMask(logits, ends);
+      return true;
+    }
     const costs = this.c.masker.costs(this.state);
     const complete = this.complete;
     const V = logits.length;
     const n = Math.min(V, costs.length);
     let any = complete && [...ends].some((e) => e < V && logits[e] !== -Infinity);
     for (let i = 0; i < n && !any; i++) any = costs[i] <= budget && logits[i] !== -Infinity;
-    // Out of reach whatever comes next (max_tokens below the shortest valid output): no budget, the output is cut.
-    if (!any) return this.applyMask(logits, ends);
+    // Out of reach a byte per token: only the constraint's mask here (the caller then checks tokens against the plan).
+    if (!any) {
+      this.applyMask(logits, ends);
+      return false;
+    }
     const kept = complete ? [...ends].filter((e) => e < V).map((e) => [e, logits[e]] as const) : [];
     for (let i = 0; i < n; i++) if (costs[i] > budget) logits[i] = -Infinity;
     logits.fill(-Infinity, n);
     for (const [e, v] of kept) logits[e] = v;
+    return true;
   }
 
-  /** Whether the budget is out of reach even one byte per token ahead (then it is not applied). */
+  /**
+   * Whether the budget is out of reach (then it is not applied and the output is cut): this token
+   * and `budget` more cannot close it, neither a byte per token nor by the closing plan's tokens.
+   */
   hopeless(budget: number): boolean {
-    return budget !== Infinity && this.minClose > budget + this.c.masker.trie.maxDepth;
+    return budget !== Infinity && this.minClose > budget + 1 && this.c.closePlan(this.state).tokens > budget + 1;
   }
 
   private applyMask(logits: Float32Array, ends: ReadonlySet<number>): void {
@@ -167,8 +259,16 @@ export function sampleConstrained(
   // table of closing costs, and the redraw is from the masked distribution restricted to what fits.
   const t = trySample(logits, params, rng);
   if (t === undefined || constraint.allows(t, ends, budget)) return t;
-  constraint.maskLogits(logits, ends, budget);
-  return trySample(logits, params, rng);
+  if (constraint.maskLogits(logits, ends, budget)) return trySample(logits, params, rng);
+  // Nothing closes a byte per token (a 49k vocabulary writes "ingredients" in one token, not 11):
+  // a few draws checked against the closing plan, then the plan's own next token, which always fits.
+  for (let tries = 0; tries < 8; tries++) {
+    const d = trySample(logits, params, rng);
+    if (d === undefined) break;
+    if (constraint.allows(d, ends, budget)) return d;
+    logits[d] = -Infinity;
+  }
+  return constraint.closingToken(ends);
 }
 
 /** A sampled token, or undefined when every logit is -Infinity (the mask left nothing). */

@@ -39,6 +39,23 @@ describe('constraints in the engine (fake model counting one, two, three...)', (
     expect([' two three', ' seven']).toContain(textOf(beams));
   });
 
+  it('an output complete at max_tokens stops; one the limit cuts short says length (sampling and beams)', async () => {
+    const { engine } = engineWithBytes();
+    // The model wants " two three four"; the regex would take more words, but " two three" is already complete.
+    const open = { spec: { kind: 'regex' as const, pattern: '( two| three| four)+' } };
+    for (const sampling of [{}, { numBeams: 2 }]) {
+      const events = await collect(() => engine.generate(request({ prompt: 'one', maxTokens: 2, sampling, constraint: open })));
+      expect(textOf(events)).toBe(' two three');
+      expect(finishOf(events)).toBe('stop');
+      // Below the shortest valid output: cut, incomplete, length.
+      const cut = await collect(() =>
+        engine.generate(request({ prompt: 'one', maxTokens: 2, sampling, constraint: { spec: { kind: 'regex', pattern: ' two three four' } } })),
+      );
+      expect(textOf(cut)).toBe(' two three');
+      expect(finishOf(cut)).toBe('length');
+    }
+  });
+
   it('a spec it cannot compile is a 400 naming the request field', async () => {
     const { engine } = engineWithBytes();
     const { error } = await attempt(() =>

@@ -1,6 +1,7 @@
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { compile, randomSchema, randomWalk, seeded, tokenBytesOf } from '../../../test/helpers/constrained-walk.js';
 import { sharedModel, SMOLLM2, STORIES } from '../../../test/helpers/shared-models.js';
 import { ByteMatcher } from './matcher.js';
@@ -63,11 +64,110 @@ describe('JSON Schema grammar', () => {
   it('refuses keywords it cannot enforce, by name', () => {
     expect(() => jsonSchemaGrammar({ type: 'object', properties: { a: { type: 'string' } }, minProperties: 1 })).toThrow(/minProperties/);
     expect(() => jsonSchemaGrammar({ type: 'array', uniqueItems: true })).toThrow(/uniqueItems/);
-    expect(() => jsonSchemaGrammar({ oneOf: [{ type: 'string' }] })).toThrow(/oneOf/);
+    expect(() => jsonSchemaGrammar({ oneOf: [{ type: 'string' }, { type: 'string', maxLength: 2 }] })).toThrow(/oneOf is only supported when/);
     expect(() => jsonSchemaGrammar({ type: 'string', format: 'hostname' })).toThrow(/hostname/);
+    expect(() => jsonSchemaGrammar({ type: 'string', format: 'uri-reference' })).toThrow(/uri-reference/);
     expect(() => jsonSchemaGrammar({ type: 'number', minimum: 0.5 })).toThrow(/bounds must be integers/);
     expect(() => jsonSchemaGrammar({ $ref: 'http://example.com/s.json' })).toThrow(/local \$ref/);
     expect(() => jsonSchemaGrammar({ type: 'integer', minimum: 5, maximum: 4 })).toThrow(/no integer/);
+  });
+});
+
+describe("JSON Schema keywords as zod and pydantic write them", () => {
+  // A byte vocabulary (every ASCII byte a token, EOS 0) and random walks at temperature 1.
+  const bytes: (Uint8Array | null)[] = [null, ...Array.from({ length: 127 }, (_, i) => Uint8Array.of(i + 1))];
+  const walks = (schema: object, n = 40) => {
+    const c = compile({ kind: 'jsonSchema', schema }, bytes);
+    return Array.from({ length: n }, (_, seed) => {
+      const out = randomWalk(c, bytes, { seed, eos: 0, maxTokens: 120, temperature: 1, budget: true });
+      expect(out.finished, out.text).toBe(true);
+      return JSON.parse(out.text);
+    });
+  };
+
+  it('pattern together with format (z.email(), z.uuid(), z.iso.date(), z.iso.datetime()): strings that match both', () => {
+    // z.url() writes format uri alone.
+    const urlSchema = z.toJSONSchema(z.object({ v: z.url() }), { target: 'draft-7' });
+    for (const doc of walks(urlSchema, 20)) {
+      expect(ajv.validate(urlSchema, doc), doc.v).toBe(true);
+      expect(z.object({ v: z.url() }).safeParse(doc).success, doc.v).toBe(true);
+    }
+    for (const [format, field] of [['email', z.email()], ['uuid', z.uuid()], ['date', z.iso.date()], ['date-time', z.iso.datetime()]] as const) {
+      const schema = z.toJSONSchema(z.object({ v: field })) as unknown as { properties: { v: { pattern: string; format: string } } };
+      expect(schema.properties.v).toMatchObject({ format, pattern: expect.any(String) });
+      const pattern = new RegExp(schema.properties.v.pattern);
+      const validate = ajv.compile({ type: 'string', format });
+      for (const doc of walks(schema)) {
+        expect(pattern.test(doc.v), `${format}: ${doc.v} against ${pattern}`).toBe(true);
+        expect(validate(doc.v), `${format}: ${doc.v}`).toBe(true);
+        expect(z.object({ v: field }).safeParse(doc).success, doc.v).toBe(true);
+      }
+    }
+  });
+
+  it('oneOf whose branches exclude each other (zod discriminatedUnion, pydantic discriminators, distinct types); others refused', () => {
+    const shape = z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('circle'), r: z.number().int().min(1).max(9) }),
+      z.object({ kind: z.literal('square'), side: z.number().int().min(1).max(9) }),
+    ]);
+    const schema = z.toJSONSchema(z.object({ shape }), { target: 'draft-7' }) as Record<string, unknown>;
+    expect(JSON.stringify(schema)).toContain('"oneOf"');
+    const validate = ajv.compile(schema);
+    const kinds = new Set<string>();
+    for (const doc of walks(schema)) {
+      expect(validate(doc), JSON.stringify(doc)).toBe(true);
+      expect(z.object({ shape }).safeParse(doc).success).toBe(true);
+      kinds.add(doc.shape.kind);
+    }
+    expect(kinds).toEqual(new Set(['circle', 'square']));
+    // pydantic: $ref branches with a discriminator mapping; enum values; distinct types.
+    const pydantic = {
+      $defs: {
+        Cat: { properties: { pet: { const: 'cat', type: 'string' }, lives: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['pet', 'lives'], type: 'object' },
+        Dog: { properties: { pet: { enum: ['dog', 'puppy'], type: 'string' } }, required: ['pet'], type: 'object' },
+      },
+      properties: { animal: { oneOf: [{ $ref: '#/$defs/Cat' }, { $ref: '#/$defs/Dog' }], discriminator: { propertyName: 'pet', mapping: { cat: '#/$defs/Cat' } } } },
+      required: ['animal'],
+      type: 'object',
+    };
+    for (const doc of walks(pydantic, 10)) expect(ajv.validate(pydantic, doc), JSON.stringify(doc)).toBe(true);
+    expect(() => jsonSchemaGrammar({ oneOf: [{ type: 'string' }, { type: 'integer' }, { type: 'null' }] })).not.toThrow();
+    expect(() => jsonSchemaGrammar({ oneOf: [{ type: 'integer' }, { type: 'number' }] })).toThrow(/oneOf/);
+    expect(() => jsonSchemaGrammar({ oneOf: [{ type: 'string', nullable: true }, { type: 'null' }] })).toThrow(/oneOf/);
+    const overlapping = { type: 'object', properties: { k: { enum: ['a', 'b'] } }, required: ['k'] };
+    expect(() => jsonSchemaGrammar({ oneOf: [overlapping, { ...overlapping, properties: { k: { enum: ['b', 'c'] } } }] })).toThrow(/oneOf/);
+  });
+
+  it('exclusive number bounds (z.number().positive(), pydantic gt/lt) are exact; propertyNames {type: string} (z.record) is accepted', () => {
+    const cases: Array<[object, (v: number) => boolean]> = [
+      [{ type: 'number', exclusiveMinimum: 0 }, (v) => v > 0],
+      [{ type: 'number', exclusiveMinimum: 0, maximum: 1 }, (v) => v > 0 && v <= 1],
+      [{ type: 'number', minimum: -2, exclusiveMaximum: 3 }, (v) => v >= -2 && v < 3],
+      [{ type: 'number', exclusiveMinimum: -3, exclusiveMaximum: -1 }, (v) => v > -3 && v < -1],
+      [{ type: 'number', exclusiveMaximum: 0 }, (v) => v < 0],
+      [{ type: 'number', minimum: 5, exclusiveMinimum: 5, maximum: 6 }, (v) => v > 5 && v <= 6],
+    ];
+    const spellings = ['0', '0.0', '-0', '0.5', '0.50', '1', '1.0', '1.05', '-1', '-1.5', '-2', '-2.00', '-2.5', '-3', '-3.0', '2.99', '3', '3.0', '5', '5.0', '5.01', '6', '6.00', '6.1', '12'];
+    for (const [schema, inRange] of cases) {
+      const m = matcher(schema);
+      for (const text of spellings) {
+        // The grammar writes a subset: every spelling it takes is in range; it takes the plain ones in range.
+        if (m.matches(text)) expect(inRange(Number(text)), `${text} under ${JSON.stringify(schema)}`).toBe(true);
+        else if (inRange(Number(text)) && !/\.\d*0$/.test(text) && text !== '-0') expect.fail(`${text} refused under ${JSON.stringify(schema)}`);
+      }
+      for (const doc of walks(schema, 10)) expect(inRange(doc), `${doc} under ${JSON.stringify(schema)}`).toBe(true);
+    }
+    expect(() => jsonSchemaGrammar({ type: 'number', exclusiveMinimum: 1, exclusiveMaximum: 1 })).toThrow(/no number/);
+    const record = z.toJSONSchema(z.object({ scores: z.record(z.string(), z.number().int().min(0).max(9)) }), { target: 'draft-7' }) as Record<string, unknown>;
+    expect(JSON.stringify(record)).toContain('propertyNames');
+    for (const doc of walks(record, 10)) expect(ajv.validate(record, doc), JSON.stringify(doc)).toBe(true);
+    expect(() => jsonSchemaGrammar({ type: 'object', propertyNames: { pattern: '^a' } })).toThrow(/propertyNames/);
+  });
+
+  it('unanchored patterns and impossible pairs', () => {
+    // An unanchored pattern constrains somewhere inside; an impossible pair is a 400.
+    for (const doc of walks({ type: 'string', format: 'email', pattern: 'x@' }, 10)) expect(doc).toMatch(/x@/);
+    expect(() => jsonSchemaGrammar({ type: 'string', format: 'uuid', pattern: '^[g-z]+$' })).toThrow(/no string matches both/);
   });
 });
 

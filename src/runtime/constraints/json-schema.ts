@@ -6,7 +6,8 @@
  * refused by name instead of being silently ignored.
  * @module
  */
-import { alt, chars, charsOf, ConstraintError, lit, opt, ref, rep, seq, type Expr, type Grammar } from './grammar.js';
+import { alt, chars, charsOf, ConstraintError, flattenGrammar, lit, opt, ref, rep, seq, type Expr, type Grammar } from './grammar.js';
+import { ByteMatcher, type MatchState } from './matcher.js';
 import { parseRegex } from './regex.js';
 
 type Schema = Record<string, unknown> | boolean;
@@ -18,10 +19,10 @@ const ANNOTATIONS = new Set([
 ]);
 const SUPPORTED = new Set([
   'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems',
-  'maxItems', 'anyOf', 'allOf', '$ref', 'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum',
+  'maxItems', 'anyOf', 'oneOf', 'allOf', '$ref', 'propertyNames', 'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum', 'nullable',
 ]);
-const FORMATS = ['date', 'time', 'date-time', 'uuid', 'email', 'ipv4'] as const;
+const FORMATS = ['date', 'time', 'date-time', 'uuid', 'email', 'ipv4', 'uri'] as const;
 
 /** The supported keywords, for documentation and error messages. */
 export const SUPPORTED_SCHEMA_KEYWORDS = [...SUPPORTED];
@@ -110,6 +111,19 @@ class SchemaCompiler {
       if (Object.keys(rest).some((k) => SUPPORTED.has(k))) throw new ConstraintError(`At ${path}: allOf beside other keywords is not supported.`);
       return this.compile(s.allOf[0] as Schema, `${path}/allOf/0`);
     }
+    if (s.oneOf !== undefined) {
+      if (!Array.isArray(s.oneOf) || s.oneOf.length === 0) throw new ConstraintError(`At ${path}: oneOf must be a non-empty array.`);
+      // "Exactly one" is "any" when no document can match two branches: then it is compiled as anyOf.
+      if (!this.exclusive(s.oneOf as Schema[])) {
+        throw new ConstraintError(
+          `At ${path}: oneOf is only supported when no value can match two branches (each an object with a required ` +
+            'property whose const/enum values differ between branches, as a discriminator; or each of another type). Use anyOf.',
+        );
+      }
+      const rest: Record<string, unknown> = { ...s, anyOf: s.oneOf };
+      delete rest.oneOf;
+      return this.compile(rest, path);
+    }
     if (s.anyOf !== undefined) {
       if (!Array.isArray(s.anyOf) || s.anyOf.length === 0) throw new ConstraintError(`At ${path}: anyOf must be a non-empty array.`);
       const rest = { ...s };
@@ -130,6 +144,55 @@ class SchemaCompiler {
     else throw new ConstraintError(`At ${path}: type must be a string or a non-empty array.`);
     if (s.nullable === true && !types.includes('null')) types.push('null');
     return alt(...types.map((t) => this.typed(t, s, path)));
+  }
+
+  /** A schema with local `$ref`s and one-schema `allOf`s followed (undefined when one does not resolve). */
+  private deref(schema: Schema, depth = 0): Schema | undefined {
+    if (typeof schema !== 'object' || depth > 32) return schema;
+    if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#')) {
+      let target: unknown = this.rootSchema;
+      for (const part of schema.$ref.slice(1).split('/').filter(Boolean)) {
+        const key = decodeURIComponent(part).replaceAll('~1', '/').replaceAll('~0', '~');
+        target = target && typeof target === 'object' ? (target as Record<string, unknown>)[key] : undefined;
+      }
+      return target === undefined ? undefined : this.deref(target as Schema, depth + 1);
+    }
+    if (Array.isArray(schema.allOf) && schema.allOf.length === 1) return this.deref(schema.allOf[0] as Schema, depth + 1);
+    return schema;
+  }
+
+  /**
+   * Whether no value can match two of these schemas: each is an object schema requiring one
+   * common property whose allowed values (`const` or `enum`) differ between all branches (a
+   * discriminator, as zod's discriminatedUnion and pydantic write), or each allows one type that
+   * no other allows.
+   */
+  private exclusive(branches: Schema[]): boolean {
+    const schemas = branches.map((b) => this.deref(b));
+    if (schemas.length === 1) return true;
+    if (schemas.some((b) => typeof b !== 'object' || b === undefined)) return false;
+    const objects = schemas as Array<Record<string, unknown>>;
+    const valuesOf = (b: Record<string, unknown>, name: string): string[] | undefined => {
+      if (!Array.isArray(b.required) || !b.required.includes(name)) return undefined;
+      const prop = this.deref(((b.properties ?? {}) as Record<string, Schema>)[name] ?? true);
+      if (typeof prop !== 'object' || prop === undefined) return undefined;
+      if (prop.const !== undefined) return [JSON.stringify(prop.const)];
+      return Array.isArray(prop.enum) ? prop.enum.map((v) => JSON.stringify(v)) : undefined;
+    };
+    const first = objects[0];
+    for (const name of Array.isArray(first.required) ? (first.required as string[]) : []) {
+      const seen = new Set<string>();
+      const disjoint = objects.every((b) => {
+        const values = valuesOf(b, name);
+        if (!values || values.some((v) => seen.has(v))) return false;
+        values.forEach((v) => seen.add(v));
+        return true;
+      });
+      if (disjoint) return true;
+    }
+    // Distinct single types (integer and number overlap, so they count as one).
+    const kinds = objects.map((b) => (typeof b.type === 'string' && b.nullable !== true ? (b.type === 'integer' ? 'number' : b.type) : undefined));
+    return kinds.every((k) => k !== undefined) && new Set(kinds).size === kinds.length;
   }
 
   /** Types implied by the keywords present when `type` is absent. */
@@ -179,6 +242,13 @@ class SchemaCompiler {
   }
 
   private object(s: Record<string, unknown>, path: string): Expr {
+    // zod's z.record(z.string(), ...) writes propertyNames {type: "string"}: true of every key. Others would need enforcing.
+    const keys = s.propertyNames;
+    const vacuous = (k: unknown) =>
+      k === undefined || k === true || (typeof k === 'object' && k !== null && Object.entries(k).every(([key, v]) => ANNOTATIONS.has(key) || (key === 'type' && v === 'string')));
+    if (!vacuous(keys)) {
+      throw new ConstraintError(`At ${path}: propertyNames is only supported as {"type": "string"} (true of every key).`);
+    }
     const props = (s.properties ?? {}) as Record<string, Schema>;
     if (typeof props !== 'object' || Array.isArray(props)) throw new ConstraintError(`At ${path}: properties must be an object.`);
     const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
@@ -272,7 +342,13 @@ class SchemaCompiler {
     if (present.length > 0 && (s.minLength !== undefined || s.maxLength !== undefined)) {
       throw new ConstraintError(`At ${path}: minLength/maxLength together with ${present.join('/')} are not supported.`);
     }
-    if (present.length > 1) throw new ConstraintError(`At ${path}: pattern together with format is not supported.`);
+    if (present.length > 1) {
+      // zod writes both for z.email(), z.uuid(), z.iso.date()...: the strings that match both.
+      const f = String(s.format);
+      const format = FORMAT_PATTERNS[f];
+      if (!format) throw new ConstraintError(`At ${path}: string format ${JSON.stringify(f)} is not supported (supported: ${FORMATS.join(', ')}).`);
+      return seq(lit('"'), ref(this.intersection(format, String(s.pattern), path)), lit('"'));
+    }
     if (s.format !== undefined) {
       const f = String(s.format);
       const pattern = FORMAT_PATTERNS[f];
@@ -290,6 +366,64 @@ class SchemaCompiler {
     if (minLength === 0 && maxLength === Infinity) return ref('string');
     if (minLength > 10_000 || (maxLength !== Infinity && maxLength > 10_000)) throw new ConstraintError(`At ${path}: string lengths above 10000 are not supported.`);
     return seq(lit('"'), rep(ref('char'), minLength, maxLength), lit('"'));
+  }
+
+  /**
+   * A rule for the strings that match both a format's pattern (ASCII, anchored) and a schema
+   * `pattern` (anchored or not): the product of their byte automata, written back as one rule per
+   * reachable pair of states that can still reach a pair where both accept. Every format pattern
+   * excludes `"`, `\\` and control characters, so the strings need no JSON escapes.
+   */
+  private intersection(format: string, pattern: string, path: string): string {
+    const matcher = (e: Expr) => new ByteMatcher(flattenGrammar({ root: 'root', rules: new Map([['root', e]]) }));
+    const any = rep(chars([[0, 0x10ffff]]), 0);
+    const anchoredStart = pattern.startsWith('^');
+    const anchoredEnd = /(^|[^\\])(\\\\)*\$$/.test(pattern);
+    const f = matcher(parseRegex(format));
+    const p = matcher(seq(anchoredStart ? lit('') : any, parseRegex(pattern), anchoredEnd ? lit('') : any));
+    const keys = new Map<string, number>();
+    const pairs: Array<[MatchState, MatchState]> = [];
+    const edges: Array<Array<[number, number]>> = []; // per pair: [byte, target pair]
+    const add = (a: MatchState, b: MatchState): number => {
+      const key = `${ByteMatcher.key(a)}|${ByteMatcher.key(b)}`;
+      let id = keys.get(key);
+      if (id === undefined) {
+        if (pairs.length >= 20_000) throw new ConstraintError(`At ${path}: pattern together with format ${JSON.stringify(format)} is too large to combine.`);
+        id = pairs.length;
+        keys.set(key, id);
+        pairs.push([a, b]);
+        edges.push([]);
+      }
+      return id;
+    };
+    add(f.initial, p.initial);
+    for (let i = 0; i < pairs.length; i++) {
+      const [a, b] = pairs[i];
+      for (let byte = 0x20; byte < 0x7f; byte++) {
+        const na = f.step(a, byte);
+        if (na.length === 0) continue;
+        const nb = p.step(b, byte);
+        if (nb.length > 0) edges[i].push([byte, add(na, nb)]);
+      }
+    }
+    // Keep the pairs from which both can still accept together.
+    const accepting = pairs.map(([a, b]) => f.accepts(a) && p.accepts(b));
+    const live = accepting.slice();
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (let i = 0; i < pairs.length; i++) if (!live[i] && edges[i].some(([, t]) => live[t])) changed = live[i] = true;
+    }
+    if (!live[0]) throw new ConstraintError(`At ${path}: no string matches both the pattern and format ${JSON.stringify(format)} (as enforced: ${format}).`);
+    const base = this.fresh('format-pattern');
+    for (let i = 0; i < pairs.length; i++) {
+      if (!live[i]) continue;
+      const byTarget = new Map<number, number[]>();
+      for (const [byte, t] of edges[i]) if (live[t]) byTarget.set(t, [...(byTarget.get(t) ?? []), byte]);
+      const options: Expr[] = [...byTarget].map(([t, bytes]) => seq(chars(bytes.map((c) => [c, c])), ref(`${base}-${t}`)));
+      if (accepting[i]) options.push(lit(''));
+      this.rules.set(`${base}-${i}`, alt(...options));
+    }
+    return `${base}-0`;
   }
 
   private numberRange(s: Record<string, unknown>, path: string, integer: boolean): Expr {
@@ -321,13 +455,11 @@ class SchemaCompiler {
     if (bounds.some((v) => !Number.isInteger(v))) {
       throw new ConstraintError(`At ${path}: number bounds must be integers (use type "integer", or scale the value).`);
     }
-    if (xmin !== undefined || xmax !== undefined) {
-      throw new ConstraintError(`At ${path}: exclusiveMinimum/exclusiveMaximum on "number" are not supported (they are on "integer").`);
-    }
-    const lo = min ?? -Infinity;
-    const hi = max ?? Infinity;
-    if (lo > hi) throw new ConstraintError(`At ${path}: minimum is above maximum.`);
-    return realRange(lo, hi);
+    // The tighter of each pair of bounds; at equal values the exclusive one.
+    const lower = xmin !== undefined && (min === undefined || xmin >= min) ? { v: xmin, x: true } : { v: min ?? -Infinity, x: false };
+    const upper = xmax !== undefined && (max === undefined || xmax <= max) ? { v: xmax, x: true } : { v: max ?? Infinity, x: false };
+    if (lower.v > upper.v || (lower.v === upper.v && (lower.x || upper.x))) throw new ConstraintError(`At ${path}: no number lies in the range.`);
+    return lower.x || upper.x ? realRangeExclusive(lower.v, lower.x, upper.v, upper.x) : realRange(lower.v, upper.v);
   }
 }
 
@@ -340,6 +472,8 @@ const FORMAT_PATTERNS: Record<string, string> = {
   uuid: '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
   email: '[a-z0-9]{1,32}(\\.[a-z0-9]{1,32}){0,3}@([a-z0-9]{1,32}\\.){1,3}[a-z]{2,8}',
   ipv4: '((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])',
+  // zod's z.url(): an http(s) URL with a host name and up to 4 path segments of unreserved characters.
+  uri: 'https?://([a-z0-9]{1,32}\\.){1,3}[a-z]{2,8}(/[A-Za-z0-9._~-]{1,32}){0,4}/?',
 };
 
 /**
@@ -428,6 +562,41 @@ export function integerRange(lo: number, hi: number): Expr {
 }
 
 /** Decimal numbers (no exponent) in [lo, hi], integer bounds. */
+/**
+ * Decimals between integer bounds where either may be exclusive (`exclusiveMinimum: 0` is zod's
+ * `.positive()`, pydantic's `gt=0`): the excluded bound's integer part only with a fraction that
+ * does not end in 0, so no spelling of the bound itself (`0`, `0.0`) gets through.
+ */
+function realRangeExclusive(lo: number, loX: boolean, hi: number, hiX: boolean): Expr {
+  const frac = opt(seq(lit('.'), rep(DIGIT, 1, 16)));
+  const zeroFrac = opt(seq(lit('.'), rep(lit('0'), 1, 16)));
+  const nonzeroFrac = seq(lit('.'), rep(DIGIT, 0, 15), DIGIT19);
+  // magnitudes m with a <(=) m <(=) b, a >= 0, b may be Infinity
+  const magnitude = (a: number, aX: boolean, b: number, bX: boolean): Expr | undefined => {
+    const parts: Expr[] = [];
+    if (aX && a < b) parts.push(seq(lit(String(a)), nonzeroFrac));
+    const start = aX ? a + 1 : a;
+    if (b === Infinity) parts.push(seq(naturalRange(start, Infinity), frac));
+    else {
+      if (b - 1 >= start) parts.push(seq(naturalRange(start, b - 1), frac));
+      if (!bX && b >= start) parts.push(seq(lit(String(b)), zeroFrac));
+    }
+    return parts.length ? alt(...parts) : undefined;
+  };
+  const parts: Expr[] = [];
+  // v >= 0 (or > 0), when the range reaches it
+  if (hi > 0 || (hi === 0 && !hiX)) {
+    const side = lo >= 0 ? magnitude(lo, loX, hi, hiX) : magnitude(0, false, hi, hiX);
+    if (side) parts.push(side);
+  }
+  // v < 0: its magnitude above max(-hi, 0) (above 0 strictly: zero is the other side's) and up to -lo
+  if (lo < 0) {
+    const side = hi < 0 ? magnitude(-hi, hiX, -lo, loX) : magnitude(0, true, -lo, loX);
+    if (side) parts.push(seq(lit('-'), side));
+  }
+  return alt(...parts);
+}
+
 function realRange(lo: number, hi: number): Expr {
   const frac = opt(seq(lit('.'), rep(DIGIT, 1, 16)));
   const zeroFrac = opt(seq(lit('.'), rep(lit('0'), 1, 16)));

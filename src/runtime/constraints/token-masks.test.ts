@@ -170,7 +170,7 @@ describe('greedyAmong (the lookahead promise of a constrained greedy row)', () =
     }
     // promises under a finite budget where it cannot bind, none where it may
     expect(promisedUnderBudget).toBeGreaterThan(30);
-    expect(withheld).toBeGreaterThan(30);
+    expect(withheld).toBeGreaterThan(10);
   });
 });
 
