@@ -9,11 +9,11 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { post, streamCompletion } from './lib/http.mjs';
-import { CpuMonitor, cpu } from './lib/cpu.mjs';
+import { CpuMonitor, cpu, processCpuSeconds } from './lib/cpu.mjs';
 import { measureBandwidth } from './lib/membw.mjs';
 import { analyzeOnnx } from './lib/onnx-weights.mjs';
 import { installCleanup, killAll, rssBytes, startServer, startWorkerChild } from './lib/procs.mjs';
-import { maskCost, NESTED_SCHEMA } from './lib/mask-cost.mjs';
+import { maskCost, NESTED_SCHEMA, stringMaskCost } from './lib/mask-cost.mjs';
 import { PromptMaker } from './lib/prompts.mjs';
 import { writeReports } from './lib/report.mjs';
 import { median, summary } from './lib/stats.mjs';
@@ -35,7 +35,8 @@ const ROOT = resolve(HERE, '..');
 
 const USAGE = `usage: npm run bench -- [--model DIR] [--dtype fp32|q8|q4|fp16] [--quick] [options]
 
-  --model DIR           model directory (transformers.js layout; default bench/models/smollm2-135m)
+  --model DIR|FILE      model directory (transformers.js layout; default bench/models/smollm2-135m), or a
+                        .gguf file with its tokenizer.json beside it: part g only (--only g)
   --dtype D             ONNX file to compare (default q8)
   --threads N           onnxruntime intra-op threads for every engine (default: CPU count)
   --quick               smoke run: fewer rounds and tokens, 200 soak requests
@@ -115,12 +116,26 @@ const cfg = {
 };
 const FILES = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', q8: 'model_quantized.onnx', q4: 'model_q4.onnx' };
 if (!FILES[cfg.dtype]) throw new Error(`--dtype must be one of ${Object.keys(FILES).join(', ')}`);
-const onnxPath = join(cfg.model, 'onnx', FILES[cfg.dtype]);
+// A GGUF file is served as it is (its own quantization): only the constraint cost (g) needs no ONNX file.
+const gguf = cfg.model.endsWith('.gguf');
+if (gguf) {
+  if ([...cfg.only].some((p) => p !== 'g')) {
+    console.error('bench: a .gguf model runs part g only: add --only g');
+    process.exit(2);
+  }
+  if (!args.dtype) cfg.dtype = 'gguf';
+  if (!existsSync(cfg.model) || !existsSync(join(dirname(cfg.model), 'tokenizer.json'))) {
+    console.error(`bench: ${cfg.model} or a tokenizer.json beside it not found`);
+    process.exit(2);
+  }
+}
+const tokenizerDir = gguf ? dirname(cfg.model) : cfg.model;
+const onnxPath = gguf ? cfg.model : join(cfg.model, 'onnx', FILES[cfg.dtype]);
 if (!existsSync(onnxPath)) {
   console.error(`bench: ${onnxPath} not found. Make the models first: bash bench/make-models.sh (see bench/README.md)`);
   process.exit(2);
 }
-const modelName = basename(cfg.model);
+const modelName = basename(cfg.model).replace(/\.gguf$/, '');
 const log = (...m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...m);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
@@ -314,17 +329,18 @@ async function main() {
   const outBase = join(cfg.out, `${stamp}-${modelName}-${cfg.dtype}${quick ? '-quick' : ''}`);
   const children = [];
   try {
-    log(`model ${cfg.model} dtype ${cfg.dtype} (${FILES[cfg.dtype]}), threads ${cfg.threads}${quick ? ', quick' : ''}`);
-    R.weights = analyzeOnnx(onnxPath);
-    log(`weights read per token: ${(R.weights.bytesPerToken / 1e6).toFixed(1)} MB (${R.weights.weightFormat}; file ${(R.weights.fileBytes / 1e6).toFixed(1)} MB)`);
+    log(`model ${cfg.model} dtype ${cfg.dtype}${gguf ? '' : ` (${FILES[cfg.dtype]})`}, threads ${cfg.threads}${quick ? ', quick' : ''}`);
+    // (e) needs the ONNX file's weights; a GGUF run measures (g) only
+    R.weights = gguf ? undefined : analyzeOnnx(onnxPath);
+    if (R.weights) log(`weights read per token: ${(R.weights.bytesPerToken / 1e6).toFixed(1)} MB (${R.weights.weightFormat}; file ${(R.weights.fileBytes / 1e6).toFixed(1)} MB)`);
 
     // (e) bandwidth, first half (the second half runs at the end; the host drifts)
-    log('(e) memory bandwidth ...');
-    const bwStart = await measureBandwidth({ threads: cfg.threads, passes: quick ? 5 : 9 });
+    if (R.weights) log('(e) memory bandwidth ...');
+    const bwStart = R.weights && (await measureBandwidth({ threads: cfg.threads, passes: quick ? 5 : 9 }));
 
-    const pm = await PromptMaker.create(cfg.model);
+    const pm = await PromptMaker.create(tokenizerDir);
     const maxStreams = Math.max(...cfg.streams, 8);
-    const serverArgs = ['--dtype', cfg.dtype, '--threads', String(cfg.threads), '--instance-num', String(maxStreams), ...cfg.serverArgs];
+    const serverArgs = [...(gguf ? [] : ['--dtype', cfg.dtype]), '--threads', String(cfg.threads), '--instance-num', String(maxStreams), ...cfg.serverArgs];
     log(`starting edgellm serve ${serverArgs.join(' ')}`);
     const server = await startServer(snap.cli, cfg.model, serverArgs);
     children.push(server);
@@ -648,13 +664,19 @@ async function main() {
           for (const mode of ['free', 'schema']) {
             const m = await undisturbed(`(g) round ${r + 1} B=${B} ${mode}`, async () => {
               await sleep(200);
+              const cpu0 = processCpuSeconds(server.pid);
               const run = await concurrentRun(base, prompts, cfg.maxTokens, mode === 'schema' ? schemaBody : {});
+              // the server's own CPU time per token (onnxruntime's threads included): steadier than rates on a busy machine
+              run.serverCpuMsPerToken = ((processCpuSeconds(server.pid) - cpu0) * 1000) / run.totalTokens;
               delete run.texts;
               return run;
             });
             // round 1 warms the compiled constraint and its mask cache; it is not counted
             if (r > 0) rows.push({ round: r, mode, disturbed: m.disturbed, ...m.result });
-            log(`(g) round ${r + 1} B=${B} ${mode}: ${m.result.steadyTokS.toFixed(1)} tok/s steady, ${m.result.e2eTokS.toFixed(1)} end-to-end, ${m.result.totalTokens} tokens`);
+            log(
+              `(g) round ${r + 1} B=${B} ${mode}: ${m.result.steadyTokS.toFixed(1)} tok/s steady, ${m.result.e2eTokS.toFixed(1)} end-to-end, ${m.result.totalTokens} tokens, ` +
+                `server CPU ${m.result.serverCpuMsPerToken.toFixed(1)} ms/token`,
+            );
           }
         }
       }
@@ -662,14 +684,24 @@ async function main() {
         const of = (mode) => summary(cleanOnly(rows.filter((x) => x.streams === B && x.mode === mode)).map((x) => x.e2eTokS));
         const free = of('free');
         const schema = of('schema');
-        return { streams: B, freeTokS: free, schemaTokS: schema, ratio: schema.median / free.median };
+        const cpuOf = (mode) => summary(cleanOnly(rows.filter((x) => x.streams === B && x.mode === mode)).map((x) => x.serverCpuMsPerToken));
+        const freeCpu = cpuOf('free');
+        const schemaCpu = cpuOf('schema');
+        return { streams: B, freeTokS: free, schemaTokS: schema, ratio: schema.median / free.median, freeCpuMsPerToken: freeCpu, schemaCpuMsPerToken: schemaCpu, cpuRatio: freeCpu.median / schemaCpu.median };
       });
-      const tokenizers = [join(cfg.model, 'tokenizer.json'), join(ROOT, '..', 'shared', 'models', 'SmolLM2-135M-Instruct', 'tokenizer.json')];
-      const masks = tokenizers.filter((f) => existsSync(f)).map((f) => ({ tokenizer: relative(ROOT, f), ...maskCost(f) }));
+      const tokenizers = [...new Set([join(tokenizerDir, 'tokenizer.json'), join(ROOT, '..', 'shared', 'models', 'SmolLM2-135M-Instruct', 'tokenizer.json')].map((f) => resolve(f)))];
+      const masks = tokenizers.filter((f) => existsSync(f)).map((f) => ({ tokenizer: relative(ROOT, f), ...maskCost(f), strings: stringMaskCost(f) }));
       for (const m of masks) {
         log(
           `(g) mask cost, ${m.tokenizer} (${m.vocab} tokens): check ${m.checkUsMedian.toFixed(1)} us, full mask cold median ${m.fullMaskColdMsMedian.toFixed(2)} ms ` +
             `(max ${m.fullMaskColdMsMax.toFixed(1)} ms), cached mask applied ${m.applyCachedMaskMsMedian.toFixed(2)} ms`,
+        );
+        const s = m.strings;
+        const f = (x) => x.toFixed(2);
+        log(
+          `(g) cold mask inside a JSON string, CPU ms exact walk -> composed: first string ${f(s.exact.firstString)} -> ${f(s.composed.firstString)}, ` +
+            `another property ${f(s.exact.otherProperty)} -> ${f(s.composed.otherProperty)}, another schema ${f(s.exact.otherSchema)} -> ${f(s.composed.otherSchema)}; ` +
+            `primed (${f(s.primeMs)} ms once per tokenizer): first string ${f(s.primed.firstString)}`,
         );
       }
       R.g = { rows, byStreams, masks };
@@ -679,24 +711,26 @@ async function main() {
     await server.stop();
 
     // ---------------------------------------------------------------------------------------------- (e)
-    log('(e) memory bandwidth, second measurement ...');
-    const bwEnd = await measureBandwidth({ threads: cfg.threads, passes: quick ? 5 : 9 });
-    const pool = (n) => [...(bwStart.byThreads[n]?.passes ?? []), ...(bwEnd.byThreads[n]?.passes ?? [])];
-    const one = summary(pool(1));
-    const many = summary(pool(cfg.threads));
-    R.e = {
-      method: bwStart.method,
-      start: bwStart,
-      end: bwEnd,
-      threads: cfg.threads,
-      gbs1: one,
-      gbsN: many,
-      bytesPerToken: R.weights.bytesPerToken,
-      boundTokS1: (one.median * 1e9) / R.weights.bytesPerToken,
-      boundTokSN: (many.median * 1e9) / R.weights.bytesPerToken,
-      boundTokSNMax: (many.max * 1e9) / R.weights.bytesPerToken,
-    };
-    if (R.a) R.e.singleStreamFractionOfBound = R.a.edgellm.decodeTokS.median / R.e.boundTokSN;
+    if (R.weights) {
+      log('(e) memory bandwidth, second measurement ...');
+      const bwEnd = await measureBandwidth({ threads: cfg.threads, passes: quick ? 5 : 9 });
+      const pool = (n) => [...(bwStart.byThreads[n]?.passes ?? []), ...(bwEnd.byThreads[n]?.passes ?? [])];
+      const one = summary(pool(1));
+      const many = summary(pool(cfg.threads));
+      R.e = {
+        method: bwStart.method,
+        start: bwStart,
+        end: bwEnd,
+        threads: cfg.threads,
+        gbs1: one,
+        gbsN: many,
+        bytesPerToken: R.weights.bytesPerToken,
+        boundTokS1: (one.median * 1e9) / R.weights.bytesPerToken,
+        boundTokSN: (many.median * 1e9) / R.weights.bytesPerToken,
+        boundTokSNMax: (many.max * 1e9) / R.weights.bytesPerToken,
+      };
+      if (R.a) R.e.singleStreamFractionOfBound = R.a.edgellm.decodeTokS.median / R.e.boundTokSN;
+    }
   } finally {
     await killAll();
     rmSync(snap.dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@ export type { Tokenizer } from './runtime/tokenizer.js';
 export { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from './runtime/templates.js';
 export type * from './runtime/types.js';
 export {
-  CompiledConstraint, ConstraintError, choiceGrammar, grammarOf, jsonObjectGrammar, jsonSchemaGrammar, parseGbnf, parseRegex,
+  CompiledConstraint, ConstraintError, choiceGrammar, grammarOf, jsonObjectGrammar, jsonSchemaGrammar, parseGbnf, parseRegex, primeJsonStrings,
   repeatGrammar, sampleConstrained, sequenceGrammar, SUPPORTED_SCHEMA_KEYWORDS, SUPPORTED_STRING_FORMATS, type ConstraintState, type Grammar,
 } from './runtime/constraints/index.js';
 export { tokenByteTable } from './model/token-bytes.js';

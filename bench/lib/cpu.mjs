@@ -21,6 +21,12 @@ function readProcTicks(pid) {
   }
 }
 
+/** CPU seconds (user + system, all threads) a process has used so far, or undefined. */
+export function processCpuSeconds(pid) {
+  const t = readProcTicks(pid);
+  return t === undefined ? undefined : t / HZ;
+}
+
 function readStat() {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];

@@ -2,7 +2,7 @@
 // the sampled-token check (the common case), a full mask computed cold, and applying a cached mask
 // to a logits row. The "model" writes a fixed valid document with the longest matching tokens.
 import { readFileSync } from 'node:fs';
-import { CompiledConstraint, tokenByteTable } from '../../dist/index.js';
+import { CompiledConstraint, primeJsonStrings, tokenByteTable } from '../../dist/index.js';
 
 export const NESTED_SCHEMA = {
   type: 'object',
@@ -15,6 +15,7 @@ export const NESTED_SCHEMA = {
   required: ['name', 'age', 'address', 'tags'],
   additionalProperties: false,
 };
+const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const DOC = '{"name": "Alice Smith", "age": 42, "address": {"city": "Paris", "zip": "75001"}, "tags": [{"k": "a", "v": 1.5}, {"k": "b", "v": -3}]}';
 
 export function maskCost(tokenizerJsonPath, schema = NESTED_SCHEMA, doc = DOC) {
@@ -56,7 +57,6 @@ export function maskCost(tokenizerJsonPath, schema = NESTED_SCHEMA, doc = DOC) {
     s = s.next(best);
     pos += bestLen;
   }
-  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return {
     vocab: V,
     trieNodes: c.masker.trie.nodeCount,
@@ -68,4 +68,52 @@ export function maskCost(tokenizerJsonPath, schema = NESTED_SCHEMA, doc = DOC) {
     applyCachedMaskMsMedian: med(applyMs),
     complete: s.complete,
   };
+}
+
+/** CPU milliseconds of this process (user + system) spent in `fn`: steadier than wall time on a shared machine. */
+function cpuMs(fn) {
+  const a = process.cpuUsage();
+  fn();
+  const b = process.cpuUsage(a);
+  return (b.user + b.system) / 1000;
+}
+
+/**
+ * Cold masks inside JSON strings, in CPU ms (medians of `rounds`, each on a fresh copy of the token
+ * table, so nothing is shared from an earlier round): the first string of a schema, a string in
+ * another property of the same schema, and a string in a second schema on the same tokenizer;
+ * each by the exact walk of the whole trie from the state (how every mask was computed before
+ * masks were composed from shared context-free parts), as composed now, and composed after the
+ * tokenizer's JSON string bodies were primed (`primeMs`: what priming costs, once per tokenizer).
+ */
+export function stringMaskCost(tokenizerJsonPath, rounds = 5) {
+  const table = tokenByteTable(JSON.parse(readFileSync(tokenizerJsonPath, 'utf8')));
+  const enc = (t) => new TextEncoder().encode(t);
+  const second = { type: 'object', properties: { title: { type: 'string' }, notes: { type: 'string' } }, required: ['title', 'notes'], additionalProperties: false };
+  const cases = [
+    ['firstString', NESTED_SCHEMA, '{"name": "Ali'],
+    ['otherProperty', NESTED_SCHEMA, '{"name": "A", "age": 1, "address": {"city": "Par'],
+    ['otherSchema', second, '{"title": "x", "notes": "Some'],
+  ];
+  const out = { exact: {}, composed: {}, primed: {}, primeMs: NaN };
+  const primeMs = [];
+  for (const how of ['exact', 'composed', 'primed']) {
+    const times = Object.fromEntries(cases.map(([name]) => [name, []]));
+    for (let r = 0; r < rounds; r++) {
+      const tokenBytes = [...table]; // a new table: a new trie, nothing shared from the last round
+      const compiled = new Map();
+      const of = (schema) => compiled.get(schema) ?? compiled.set(schema, new CompiledConstraint({ kind: 'jsonSchema', schema }, tokenBytes, tokenBytes.length)).get(schema);
+      of(NESTED_SCHEMA).masker.mask(of(NESTED_SCHEMA).matcher.initial); // the trie is built before timing
+      // as the server does at a tokenizer's first constraint (ConstraintCache)
+      if (how === 'primed') primeMs.push(cpuMs(() => primeJsonStrings(tokenBytes, tokenBytes.length)));
+      for (const [name, schema, text] of cases) {
+        const c = of(schema);
+        const state = c.matcher.stepBytes(c.matcher.initial, enc(text));
+        times[name].push(cpuMs(() => (how === 'exact' ? c.masker.exactMask(state) : c.masker.mask(state))));
+      }
+    }
+    for (const [name] of cases) out[how][name] = med(times[name]);
+  }
+  out.primeMs = med(primeMs);
+  return out;
 }

@@ -173,6 +173,29 @@ function markdown(R) {
     );
     L.push('');
   }
+  if (R.g) {
+    const g = R.g;
+    L.push(`## (g) Constraint cost: nested JSON Schema vs unconstrained, same prompts, ${m.config.maxTokens} new tokens, greedy`);
+    L.push('');
+    L.push('| streams | free tok/s (end-to-end) | schema tok/s | schema / free | server CPU ms/token free | schema | free / schema (CPU) |');
+    L.push('|---|---|---|---|---|---|---|');
+    for (const x of g.byStreams) {
+      L.push(
+        `| ${x.streams} | ${fmtRange(x.freeTokS)} | ${fmtRange(x.schemaTokS)} | **${fmt(x.ratio * 100, 0)}%** | ${fmtRange(x.freeCpuMsPerToken)} | ${fmtRange(x.schemaCpuMsPerToken)} | ${fmt(x.cpuRatio * 100, 0)}% |`,
+      );
+    }
+    L.push('');
+    for (const k of g.masks) {
+      const s = k.strings;
+      L.push(
+        `Masks on \`${k.tokenizer}\` (${k.vocab} tokens): checking a sampled token ${fmt(k.checkUsMedian, 1)} us; a cached mask applied ${fmt(k.applyCachedMaskMsMedian, 3)} ms; ` +
+          `a cold mask inside a JSON string, CPU ms, exact walk -> composed: first string ${fmt(s.exact.firstString, 2)} -> ${fmt(s.composed.firstString, 2)}, ` +
+          `another property ${fmt(s.exact.otherProperty, 2)} -> ${fmt(s.composed.otherProperty, 2)}, another schema ${fmt(s.exact.otherSchema, 2)} -> ${fmt(s.composed.otherSchema, 2)}; ` +
+          `with the tokenizer's JSON strings primed (${fmt(s.primeMs, 2)} ms once), the first string ${fmt(s.primed.firstString, 2)}.`,
+      );
+      L.push('');
+    }
+  }
   if (R.e) {
     const e = R.e;
     L.push('## (e) Memory bandwidth and the bound it implies');

@@ -7,7 +7,7 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
-import { argmax } from '../runtime/sampling/sample.js';
+import { argmax, argmaxAmong } from '../runtime/sampling/sample.js';
 import { toFloat32 } from '../internal/float16.js';
 import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
@@ -325,7 +325,9 @@ export class OrtCausalLM {
     // Only when the whole call was one decode step: after a prefill the next step has a new member.
     const stepped = early ? early.size : decodes.length;
     if (this.options.lookahead && stepped === items.length && items.every((item) => item.greedyNext)) {
-      this.startLookahead(items.map((item) => item.seq), results.map(argmax));
+      // a constrained greedy row promises the argmax among the tokens its constraint allows
+      const tokens = results.map((row, i) => (items[i].greedyAmong ? argmaxAmong(row, items[i].greedyAmong!) : argmax(row)));
+      if (tokens.every((t) => t >= 0)) this.startLookahead(items.map((item) => item.seq), tokens);
     }
     return results;
   }

@@ -44,6 +44,12 @@ export interface ForwardItem {
    */
   greedyNext?: boolean;
   /**
+   * With `greedyNext`: the promised token is the argmax over the tokens set in this bitset (bit
+   * `id & 31` of word `id >>> 5`; ties to the lowest id), not over the whole row. A constrained
+   * greedy row sends its mask. Read only: it may be shared with the caller's cache.
+   */
+  greedyAmong?: Uint32Array;
+  /**
    * The LoRA adapter the sequence runs with (`--lora-modules`): 0 or absent is the base model. A
    * sequence keeps the adapter it started with; a backend refuses to extend a sequence, or to
    * start one from a cached prefix (`source`), under another adapter: that KV was computed with

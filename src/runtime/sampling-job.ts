@@ -67,16 +67,22 @@ export class SamplingJob extends Job {
 
   plan(): ForwardItem[] {
     if (!this.prefillPlanned) return [this.prefillItem(this.choices[0].seq)];
-    return this.active().map((c) => ({ seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]], greedyNext: this.greedyNext(c) }));
+    return this.active().map((c) => {
+      let greedyNext = this.greedyNext(c);
+      // a constrained row promises the argmax among what its constraint allows next (not near max_tokens)
+      const greedyAmong = greedyNext && c.constraint ? c.constraint.greedyAmong(this.ends, this.spec.maxNewTokens - c.tokens.length - 1) : undefined;
+      if (c.constraint && !greedyAmong) greedyNext = false;
+      return { seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]], greedyNext, ...(greedyAmong && { greedyAmong }) };
+    });
   }
 
   /**
-   * Whether the token after this step will be the logits' argmax, and this step not the last. Never
-   * for a constrained choice: its mask may refuse the argmax.
+   * Whether the token after this step will be the logits' argmax (for a constrained choice, the
+   * argmax among the tokens its constraint allows, see `greedyAmong`), and this step not the last.
    */
   private greedyNext(choice: Choice): boolean {
     const generated = choice.tokens.length;
-    return this.pureGreedy && !choice.constraint && generated >= this.spec.minTokens && generated + 1 < this.spec.maxNewTokens;
+    return this.pureGreedy && generated >= this.spec.minTokens && generated + 1 < this.spec.maxNewTokens && !choice.constraint?.mustEnd;
   }
 
   async advance(logits: Float32Array[]): Promise<void> {

@@ -18,8 +18,8 @@ export class Pair {
     readonly tolerance = 0,
   ) {}
 
-  /** Runs `items` on both and returns the argmax of each row; `tolerance` overrides the pair's. */
-  async forward(items: ForwardItem[], tolerance = this.tolerance): Promise<number[]> {
+  /** Runs `items` on both and returns the argmax of each row (or what `pick` takes); `tolerance` overrides the pair's. */
+  async forward(items: ForwardItem[], tolerance = this.tolerance, pick: (row: number[], item: ForwardItem) => number = argmax): Promise<number[]> {
     const expected = (await this.plain.forward(items)).map((row) => Array.from(row));
     const actual = (await this.other.forward(items)).map((row) => Array.from(row));
     if (tolerance === 0) expect(actual).toEqual(expected);
@@ -31,7 +31,7 @@ export class Pair {
       });
     }
     expect(actual.map(argmax)).toEqual(expected.map(argmax));
-    return expected.map(argmax);
+    return expected.map((row, i) => pick(row, items[i]));
   }
 
   async fork(src: number, dst: number): Promise<void> {

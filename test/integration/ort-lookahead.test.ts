@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from '../../src/adapters/node/ort-model.js';
 import type { ForwardItem } from '../../src/runtime/backend.js';
+import { argmaxAmong } from '../../src/runtime/sampling/sample.js';
 import { Pair } from '../helpers/ort-pair.js';
 import { sharedModel, STORIES } from '../helpers/shared-models.js';
 
@@ -95,5 +96,21 @@ describe.skipIf(!stories)('decode lookahead on stories260K (fp32)', () => {
     await pair.forward(decode(next, false));
     expect(counters).toMatchObject({ lookaheadHits: 15, lookaheadMisses: 4 });
     expect(pair.other.liveSequences).toBe(pair.plain.liveSequences);
+  });
+
+  it('starts a constrained greedy row with the argmax among the tokens it allows (greedyAmong)', async () => {
+    const { counters } = pair.other;
+    const hits = counters.lookaheadHits;
+    const misses = counters.lookaheadMisses;
+    const odd = new Uint32Array(16).fill(0xaaaaaaaa); // a "constraint" allowing odd ids of the 512 only
+    let token = (await pair.forward([{ seq: 9, tokens: [1, 403, 407, 261] }], 0, (row) => argmaxAmong(row, odd)))[0];
+    const picked: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      token = (await pair.forward([{ seq: 9, tokens: [token], greedyNext: true, greedyAmong: odd }], 0, (row) => argmaxAmong(row, odd)))[0];
+      picked.push(token);
+    }
+    expect(picked.every((t) => t % 2 === 1)).toBe(true);
+    expect(counters.lookaheadHits - hits).toBe(5);
+    expect(counters.lookaheadMisses - misses).toBe(0);
   });
 });

@@ -206,6 +206,24 @@ export class ConstraintState {
     return new ConstraintState(this.c, this.c.matcher.stepBytes(this.state, bytes));
   }
 
+  /**
+   * The tokens greedy decoding picks the next token among (its argmax among them, ties to the
+   * lowest id, is what `sampleConstrained` returns when greedy), as a bitset: the mask, with the
+   * end tokens when the output is complete; or undefined near max_tokens, where `budget` (tokens
+   * left after the next one) may refuse some allowed token, so no such promise is made. The backend
+   * starts the next step with that argmax (`ForwardItem.greedyAmong`). Read only: it may be the
+   * cached mask itself.
+   */
+  greedyAmong(ends: ReadonlySet<number>, budget = Infinity): Uint32Array | undefined {
+    const mask = this.c.masker.mask(this.state);
+    // every allowed token leaves at most `budget` bytes to close, one token per byte: none is refused
+    if (!this.hopeless(budget) && this.budgetBinds(budget) && this.c.masker.maxCost(this.c.masker.costs(this.state)) > budget) return undefined;
+    if (!this.complete || ends.size === 0) return mask;
+    const withEnds = mask.slice();
+    for (const e of ends) if (e >>> 5 < withEnds.length) withEnds[e >>> 5] |= 1 << (e & 31);
+    return withEnds;
+  }
+
   /** Whether a token is in the full mask (for tests). */
   inMask(token: number): boolean {
     return maskHas(this.c.masker.mask(this.state), token);
@@ -263,9 +281,26 @@ function trySample(logits: Float32Array, params: SampleParams, rng: Rng): number
   }
 }
 
+/**
+ * Computes, once per tokenizer, the context-free parts of the masks and closing costs inside a
+ * JSON string (any character, and after a backslash): every JSON Schema, JSON object and tool
+ * call grammar has the same string body, and finds them by structure (see `TokenMasker`), so
+ * the first string of a new schema costs what its hundredth does.
+ */
+export function primeJsonStrings(tokenBytes: ReadonlyArray<Uint8Array | null>, vocabSize: number): void {
+  const c = new CompiledConstraint({ kind: 'json' }, tokenBytes, vocabSize);
+  const m = c.matcher;
+  for (const text of ['{"a', '{"a\\']) {
+    const state = m.stepBytes(m.initial, new TextEncoder().encode(text));
+    c.masker.mask(state);
+    c.masker.costs(state);
+  }
+}
+
 /** Compiled constraints by spec, for one tokenizer; the least recently used go first. */
 export class ConstraintCache {
   private readonly entries = new Map<string, CompiledConstraint>();
+  private primed = false;
 
   constructor(
     private readonly tokenBytes: () => ReadonlyArray<Uint8Array | null>,
@@ -278,7 +313,12 @@ export class ConstraintCache {
     let c = this.entries.get(key);
     if (c) this.entries.delete(key);
     else {
-      c = new CompiledConstraint(spec, this.tokenBytes(), this.vocabSize);
+      const tokenBytes = this.tokenBytes();
+      if (!this.primed) {
+        this.primed = true;
+        primeJsonStrings(tokenBytes, this.vocabSize);
+      }
+      c = new CompiledConstraint(spec, tokenBytes, this.vocabSize);
       if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
     }
     this.entries.set(key, c);

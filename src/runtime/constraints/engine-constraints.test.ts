@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { attempt, collect, finishOf, makeEngine, request, textOf, VOCAB } from '../../../test/fixtures/fake-backend.js';
 import type { Tokenizer } from '../tokenizer.js';
+import { maskHas } from './token-index.js';
 
 /** The fake engine with token bytes (word tokens with their leading space; specials null). */
 function engineWithBytes() {
@@ -11,7 +12,7 @@ function engineWithBytes() {
 }
 
 describe('constraints in the engine (fake model counting one, two, three...)', () => {
-  it('greedy takes the best token the constraint allows, ends when nothing can follow, and makes no lookahead promise', async () => {
+  it('greedy takes the best token the constraint allows, ends when nothing can follow, and promises the argmax among the allowed tokens', async () => {
     const { engine, backend } = engineWithBytes();
     // The model wants " two three four"; the regex allows " two" then " five" or " six", then nothing.
     const events = await collect(() =>
@@ -19,10 +20,11 @@ describe('constraints in the engine (fake model counting one, two, three...)', (
     );
     expect(textOf(events)).toBe(' two five');
     expect(finishOf(events)).toBe('stop');
-    expect(backend.hints.flat()).not.toContain(true);
-    // the unconstrained request on the same engine still gets its hints
-    await collect(() => engine.generate(request({ prompt: 'one', maxTokens: 4 })));
-    expect(backend.hints.flat()).toContain(true);
+    // prefill, then the step after " two": the model wants " three", the regex " five" or " six"
+    expect(backend.hints).toEqual([[false], [true]]);
+    const among = backend.among[1][0]!;
+    const has = (word: string) => maskHas(among, VOCAB.indexOf(word));
+    expect([has('▁five'), has('▁six'), has('▁three'), has('▁two')]).toEqual([true, true, false, false]);
   });
 
   it('gives each of n choices its own state, and beams their own masks', async () => {

@@ -228,6 +228,98 @@ export class ByteMatcher {
     return acc;
   }
 
+  // Context: a state's stacks all continue, once their construct is over, into the same ancestor
+  // stack (inside a JSON string, the place after the string). Cut there, the state is the same in
+  // every context, so what it allows can be shared (see TokenMasker).
+
+  /** The lowest stack that is a strict ancestor of every stack of the state; -1 when there is none. */
+  commonAncestor(state: MatchState): number {
+    if (state.length === 0 || state[0] === ACCEPT) return -1;
+    const chain: number[] = [];
+    const index = new Map<number, number>();
+    for (let a = this.nodeParent[state[0]]; a >= 0; a = this.nodeParent[a]) {
+      index.set(a, chain.length);
+      chain.push(a);
+    }
+    let lowest = 0;
+    for (let i = 1; i < state.length && chain.length > 0; i++) {
+      let k = -1;
+      for (let a = this.nodeParent[state[i]]; a >= 0 && k < 0; a = this.nodeParent[a]) k = index.get(a) ?? -1;
+      if (k < 0) return -1;
+      if (k > lowest) lowest = k;
+    }
+    return chain.length > 0 ? chain[lowest] : -1;
+  }
+
+  /**
+   * The state with every stack's chain cut just below `ancestor` (a strict ancestor of each
+   * stack): returning to `ancestor` becomes ACCEPT. Bytes take the detached state where they take
+   * the real one until the return; from there the real state goes on with `continuation(ancestor)`.
+   */
+  detach(state: MatchState, ancestor: number): MatchState {
+    const memo = new Map<number, number>();
+    const cut = (s: number): number => {
+      let id = memo.get(s);
+      if (id === undefined) {
+        const parent = this.nodeParent[s];
+        id = this.intern(this.nodePos[s], parent === ancestor ? -1 : cut(parent));
+        memo.set(s, id);
+      }
+      return id;
+    };
+    return Int32Array.from(new Set(Array.from(state, cut))).sort();
+  }
+
+  /** The stacks a return to stack `ancestor` leads to (what follows the construct it called). */
+  continuation(ancestor: number): MatchState {
+    const out = new Set<number>();
+    this.expandInto(this.nodePos[ancestor], this.nodeParent[ancestor], out, 0);
+    return Int32Array.from(out).sort();
+  }
+
+  private readonly setKeys: string[] = [];
+
+  /**
+   * A text that describes how a state matches bytes in any grammar (the code each stack has left,
+   * and every rule it can reach, renumbered), so that equal keys from two grammars mean equal
+   * behaviour; undefined when the description would pass `limit` characters.
+   */
+  structureKey(state: MatchState, limit = 8192): string | undefined {
+    const ruleNo = new Map<number, number>();
+    const queue: number[] = [];
+    let size = 0;
+    const setKey = (i: number) => (this.setKeys[i] ??= Array.from(this.sets[i], (w) => w.toString(36)).join('.'));
+    const suffix = (pos: number): string => {
+      let text = '';
+      for (let p = pos; this.code[p] !== END; p++) {
+        const e = this.code[p];
+        if (e >= 0) text += setKey(e) + ' ';
+        else {
+          const r = -(e + 2);
+          let n = ruleNo.get(r);
+          if (n === undefined) {
+            ruleNo.set(r, (n = ruleNo.size));
+            queue.push(r);
+          }
+          text += `r${n} `;
+        }
+      }
+      size += text.length;
+      return text;
+    };
+    // a stable order across grammars: by the top terminal's set, then by id
+    const tops = Array.from(state).map((s) => ({ s, top: s === ACCEPT ? '' : setKey(this.code[this.nodePos[s]]) }));
+    tops.sort((x, y) => (x.top < y.top ? -1 : x.top > y.top ? 1 : x.s - y.s));
+    const parts: string[] = [];
+    for (const { s } of tops) {
+      let text = '';
+      for (let a = s; a > ACCEPT && size <= limit; a = this.nodeParent[a]) text += suffix(this.nodePos[a]) + '/';
+      parts.push(s === ACCEPT ? '!' : text);
+    }
+    for (let q = 0; q < queue.length && size <= limit; q++) parts.push(`R${q}=` + this.alts[queue[q]].map(suffix).join('|'));
+    return size <= limit ? parts.join(';') : undefined;
+  }
+
   static key(state: MatchState): string {
     return state.join(',');
   }

@@ -6,6 +6,6 @@
 
 export { createRng, type Rng } from './rng.js';
 export { applyLogitBias, applyPresenceFrequencyPenalty, applyRepetitionPenalty, suppressTokens } from './processors.js';
-export { argmax, sampleToken, type SampleParams } from './sample.js';
+export { argmax, argmaxAmong, sampleToken, type SampleParams } from './sample.js';
 export { logSumExp, tokenLogprobs, topIndices, type TokenLogprobs } from './logprobs.js';
 export { BeamSearch, type BeamChoice, type BeamSearchOptions } from './beam-search.js';

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { argmax, sampleToken, type SampleParams } from './sample.js';
+import { argmax, argmaxAmong, sampleToken, type SampleParams } from './sample.js';
 import { createRng, type Rng } from './rng.js';
 
 const P = (o: Partial<SampleParams> = {}): SampleParams => ({ temperature: 1, topK: 0, topP: 1, minP: 0, ...o });
@@ -38,6 +38,21 @@ function reference(logits: Float32Array, p: SampleParams): (u: number) => number
     return kept[kept.length - 1];
   };
 }
+
+describe('argmaxAmong', () => {
+  it('is the argmax of the row with every id outside the bitset at -Infinity (ties to the lowest id)', () => {
+    const rand = (() => { let a = 9; return () => ((a = (a * 1103515245 + 12345) >>> 0) / 2 ** 32); })();
+    for (let k = 0; k < 200; k++) {
+      const n = 1 + Math.floor(rand() * 100);
+      const row = Float32Array.from({ length: n }, () => Math.floor(rand() * 8)); // many ties
+      const allowed = new Uint32Array(Math.ceil(n / 32) + (k % 2)); // sometimes a word longer than the row
+      for (let i = 0; i < allowed.length * 32; i++) if (rand() < 0.3) allowed[i >>> 5] |= 1 << (i & 31);
+      const masked = row.map((v, i) => (((allowed[i >>> 5] >>> (i & 31)) & 1) === 1 ? v : -Infinity));
+      expect(argmaxAmong(row, allowed)).toBe(argmax(masked));
+    }
+    expect(argmaxAmong(Float32Array.of(1, 2), new Uint32Array(1))).toBe(-1);
+  });
+});
 
 describe('argmax', () => {
   it('breaks ties to the lowest id and ignores NaN', () => {

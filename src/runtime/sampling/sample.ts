@@ -42,6 +42,26 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
+/** Index of the largest logit among the ids set in `allowed` (a bitset over ids), ties to the lowest id; -1 when none is above -Infinity. */
+export function argmaxAmong(logits: ArrayLike<number>, allowed: Uint32Array): number {
+  let best = -1;
+  let bestV = -Infinity;
+  const words = Math.min(allowed.length, (logits.length + 31) >>> 5);
+  for (let w = 0; w < words; w++) {
+    let bits = allowed[w];
+    while (bits !== 0) {
+      const low = bits & -bits;
+      const i = w * 32 + (31 - Math.clz32(low));
+      bits ^= low;
+      if (i < logits.length && logits[i] > bestV) {
+        bestV = logits[i];
+        best = i;
+      }
+    }
+  }
+  return best;
+}
+
 // Heap order: larger logit first, equal logits by lower id (the same tie rule as argmax).
 function before(x: Float32Array, a: number, b: number): boolean {
   return x[a] > x[b] || (x[a] === x[b] && a < b);
