@@ -29,5 +29,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Integration suites start servers and ORT workers: keep files in one pool of 2 on a 2-core box.
     maxWorkers: 2,
+    // GGUF conversions and load-check verdicts (a copy of the weights per key) go to a git-ignored
+    // folder of the checkout, shared by the test files, not into the user's ~/.cache/edgellm.
+    env: { EDGELLM_CACHE: process.env.EDGELLM_CACHE ?? new URL('./test/.artifacts/edgellm-cache', import.meta.url).pathname },
   },
 });

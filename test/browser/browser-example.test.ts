@@ -132,14 +132,15 @@ describe.skipIf(!hasChromium || !stories)('examples/browser: edgellm in a Servic
     );
   }, 90_000);
 
-  it('streams /v1/completions, token for token what the Node server answers', async () => {
+  // Retried: on a loaded machine a 23 ms answer of stories260K can land in two bursts (seen once in CI-like runs).
+  it('streams /v1/completions, token for token what the Node server answers', { retry: 2 }, async () => {
     const { growth, answer } = await ask(page, 'text');
     expect(answer).toMatch(/^, there was a little girl named Lily\./);
     expect(answer).toBe(expected.text);
     expectStreamed(growth, answer);
   });
 
-  it('streams /v1/chat/completions, as the Node server answers', async () => {
+  it('streams /v1/chat/completions, as the Node server answers', { retry: 2 }, async () => {
     const { growth, answer } = await ask(page, 'chat');
     expect(answer.length).toBeGreaterThan(0);
     expect(answer).toBe(expected.chat);
