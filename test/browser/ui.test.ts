@@ -334,10 +334,21 @@ describe.skipIf(!hasChromium || !storiesDir)('web chat UI in Chromium against `e
     // Beam search streams its reply in one piece at the end.
     await page.locator('#num_beams').fill('3');
     await page.locator('#input').fill('Tell me more');
+    // Every status the page shows, recorded as it changes: a fast reply can replace the transient
+    // "Beam search" status between two polls (and end on the same "60 tokens in 0.2 s" text as before).
+    await page.evaluate(() => {
+      const w = window as unknown as { statuses: string[] };
+      const el = document.getElementById('status')!;
+      w.statuses = [];
+      new MutationObserver(() => w.statuses.push(el.textContent ?? '')).observe(el, { subtree: true, childList: true, characterData: true });
+    });
     await page.locator('#input').press('Enter');
-    await expect.poll(() => page.locator('#status').innerText()).toMatch(/^Beam search/);
+    await expect.poll(() => page.locator('.msg.assistant').count(), { timeout: 30_000 }).toBe(2);
+    await expect.poll(() => page.evaluate(() => (window as unknown as { statuses: string[] }).statuses), { timeout: 30_000 })
+      .toEqual(expect.arrayContaining([expect.stringMatching(/^Beam search/), expect.stringMatching(/^\d+ tokens in/)]));
+    const statuses = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
+    expect(statuses.findIndex((s) => /^Beam search/.test(s))).toBeLessThan(statuses.findLastIndex((s) => /^\d+ tokens in/.test(s)));
     await expect.poll(() => page.locator('#status').innerText(), { timeout: 30_000 }).toMatch(/^\d+ tokens in/);
-    expect(await page.locator('.msg.assistant').count()).toBe(2);
     expect((await replyText(page)).trim().length).toBeGreaterThan(0);
     expect(blocked).toEqual([]);
     expect(errors).toEqual([]);
