@@ -48,7 +48,8 @@ export async function loadCausalLM(options: OrtModelOptions): Promise<OrtCausalL
 }
 
 async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
-  const bytes = new Uint8Array(await readFile(options.path));
+  // Read only where the checks run: a restored verdict loads its own stored graph instead.
+  const bytes = async () => new Uint8Array(await readFile(options.path));
   const lmOptions = {
     name: options.path,
     contextLength: options.contextLength,
@@ -101,7 +102,7 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
       unusable = `; the stored verdict could not be used (${(error as Error).message.split('\n')[0]})`;
     }
   }
-  if (!checksDir) return OrtCausalLM.create(ort, bytes, lmOptions);
+  if (!checksDir) return OrtCausalLM.create(ort, await bytes(), lmOptions);
   // The session that serves writes its optimized graph (weights in a file beside it) for the next start.
   // "extended": onnxruntime warns that a graph saved with layout optimizations ("all") is hardware
   // specific; those only rewrite convolutions, which these decoders do not have.
@@ -110,11 +111,11 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
     await mkdir(checksDir, { recursive: true });
     await access(checksDir, constants.W_OK);
   } catch (error) {
-    const lm = await OrtCausalLM.create(ort, bytes, lmOptions);
+    const lm = await OrtCausalLM.create(ort, await bytes(), lmOptions);
     lm.checks = `run at load${unusable}; the verdict cannot be stored (${(error as Error).message.split('\n')[0]})`;
     return lm;
   }
-  const lm = await OrtCausalLM.create(ort, bytes, {
+  const lm = await OrtCausalLM.create(ort, await bytes(), {
     ...lmOptions,
     servingSessionOptions: {
       graphOptimizationLevel: 'extended',
