@@ -341,7 +341,7 @@ export class OrtCausalLM {
     const adapterOf = (seq: number) => this.adapters.get(seq) ?? 0;
     for (const item of items) {
       const adapter = item.adapter ?? 0;
-      if (adapter !== 0 && !this.lora) throw new Error(`LoRA adapter ${adapter} requested, but the graph ${this.options.name} has no run-time adapters.`);
+      this.checkAdapter(adapter);
       const from = item.source ? item.source.seq : this.has(item.seq) ? item.seq : undefined;
       if (from !== undefined && adapterOf(from) !== adapter) {
         throw new Error(`sequence ${from}'s KV was computed under LoRA adapter ${adapterOf(from)}; it cannot be reused under adapter ${adapter}.`);
@@ -351,6 +351,10 @@ export class OrtCausalLM {
       if (item.adapter) this.adapters.set(item.seq, item.adapter);
       else this.adapters.delete(item.seq);
     }
+  }
+
+  private checkAdapter(adapter: number): void {
+    if (adapter !== 0 && !this.lora) throw new Error(`LoRA adapter ${adapter} requested, but the graph ${this.options.name} has no run-time adapters.`);
   }
 
   async fork(src: number, dst: number): Promise<void> {
@@ -619,7 +623,7 @@ export class OrtCausalLM {
   }
 
   async hiddenStates(inputs: number[][], adapter = 0): Promise<Float32Array[]> {
-    if (adapter !== 0 && !this.lora) throw new Error(`LoRA adapter ${adapter} requested, but the graph ${this.options.name} has no run-time adapters.`);
+    this.checkAdapter(adapter);
     if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state.'); // the engine checks info.hiddenStates first
     const out: Float32Array[] = [];
     for (const tokens of inputs) {
