@@ -13,7 +13,7 @@
 import type { GgufFile, GgufTensor } from '../gguf/reader.js';
 import { metaOptionalNumber, metaString } from '../gguf/reader.js';
 import { rotaryUnpermutation, type DecoderSpec, type SourceTensor } from '../onnx/gguf-decoder-graph.js';
-import { mergeLoraPair, type LoraAdapter, type LoraPair } from './peft.js';
+import { mergeLoraPair, readPeftAdapter, type LoraAdapter, type LoraPair } from './peft.js';
 
 /** One adapted GGUF tensor. */
 export interface GgufLoraTarget {
@@ -46,6 +46,20 @@ export function ggufTensorOf(module: string): string | undefined {
     if (m) return name(m);
   }
   return undefined;
+}
+
+/**
+ * A PEFT adapter from its two files' contents (adapter_config.json's text, adapter_model.safetensors'
+ * bytes), keyed by GGUF tensor; `what` names it in errors (a flag on Node, `LoRA <name>` on the web).
+ */
+export function peftFilesToGguf(configText: string, safetensors: Uint8Array, name: string, what: string): GgufLora {
+  let config: object;
+  try {
+    config = JSON.parse(configText);
+  } catch (error) {
+    throw new Error(`${what}: adapter_config.json is not valid JSON (${(error as Error).message}).`);
+  }
+  return peftToGguf(readPeftAdapter(config, safetensors, name), name);
 }
 
 /** A PEFT adapter's pairs keyed by GGUF tensor; refuses embedding and unknown modules by name. */

@@ -9,8 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { dequantize } from '../../gguf/quants.js';
 import { readGguf } from '../../gguf/reader.js';
-import { peftToGguf, readGgufLora, type GgufLora } from '../../lora/gguf-merge.js';
-import { readPeftAdapter } from '../../lora/peft.js';
+import { peftFilesToGguf, readGgufLora, type GgufLora } from '../../lora/gguf-merge.js';
 
 export interface LoraFiles {
   lora: GgufLora;
@@ -37,13 +36,7 @@ export function loadLoraFiles(path: string, flag = `--lora-model ${path}`): Lora
     const configText = readFileSync(join(dir, 'adapter_config.json'), 'utf8');
     const bytes = new Uint8Array(readFileSync(weights));
     hash.update(configText).update(bytes);
-    let config: object;
-    try {
-      config = JSON.parse(configText);
-    } catch (error) {
-      throw new Error(`${flag}: adapter_config.json is not valid JSON (${(error as Error).message}).`);
-    }
-    return { lora: peftToGguf(readPeftAdapter(config, bytes, name), name), sha256: hash.digest('hex'), tokenizerDir };
+    return { lora: peftFilesToGguf(configText, bytes, name, flag), sha256: hash.digest('hex'), tokenizerDir };
   }
   let file = full;
   if (dir) {

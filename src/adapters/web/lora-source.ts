@@ -6,8 +6,7 @@
  */
 import { dequantize } from '../../gguf/quants.js';
 import { readGguf } from '../../gguf/reader.js';
-import { peftToGguf, readGgufLora, type GgufLora } from '../../lora/gguf-merge.js';
-import { readPeftAdapter } from '../../lora/peft.js';
+import { peftFilesToGguf, readGgufLora, type GgufLora } from '../../lora/gguf-merge.js';
 import type { FetchLike } from './binding-fetch.js';
 import type { MemoryBudget } from './model-files.js';
 
@@ -41,14 +40,8 @@ export async function loadWebLoras(
       continue;
     }
     const folder = path.endsWith('/') ? path : `${path}/`;
-    const configBytes = await read(name, folder, 'adapter_config.json');
-    let config: object;
-    try {
-      config = JSON.parse(new TextDecoder().decode(configBytes));
-    } catch (error) {
-      throw new Error(`LoRA ${name}: adapter_config.json is not valid JSON (${(error as Error).message}).`);
-    }
-    out.push(peftToGguf(readPeftAdapter(config, await read(name, folder, 'adapter_model.safetensors'), name), name));
+    const configText = new TextDecoder().decode(await read(name, folder, 'adapter_config.json'));
+    out.push(peftFilesToGguf(configText, await read(name, folder, 'adapter_model.safetensors'), name, `LoRA ${name}`));
   }
   return out;
 }
