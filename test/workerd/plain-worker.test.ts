@@ -3,14 +3,14 @@
  * refuses clearly (503 `unsupported_host`, saying to use a Durable Object) instead of serving until
  * concurrent streams hang.
  */
-import { build } from 'esbuild';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBuild } from '../helpers/cli-server.js';
+import { bundleWorker } from '../helpers/workerd.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -35,23 +35,13 @@ describe('edgellm/web in a plain Worker', () => {
     requireBuild();
     out = mkdtempSync(join(tmpdir(), 'edgellm-plain-worker-'));
     writeFileSync(join(out, 'src.js'), WORKER);
-    await build({
-      entryPoints: [join(out, 'src.js')],
-      bundle: true,
-      format: 'esm',
-      outfile: join(out, 'index.js'),
+    const modules = await bundleWorker(join(out, 'src.js'), out, {
       conditions: ['workerd', 'worker', 'browser'],
       alias: { 'edgellm/web': join(ROOT, 'dist/web.workerd.js') },
       nodePaths: [join(ROOT, 'node_modules')],
-      plugins: [{ name: 'wasm', setup: (b) => b.onResolve({ filter: /\.wasm$/ }, (args) => ({ path: `./${args.path.split('/').pop()}`, external: true })) }],
-      logLevel: 'silent',
     });
-    copyFileSync(join(ROOT, 'dist/ort-wasm-simd-threaded.wasm'), join(out, 'ort-wasm-simd-threaded.wasm'));
     mf = new Miniflare({
-      modules: [
-        { type: 'ESModule', path: join(out, 'index.js'), contents: readFileSync(join(out, 'index.js'), 'utf8') },
-        { type: 'CompiledWasm', path: join(out, 'ort-wasm-simd-threaded.wasm'), contents: readFileSync(join(out, 'ort-wasm-simd-threaded.wasm')) },
-      ],
+      modules,
       modulesRoot: out,
       compatibilityDate: '2025-09-01',
       host: '127.0.0.1',

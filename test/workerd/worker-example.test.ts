@@ -3,8 +3,7 @@
  * dist/worker.js, the wasm as a CompiledWasm module) and run in workerd with its own wrangler.toml:
  * the Worker's own routes answer, and edgellm answers under /llm from its Durable Object.
  */
-import { build } from 'esbuild';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assetsFolder, parseWranglerToml } from '../../tools/workerd-dev/server.js';
 import { requireBuild } from '../helpers/cli-server.js';
+import { bundleWorker } from '../helpers/workerd.js';
 import { SHARED_MODELS, sharedModel, STORIES } from '../helpers/shared-models.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,23 +25,10 @@ describe.skipIf(!sharedModel(STORIES))('examples/worker in workerd', () => {
   beforeAll(async () => {
     requireBuild();
     out = mkdtempSync(join(tmpdir(), 'edgellm-worker-example-'));
-    await build({
-      entryPoints: [join(EXAMPLE, 'src/index.js')],
-      bundle: true,
-      format: 'esm',
-      outfile: join(out, 'index.js'),
-      alias: { 'edgellm/worker': join(ROOT, 'dist/worker.js') },
-      // wrangler's [[rules]] CompiledWasm: the wasm stays a module of its own beside the script.
-      plugins: [{ name: 'wasm', setup: (b) => b.onResolve({ filter: /\.wasm$/ }, (args) => ({ path: `./${args.path.split('/').pop()}`, external: true })) }],
-      logLevel: 'silent',
-    });
-    copyFileSync(join(ROOT, 'dist/ort-wasm-simd-threaded.wasm'), join(out, 'ort-wasm-simd-threaded.wasm'));
+    const modules = await bundleWorker(join(EXAMPLE, 'src/index.js'), out, { alias: { 'edgellm/worker': join(ROOT, 'dist/worker.js') } });
     const config = parseWranglerToml(readFileSync(join(EXAMPLE, 'wrangler.toml'), 'utf8'));
     mf = new Miniflare({
-      modules: [
-        { type: 'ESModule', path: join(out, 'index.js'), contents: readFileSync(join(out, 'index.js'), 'utf8') },
-        { type: 'CompiledWasm', path: join(out, 'ort-wasm-simd-threaded.wasm'), contents: readFileSync(join(out, 'ort-wasm-simd-threaded.wasm')) },
-      ],
+      modules,
       modulesRoot: out,
       compatibilityDate: config.compatibilityDate,
       compatibilityFlags: config.compatibilityFlags,
