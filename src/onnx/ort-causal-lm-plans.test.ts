@@ -96,7 +96,7 @@ const EXPECTED = [18, 9, 42, 21, 46, 29, 47];
 describe('step plans found at load', () => {
   it('a graph that takes every shape: any number of tokens, batched decodes', async () => {
     const { model, session } = await load();
-    expect(model.steps).toBe('any number of tokens per step; decode steps batched');
+    expect(model.steps).toBe('any number of tokens per step; decode steps batched; KV copied into a new present each step');
     expect(await exercise(model)).toEqual(EXPECTED);
     expect(session.shapes.some((s) => s.tokens === 3 && s.past === 1)).toBe(true);
     expect(session.shapes.filter((s) => s.batch === 2)).toHaveLength(2);
@@ -104,7 +104,7 @@ describe('step plans found at load', () => {
 
   it('several tokens on a cache refused: one token per run after the first prefill', async () => {
     const { model, session } = await load({ chunksOnPast: true });
-    expect(model.steps).toBe('prefill on an empty cache, then one token per step (2 tokens on a 1-token cache failed: no chunks on a cache); decode steps batched');
+    expect(model.steps).toBe('prefill on an empty cache, then one token per step (2 tokens on a 1-token cache failed: no chunks on a cache); decode steps batched; KV copied into a new present each step');
     expect(await exercise(model)).toEqual(EXPECTED);
     expect(session.shapes.every((s) => s.tokens === 1 || s.past === 0)).toBe(true);
   });
@@ -112,7 +112,7 @@ describe('step plans found at load', () => {
   it('uneven batches refused in both layouts: one sequence per decode run', async () => {
     const { model, session } = await load({ unevenBatch: true });
     expect(model.steps).toBe(
-      'any number of tokens per step; one sequence per decode run (left padding: the run failed: uneven batch; right padding: the run failed: uneven batch)',
+      'any number of tokens per step; one sequence per decode run (left padding: the run failed: uneven batch; right padding: the run failed: uneven batch); KV copied into a new present each step',
     );
     expect(await exercise(model)).toEqual(EXPECTED);
     expect(session.shapes.every((s) => s.batch === 1)).toBe(true);

@@ -9,7 +9,7 @@ import type * as OrtCommon from 'onnxruntime-common';
 import type { BackendModelInfo, ForwardItem } from '../runtime/backend.js';
 import { argmax, argmaxAmong } from '../runtime/sampling/sample.js';
 import { toFloat32 } from '../internal/float16.js';
-import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, truncateRow, type KvData } from './kv-layout.js';
+import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, widenRows, type KvData } from './kv-layout.js';
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { LORA_INDEX_INPUT } from './gguf-lora-graph.js';
@@ -26,7 +26,7 @@ type Tensor = OrtCommon.Tensor;
  * Part of every stored verdict's key: bump it whenever the rewrites (attention, int8 matmuls, the
  * hidden-state output) or the probes change what they decide or write.
  */
-export const LOAD_CHECKS_VERSION = 1;
+export const LOAD_CHECKS_VERSION = 2;
 
 /**
  * What `create` found at load: the step plan and how
@@ -45,6 +45,9 @@ export interface LoadVerdict {
   padRight: boolean;
   batchInvariant: boolean;
   quantizedActivations: boolean;
+  /** Whether steps write the KV cache in place (see `OrtCausalLMOptions.kvInPlace`). */
+  kvInPlace: boolean;
+  kvPlan: string;
   /** The graph output `hiddenStates` reads, when the loaded graph has one. */
   hiddenOutput?: string;
 }
@@ -85,6 +88,16 @@ export interface OrtCausalLMOptions {
    */
   exactBatches?: boolean;
   /**
+   * Keep each sequence's KV cache in one buffer with room to grow, which every step both reads as
+   * `past_key_values.*` and has onnxruntime write as `present.*` (a pre-allocated output over the
+   * same memory): GroupQueryAttention then appends the new positions in place instead of copying
+   * the whole past into a new `present` every step (what the CPU kernel calls
+   * past_present_share_buffer). Only where onnxruntime writes a pre-allocated output into the
+   * caller's memory (onnxruntime-node), and only for graphs with GroupQueryAttention whose logits
+   * on the load probe equal those of the copying form.
+   */
+  kvInPlace?: boolean;
+  /**
    * Merged into the options of the sessions `create` may serve with (not those it loads only to
    * probe): e.g. onnxruntime's `optimizedModelFilePath`, so the serving session writes its
    * optimized graph for `restore` (the Node adapter does, see load-checks.ts).
@@ -106,13 +119,14 @@ export interface OrtCausalLMCounters {
   lookaheadMisses: number;
 }
 
-/** A sequence outside the decode batch: its cache per layer as [1, H, length, D] buffers. */
+/** A sequence outside the decode batch: its cache per layer as [1, H, capacity, D] buffers, `length` positions used. */
 interface Stored {
   past: KvData[];
   length: number;
+  capacity: number;
 }
 
-/** The running decode batch: per layer one left-padded [B, H, padded, D] tensor. */
+/** The running decode batch: per layer one [B, H, capacity, D] tensor, rows left-padded (or right-padded) to `padded`. */
 interface Batch {
   seqs: number[];
   /** Each row's LoRA adapter (the `lora_index` feed). */
@@ -120,8 +134,12 @@ interface Batch {
   past: Tensor[];
   lengths: number[];
   padded: number;
+  capacity: number;
   released: Set<number>;
 }
+
+/** Room added to a KV buffer written in place when it must grow: a quarter of what it holds, at least this many positions. */
+const KV_ROOM_MIN = 32;
 
 /** A decode step started before it was asked for, on `batch` with each row's argmax token. */
 interface Lookahead {
@@ -201,17 +219,20 @@ export class OrtCausalLM {
   private padRight = false;
   /** The step plan in words, for the startup log. */
   get steps(): string {
-    return `${this.tokensPlan}; ${this.batchPlan}`;
+    return `${this.tokensPlan}; ${this.batchPlan}; ${this.kvPlan}`;
   }
   private tokensPlan = 'any number of tokens per step';
   private batchPlan = 'decode steps batched';
+  /** Whether steps write the KV cache in place (see `OrtCausalLMOptions.kvInPlace`), and the plan in words. */
+  private kvInPlace = false;
+  private kvPlan = 'KV copied into a new present each step';
 
   /** What the load-time rewrites and probes found (see LoadVerdict). */
   get verdict(): LoadVerdict {
     return {
       version: LOAD_CHECKS_VERSION, attention: this.attention, matmul: this.matmul, tokensPlan: this.tokensPlan, batchPlan: this.batchPlan,
       chunksOnPast: this.chunksOnPast, batchesPadded: this.batchesPadded, padRight: this.padRight, batchInvariant: this.batchInvariant,
-      quantizedActivations: this.info.quantizedActivations ?? false, hiddenOutput: this.hiddenOutput,
+      quantizedActivations: this.info.quantizedActivations ?? false, kvInPlace: this.kvInPlace, kvPlan: this.kvPlan, hiddenOutput: this.hiddenOutput,
     };
   }
 
@@ -241,6 +262,7 @@ export class OrtCausalLM {
       attention: verdict.attention, matmul: verdict.matmul, tokensPlan: verdict.tokensPlan, batchPlan: verdict.batchPlan,
       chunksOnPast: verdict.chunksOnPast, batchesPadded: verdict.batchesPadded, padRight: verdict.padRight,
     });
+    if (options.kvInPlace) Object.assign(lm, { kvInPlace: verdict.kvInPlace, kvPlan: verdict.kvPlan });
     return lm;
   }
 
@@ -251,6 +273,14 @@ export class OrtCausalLM {
    * (`probeSteps`, `probeBatch`).
    */
   static async create(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
+    const lm = await OrtCausalLM.createChecked(ort, model, options);
+    // GroupQueryAttention from the rewrite, or in the graph as exported (then the rewrite declined it).
+    const gqa = lm.attention.startsWith('GroupQueryAttention') || lm.attention.includes('already uses GroupQueryAttention');
+    if (options.kvInPlace) await lm.checkKvInPlace(gqa);
+    return lm;
+  }
+
+  private static async createChecked(ort: Ort, model: Uint8Array, options: OrtCausalLMOptions): Promise<OrtCausalLM> {
     const load = async (bytes: Uint8Array, exact = false, serving = true) => {
       const patch = addHiddenStateOutput(bytes);
       const sessionOptions = exact ? exactOptions(options.sessionOptions) : options.sessionOptions;
@@ -363,10 +393,10 @@ export class OrtCausalLM {
     const adapter = this.adapters.get(src);
     if (adapter) this.adapters.set(dst, adapter);
     const row = this.batch && !this.batch.released.has(src) ? this.batch.seqs.indexOf(src) : -1;
-    if (row >= 0) return void this.stored.set(dst, this.extract(this.batch!, row));
+    if (row >= 0) return void this.stored.set(dst, this.extract(this.batch!, row, true));
     const state = this.stored.get(src);
     if (!state) throw new Error(`fork: unknown sequence ${src}`);
-    this.stored.set(dst, { past: state.past.map((d) => d.slice()), length: state.length });
+    this.stored.set(dst, { past: state.past.map((d) => d.slice()), length: state.length, capacity: state.capacity });
   }
 
   release(seq: number): void {
@@ -390,8 +420,8 @@ export class OrtCausalLM {
     this.counters.prefills++;
     this.counters.prefillTokens += item.tokens.length;
     if (this.batch?.seqs.includes(item.seq) || (item.source && this.batch?.seqs.includes(item.source.seq))) this.flushBatch();
-    if (item.source) this.copyPrefix(item.source.seq, item.source.length, item.seq);
-    const state = this.stored.get(item.seq) ?? { past: this.pastNames.map(() => this.emptyKv()), length: 0 };
+    if (item.source) this.copyPrefix(item.source.seq, item.source.length, item.seq, item.tokens.length);
+    const state = this.stored.get(item.seq) ?? this.emptyState();
     if (state.length > 0 && item.tokens.length > 1 && !this.chunksOnPast) return this.prefillByToken(item.seq, state, item.tokens);
     return this.runPrefill(item.seq, state, item.tokens);
   }
@@ -408,13 +438,75 @@ export class OrtCausalLM {
 
   private async runPrefill(seq: number, state: Stored, tokens: number[], quiet = false): Promise<Float32Array> {
     const [heads, dim] = this.kvDims;
-    const past = state.past.map((data) => new this.ort.Tensor(this.kvType, data, [1, heads, state.length, dim]));
     const total = state.length + tokens.length;
+    if (this.kvInPlace && state.capacity < total) {
+      const capacity = this.room(total);
+      state = { past: state.past.map((d) => extractRow(d, heads, state.capacity, dim, 0, 0, state.length, capacity)), length: state.length, capacity };
+    }
+    const past = state.past.map((data) => new this.ort.Tensor(this.kvType, data, [1, heads, state.capacity, dim]));
     const feeds = this.feeds([tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n), [this.adapters.get(seq) ?? 0]);
     // A probe that is expected to fail may not print onnxruntime's error line (4: fatal only).
-    const result = await this.session.run(feeds, ['logits', ...this.presentNames], quiet ? { logSeverityLevel: 4 } : {});
-    this.stored.set(seq, { past: this.presentNames.map((n) => result[n].data as KvData), length: total });
+    const result = await this.session.run(feeds, this.fetches(past), quiet ? { logSeverityLevel: 4 } : {});
+    const stored = this.kvInPlace
+      ? { past: state.past, length: total, capacity: state.capacity }
+      : { past: this.presentNames.map((n) => result[n].data as KvData), length: total, capacity: total };
+    this.stored.set(seq, stored);
     return this.lastLogits(result.logits, 0, tokens.length);
+  }
+
+  /**
+   * What a step fetches: the logits and every `present.*`, which with KV in place are the `past`
+   * tensors themselves (onnxruntime writes them where they are; GroupQueryAttention sees one buffer
+   * and appends to it). onnxruntime-node still returns a copy of each, which is dropped.
+   */
+  private fetches(past: Tensor[]): string[] | Record<string, Tensor | null> {
+    if (!this.kvInPlace) return ['logits', ...this.presentNames];
+    const fetches: Record<string, Tensor | null> = { logits: null };
+    this.presentNames.forEach((name, i) => (fetches[name] = past[i]));
+    return fetches;
+  }
+
+  /** A capacity for `needed` positions written in place: with room to grow (a copying step's buffers have exactly their length). */
+  private room(needed: number): number {
+    const roomy = Math.ceil((needed + Math.max(KV_ROOM_MIN, needed / 4)) / KV_ROOM_MIN) * KV_ROOM_MIN;
+    return Math.max(needed, Math.min(roomy, this.options.contextLength));
+  }
+
+  private emptyState(): Stored {
+    return { past: this.pastNames.map(() => this.emptyKv()), length: 0, capacity: 0 };
+  }
+
+  /**
+   * Turns KV in place on when the graph has GroupQueryAttention and the load probe's logits are
+   * the same with it as without: the kernel must take a past that is longer than the positions in
+   * use (its `total_sequence_length` comes from the attention mask) and write the shared buffer.
+   */
+  private async checkKvInPlace(gqa: boolean): Promise<void> {
+    if (!gqa) {
+      this.kvPlan = 'KV copied into a new present each step (the graph has no GroupQueryAttention)';
+      return;
+    }
+    const counters = { ...this.counters };
+    let why: string;
+    try {
+      const copied = (await this.probe(false)).rows;
+      this.kvInPlace = true;
+      const inPlace = (await this.probe(false)).rows;
+      const diff = Math.max(...copied.map((row, i) => maxAbsDiff(row, inPlace[i])));
+      const allowed = 1e-6 * Math.max(...copied.map((row) => maxAbs(row)));
+      if (diff <= allowed) {
+        this.kvPlan = `KV written in place (probe logits within ${diff.toPrecision(2)} of the copying form)`;
+        return;
+      }
+      why = `its probe logits differ by ${diff.toPrecision(2)}, allowed ${allowed.toPrecision(2)}`;
+    } catch (error) {
+      why = `it failed: ${(error as Error).message.split('\n')[0]}`;
+    } finally {
+      Object.assign(this.counters, counters); // the probes are not traffic
+    }
+    this.kvInPlace = false;
+    for (const seq of [1, 2, 3]) this.release(seq);
+    this.kvPlan = `KV copied into a new present each step (in place was rejected: ${why})`;
   }
 
   /**
@@ -477,7 +569,7 @@ export class OrtCausalLM {
   private async probeSteps(): Promise<void> {
     const vocab = this.info.vocabSize;
     const tokens = [1, 2, 3].map((i) => (i * 11) % vocab);
-    const empty = (): Stored => ({ past: this.pastNames.map(() => this.emptyKv()), length: 0 });
+    const empty = (): Stored => this.emptyState();
     try {
       const whole = await this.runPrefill(-1, empty(), tokens);
       const stepped = await this.prefillByToken(-1, empty(), tokens);
@@ -500,8 +592,9 @@ export class OrtCausalLM {
 
   private async decode(items: ForwardItem[]): Promise<Float32Array[]> {
     const batch = this.decodeBatch(items.map((item) => item.seq));
+    const feeds = this.decodeFeeds(batch, items.map((item) => item.tokens[0]));
     const started = performance.now();
-    const result = await this.session.run(this.decodeFeeds(batch, items.map((item) => item.tokens[0])), ['logits', ...this.presentNames]);
+    const result = await this.session.run(feeds, this.fetches(batch.past));
     return this.applyDecode(batch, result, performance.now() - started);
   }
 
@@ -511,7 +604,16 @@ export class OrtCausalLM {
     return this.batch!;
   }
 
+  /** Feeds of one decode step on `batch`; with KV in place, first makes room for the step's position. */
   private decodeFeeds(batch: Batch, tokens: number[]) {
+    if (this.kvInPlace && batch.capacity < batch.padded + 1) {
+      const [heads, dim] = this.kvDims;
+      const capacity = this.room(batch.padded + 1);
+      const rows = batch.seqs.length;
+      batch.past = batch.past.map((t) =>
+        new this.ort.Tensor(this.kvType, widenRows(t.data as KvData, rows, heads, batch.capacity, dim, batch.padded, capacity), [rows, heads, capacity, dim]));
+      batch.capacity = capacity;
+    }
     const mask = (this.padRight ? rightPaddedMask : leftPaddedMask)(batch.lengths, batch.padded, 1);
     return this.feeds(tokens.map((t) => [t]), batch.lengths, batch.padded, batch.past, mask, batch.adapters);
   }
@@ -521,9 +623,10 @@ export class OrtCausalLM {
     this.counters.runMs += ms;
     this.counters.decodeCalls++;
     this.counters.decodeRows += batch.seqs.length - batch.released.size;
-    batch.past = this.presentNames.map((n) => result[n]);
+    if (!this.kvInPlace) batch.past = this.presentNames.map((n) => result[n]);
     batch.lengths = batch.lengths.map((length) => length + 1);
     batch.padded += 1;
+    if (!this.kvInPlace) batch.capacity = batch.padded;
     // Views, not copies: a decode step's logits are small, and callers may only use them until the next call.
     return batch.seqs.map((_, row) => this.lastLogits(result.logits, row, 1, true));
   }
@@ -539,7 +642,9 @@ export class OrtCausalLM {
     const batch = this.decodeBatch(order);
     const feeds = this.decodeFeeds(batch, tokens);
     const started = performance.now();
-    const result = this.session.run(feeds, ['logits', ...this.presentNames]).then(
+    // With KV in place this step writes the position after the batch's last: harmless when it is
+    // dropped, as nothing reads past `padded` and the step asked for instead writes it again.
+    const result = this.session.run(feeds, this.fetches(batch.past)).then(
       (output) => ({ output, ms: performance.now() - started }),
       () => undefined, // dropped; the step asked for then runs again and reports the error
     );
@@ -576,19 +681,25 @@ export class OrtCausalLM {
     return new Map(live.map((row) => [batch.seqs[row], rows[row]]));
   }
 
-  /** `dst` becomes the first `length` tokens of `src` (both outside the batch). */
-  private copyPrefix(src: number, length: number, dst: number): void {
+  /**
+   * `dst` becomes the first `length` tokens of `src` (both outside the batch), with room for
+   * `adding` more. With KV in place a sequence cut back to its own prefix keeps its buffer: the
+   * positions after `length` are written again before anything reads them.
+   */
+  private copyPrefix(src: number, length: number, dst: number, adding: number): void {
     const state = this.stored.get(src);
     if (!state || length > state.length) throw new Error(`cannot reuse ${length} tokens of sequence ${src}`);
+    if (this.kvInPlace && src === dst) return void this.stored.set(dst, { ...state, length });
     const [heads, dim] = this.kvDims;
-    this.stored.set(dst, { past: state.past.map((d) => truncateRow(d, heads, state.length, dim, length)), length });
+    const capacity = this.kvInPlace ? this.room(length + adding) : length;
+    this.stored.set(dst, { past: state.past.map((d) => extractRow(d, heads, state.capacity, dim, 0, 0, length, capacity)), length, capacity });
   }
 
   /** Moves every live row of the batch out to `stored`, unpadded. */
   private flushBatch(): void {
     const batch = this.batch;
     if (!batch) return;
-    batch.seqs.forEach((seq, row) => batch.released.has(seq) || this.stored.set(seq, this.extract(batch, row)));
+    batch.seqs.forEach((seq, row) => batch.released.has(seq) || this.stored.set(seq, this.extract(batch, row, false)));
     this.batch = undefined;
   }
 
@@ -598,20 +709,31 @@ export class OrtCausalLM {
     const states = order.map((seq) => this.stored.get(seq)!);
     order.forEach((seq) => this.stored.delete(seq));
     const lengths = states.map((s) => s.length);
+    const strides = states.map((s) => s.capacity);
+    const padded = Math.max(0, ...lengths);
+    // A lone sequence keeps its buffer when it has room for the next step (and, copying, always).
+    const lone = states.length === 1 && (!this.kvInPlace || states[0].capacity > padded);
+    const capacity = lone ? states[0].capacity : this.kvInPlace ? this.room(padded + 1) : padded;
     const [heads, dim] = this.kvDims;
-    let padded = 0;
     const past = this.pastNames.map((_, layer) => {
-      const stacked = stackRows(states.map((s) => s.past[layer]), lengths, heads, dim, this.padRight);
-      padded = stacked.padded;
-      return new this.ort.Tensor(this.kvType, stacked.data, [order.length, heads, stacked.padded, dim]);
+      const stacked = stackRows(states.map((s) => s.past[layer]), lengths, strides, heads, dim, capacity, this.padRight);
+      return new this.ort.Tensor(this.kvType, stacked.data, [order.length, heads, capacity, dim]);
     });
-    this.batch = { seqs: order, adapters: order.map((seq) => this.adapters.get(seq) ?? 0), past, lengths, padded, released: new Set() };
+    this.batch = { seqs: order, adapters: order.map((seq) => this.adapters.get(seq) ?? 0), past, lengths, padded, capacity, released: new Set() };
   }
 
-  private extract(batch: Batch, row: number): Stored {
+  /**
+   * A batch row as a stored sequence. A batch of one unpadded row hands over its buffers, except
+   * when the batch lives on (`keep`, a fork) and steps write the buffers in place.
+   */
+  private extract(batch: Batch, row: number, keep: boolean): Stored {
     const [heads, dim] = this.kvDims;
     const length = batch.lengths[row];
-    return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.padded, dim, row, length, this.padRight)), length };
+    const start = this.padRight ? 0 : batch.padded - length;
+    if (batch.seqs.length === 1 && start === 0 && !(keep && this.kvInPlace)) {
+      return { past: batch.past.map((t) => t.data as KvData), length, capacity: batch.capacity };
+    }
+    return { past: batch.past.map((t) => extractRow(t.data as KvData, heads, batch.capacity, dim, row, start, length)), length, capacity: length };
   }
 
   /** A row's last-position logits: a copy, or with `view` a view of float32 output (fp16 is always converted). */

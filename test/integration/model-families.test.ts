@@ -3,7 +3,8 @@
  * (onnxruntime-node, the attention rewrite where the model qualifies, the step probe), runs prefix
  * reuse, a session, chunked prefill, a concurrent batch and beam search through the engine, and must
  * give the greedy tokens of a reference that prefills every prompt whole, one request at a time,
- * with no cache. Families: the shared fixtures (stories260K fp32 / weight-only q8 / q4; the
+ * with no cache, its KV copied into a new present every step; the served engine writes KV in place
+ * wherever the graph has GroupQueryAttention (the step plan says which). Families: the shared fixtures (stories260K fp32 / weight-only q8 / q4; the
  * onnxruntime-genai export of tiny-random Llama in fp32 with external data and fp16 with an fp16 KV
  * cache) and the small exports of test/fixtures/families (make-families.py: tied and untied
  * embeddings, dynamic q8, external data, qwen2 biases, Llama-3 rotary scaling, and the
@@ -46,14 +47,17 @@ interface Family {
   threads?: number;
 }
 
-const ANY = /^any number of tokens per step; decode steps batched$/;
-const RIGHT_PADDED = /^any number of tokens per step; decode steps batched, right-padded \(left padding: a padded row's logits are off by .*position 0\)$/;
-const GENAI = /^prefill on an empty cache, then one token per step \(2 tokens on a 1-token cache failed: .*Expand.*; decode steps batched$/;
+const IN_PLACE = '; KV written in place \\(probe logits within 0\\.0 of the copying form\\)$';
+const COPIED = '; KV copied into a new present each step \\(the graph has no GroupQueryAttention\\)$';
+const ANY = new RegExp('^any number of tokens per step; decode steps batched' + IN_PLACE);
+const ANY_COPIED = new RegExp('^any number of tokens per step; decode steps batched' + COPIED);
+const RIGHT_PADDED = new RegExp("^any number of tokens per step; decode steps batched, right-padded \\(left padding: a padded row's logits are off by .*position 0\\)" + IN_PLACE);
+const GENAI = new RegExp('^prefill on an empty cache, then one token per step \\(2 tokens on a 1-token cache failed: .*Expand.*; decode steps batched' + COPIED);
 
 const families: Family[] = [
-  { name: 'stories260K fp32 (optimum-style, tied)', dir: shared(STORIES), file: 'model.onnx', steps: ANY },
-  { name: 'stories260K weight-only q8', dir: shared(STORIES), file: 'model_quantized.onnx', steps: ANY },
-  { name: 'stories260K q4 MatMulNBits', dir: shared(STORIES), file: 'model_q4.onnx', steps: ANY },
+  { name: 'stories260K fp32 (optimum-style, tied)', dir: shared(STORIES), file: 'model.onnx', steps: ANY_COPIED },
+  { name: 'stories260K weight-only q8', dir: shared(STORIES), file: 'model_quantized.onnx', steps: ANY_COPIED },
+  { name: 'stories260K q4 MatMulNBits', dir: shared(STORIES), file: 'model_q4.onnx', steps: ANY_COPIED },
   { name: 'genai export fp32, external data', dir: shared(TINY_RANDOM), file: 'model.onnx', steps: GENAI },
   { name: 'genai export fp16 (fp16 KV)', dir: shared(TINY_RANDOM), file: 'model_fp16.onnx', steps: GENAI },
   { name: 'llama fp32, tied, GQA rewrite', dir: join(FAMILIES, 'llama'), file: 'model.onnx', steps: ANY },
@@ -63,14 +67,14 @@ const families: Family[] = [
   { name: 'llama untied weight-only q8', dir: join(FAMILIES, 'llama-untied'), file: 'model_quantized.onnx', steps: ANY },
   { name: 'llama external data', dir: join(FAMILIES, 'llama-external'), file: 'model.onnx', steps: ANY },
   { name: 'qwen2 (attention biases)', dir: join(FAMILIES, 'qwen2'), file: 'model.onnx', steps: ANY },
-  { name: 'llama3 rotary scaling', dir: join(FAMILIES, 'llama3-rope'), file: 'model.onnx', steps: ANY },
+  { name: 'llama3 rotary scaling', dir: join(FAMILIES, 'llama3-rope'), file: 'model.onnx', steps: ANY_COPIED },
   { name: 'genai GroupQueryAttention (seqlens_k from the mask)', dir: join(FAMILIES, 'genai-gqa'), file: 'model.onnx', steps: RIGHT_PADDED },
 ];
 
 const json = (path: string) => (existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {});
 
 /** An engine on one family's model, as the Node runtime builds it (in this thread). */
-async function open(family: Family, engine: { prefillChunk: number; cacheMaxBytes: number; maxConcurrent: number }) {
+async function open(family: Family, engine: { prefillChunk: number; cacheMaxBytes: number; maxConcurrent: number }, kvInPlace = true) {
   const config = json(join(family.dir, 'config.json'));
   const shape = modelShape(config, json(join(family.dir, 'generation_config.json')));
   const model = await loadCausalLM({
@@ -80,6 +84,7 @@ async function open(family: Family, engine: { prefillChunk: number; cacheMaxByte
     contextLength: shape.contextLength,
     hiddenSize: shape.hiddenSize,
     attention: typeof shape.attention === 'string' ? undefined : shape.attention,
+    kvInPlace,
   });
   const tokenizer = await loadTokenizer(family.dir, shape.eosTokenIds);
   return { model, runtime: createEngine({ backend: model, tokenizer, modelNames: ['m'], ...engine }) };
@@ -124,7 +129,8 @@ async function scenarios(runtime: InferenceRuntime, concurrent: boolean): Promis
 
 /** Runs the scenarios on a whole-prefill, cache-less reference and on a served engine, and compares. */
 async function checkFamily(family: Family, opened: OrtCausalLM[]) {
-  const reference = await open(family, { prefillChunk: 100_000, cacheMaxBytes: 0, maxConcurrent: 2 }); // requests one at a time (2: a beam search is 2 sequences)
+  // requests one at a time (2: a beam search is 2 sequences), KV copied every step
+  const reference = await open(family, { prefillChunk: 100_000, cacheMaxBytes: 0, maxConcurrent: 2 }, false);
   const served = await open(family, { prefillChunk: 3, cacheMaxBytes: 64 * 1024 * 1024, maxConcurrent: 8 });
   opened.push(reference.model, served.model);
   expect(served.model.steps).toMatch(family.steps);

@@ -27,6 +27,8 @@ export interface LoadCheckSettings {
   contextLength: number;
   hiddenSize: number;
   expected?: unknown;
+  /** Whether KV in place is tried (EDGELLM_KV_IN_PLACE=0 turns it off). */
+  kvInPlace?: boolean;
 }
 
 /**

@@ -24,6 +24,8 @@ export interface OrtModelOptions {
   exactQuantized?: boolean;
   /** Start each greedy decode step before the engine asks for it (see OrtCausalLM). */
   lookahead?: boolean;
+  /** KV in place (see OrtCausalLMOptions.kvInPlace); default on, off with EDGELLM_KV_IN_PLACE=0. */
+  kvInPlace?: boolean;
   contextLength: number;
   hiddenSize: number;
   expected?: GraphExpectations;
@@ -59,6 +61,8 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
     attention: options.attention,
     int8MatMul: options.int8MatMul,
     exactBatches: options.exactQuantized,
+    // onnxruntime-node writes a pre-allocated output into the caller's memory: KV in place (off for A/B runs).
+    kvInPlace: (options.kvInPlace ?? true) && process.env.EDGELLM_KV_IN_PLACE !== '0',
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
@@ -84,6 +88,7 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
       exactQuantized: options.exactQuantized,
       int8MatMul: options.int8MatMul,
       attention: options.attention,
+      kvInPlace: lmOptions.kvInPlace,
       contextLength: options.contextLength,
       hiddenSize: options.hiddenSize,
       expected: options.expected,
