@@ -6,7 +6,8 @@
 //       ONNX file, the ceiling of any engine that runs it as exported);
 //   (b) aggregate tok/s at 1/2/4/8/16 concurrent streams (llama.cpp parallel sequences vs edgellm's batch);
 //   (c) prefill tok/s of a 1,000-token prompt (prompt tokens / time to the first token);
-//   (d) resident memory (RSS now and peak) of each engine's process.
+//   (d) resident memory (RSS now and peak) of each engine's process;
+//   (e) edgellm only: the same greedy request gives the same text with a cold and a warm prefix cache, per form raced.
 // Writes bench/results/<stamp>-race.{json,md,svg,png}: medians, ranges, and the ratios edgellm / llama.cpp.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import os from 'node:os';
@@ -116,7 +117,7 @@ export async function main(argv) {
       serverArgs: cfg.serverArgs, rounds: cfg.rounds, maxTokens: cfg.maxTokens, streamTokens: cfg.streamTokens, quick: cfg.quick, cpu: os.cpus()[0]?.model,
       cpus: os.cpus().length, loadAverageAtStart: os.loadavg(), nodeLlamaCpp: JSON.parse(readFileSync(join(HERE, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')).version,
     },
-    a: {}, b: {}, c: {}, d: {},
+    a: {}, b: {}, c: {}, d: {}, e: {},
   };
   const pm = await PromptMaker.create(ggufModel ? dirname(cfg.model) : cfg.model);
   const maxStreams = Math.max(...cfg.streams);
@@ -196,6 +197,15 @@ export async function main(argv) {
       edgellm: { rssBytes: rssBytes(server.pid), peakRssBytes: peakRss(server.pid) },
       ...(int8 ? { 'edgellm int8': { rssBytes: rssBytes(int8.pid), peakRssBytes: peakRss(int8.pid) } } : {}),
     };
+    await server.stop();
+    await int8?.stop();
+    // (e) a server per form with its prefix cache on (the speed servers run without one)
+    const forms = [['edgellm', []], ...(int8 ? [['edgellm int8', ['--gguf-accuracy', 'int8']]] : [])];
+    for (const [name, extra] of forms) {
+      const cached = serverArgs.filter((a, i, all) => a !== '--cache-max-bytes' && all[i - 1] !== '--cache-max-bytes');
+      R.e[name] = await cacheCheck(await startServer(join(snap, 'dist', 'cli.js'), cfg.model, [...cached, ...extra]), pm, cfg.quick ? 32 : 64);
+      log(`(e) ${name}: cold == warm for ${R.e[name].filter((x) => x.identical).length}/${R.e[name].length} prompts`);
+    }
     R.meta.loadAverageAtEnd = os.loadavg();
   } finally {
     await killAll();
@@ -212,6 +222,27 @@ export async function main(argv) {
   process.stdout.write(markdown(R));
   log(`wrote ${base}.{json,md,svg${png ? ',png' : ''}}`);
   return 0;
+}
+
+/**
+ * (e) For each prompt: its greedy reply on a cold cache (the prompt is new to the server), then a
+ * longer prompt that starts with it (its KV stays in the prefix cache), then the prompt again, now
+ * served from that cached prefix. The two replies must be the same text.
+ */
+async function cacheCheck(server, pm, maxTokens) {
+  const out = [];
+  try {
+    for (const p of [48, 300]) {
+      const text = pm.exact(p);
+      const cold = await streamCompletion(server.url, { prompt: text, maxTokens });
+      await streamCompletion(server.url, { prompt: `${text} and then, after a long pause, the story went on`, maxTokens: 4 });
+      const warm = await streamCompletion(server.url, { prompt: text, maxTokens });
+      out.push({ promptTokens: cold.promptTokens, coldCached: cold.cachedTokens, warmCached: warm.cachedTokens, identical: cold.text === warm.text, cold: cold.text, warm: warm.text });
+    }
+  } finally {
+    await server.stop();
+  }
+  return out;
 }
 
 /** Medians per engine and the ratios edgellm / llama.cpp (ratios of medians). */
@@ -251,6 +282,8 @@ function markdown(R) {
   for (const [e, xs] of Object.entries(R.c.p1000 ?? {})) L.push(`| ${e} | ${range(xs, 'ttftMs', 0)} | ${range(xs, 'tokS', 0)} |`);
   L.push('', '## (d) resident memory', '', '| engine | RSS at the end MB | peak RSS MB |', '|---|---|---|');
   for (const [e, x] of Object.entries(R.d)) L.push(`| ${e} | ${f(x.rssBytes / 1e6, 0)} | ${f(x.peakRssBytes / 1e6, 0)} |`);
+  L.push('', '## (e) the same greedy request, cold and warm prefix cache', '', '| engine | prompt tokens | cached tokens, cold / warm | same text |', '|---|---|---|---|');
+  for (const [e, xs] of Object.entries(R.e ?? {})) for (const x of xs) L.push(`| ${e} | ${x.promptTokens} | ${x.coldCached ?? '-'} / ${x.warmCached ?? '-'} | ${x.identical ? 'yes' : '**no**'} |`);
   L.push('', '## edgellm / llama.cpp (ratio of medians)', '', '| figure | ratio |', '|---|---|');
   for (const [k, v] of Object.entries(R.ratios)) L.push(`| ${k} | ${f(v, 2)}x |`);
   return `${L.join('\n')}\n`;

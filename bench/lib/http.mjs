@@ -171,6 +171,7 @@ export async function streamCompletion(base, { prompt, maxTokens, model, extra =
     endMs: res.endMs,
     tokens,
     promptTokens: usage?.prompt_tokens,
+    cachedTokens: usage?.prompt_tokens_details?.cached_tokens,
     chunks: textTimes.length,
     textTimes,
     text,

@@ -138,7 +138,11 @@ interface Batch {
   released: Set<number>;
 }
 
-/** Room added to a KV buffer written in place when it must grow: a quarter of what it holds, at least this many positions. */
+/**
+ * Room added to a KV buffer written in place when it must grow: an eighth of what it holds, at
+ * least this many positions. onnxruntime-node copies every fetched output out, the whole buffer
+ * with its room, so room costs a little every step, and growing costs one copy.
+ */
 const KV_ROOM_MIN = 32;
 
 /** A decode step started before it was asked for, on `batch` with each row's argmax token. */
@@ -468,7 +472,7 @@ export class OrtCausalLM {
 
   /** A capacity for `needed` positions written in place: with room to grow (a copying step's buffers have exactly their length). */
   private room(needed: number): number {
-    const roomy = Math.ceil((needed + Math.max(KV_ROOM_MIN, needed / 4)) / KV_ROOM_MIN) * KV_ROOM_MIN;
+    const roomy = Math.ceil((needed + Math.max(KV_ROOM_MIN, needed / 8)) / KV_ROOM_MIN) * KV_ROOM_MIN;
     return Math.max(needed, Math.min(roomy, this.options.contextLength));
   }
 
