@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOAD_CHECKS_VERSION, type LoadVerdict } from '../../onnx/ort-causal-lm.js';
-import { loadCheckDir, modelFileStamps, readLoadChecks, storeLoadChecks, type LoadCheckSettings } from './load-checks.js';
+import { LOAD_CHECKS_PER_MODEL, loadCheckDir, modelFileStamps, pruneLoadChecks, readLoadChecks, storeLoadChecks, type LoadCheckSettings } from './load-checks.js';
 
 const root = mkdtempSync(join(tmpdir(), 'edgellm-load-checks-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -80,5 +80,41 @@ describe('load-check verdicts: stored and read back', () => {
     expect(readLoadChecks(dir)).toBeUndefined();
     writeFileSync(join(dir, 'verdict.json'), '{ not json');
     expect(readLoadChecks(dir)).toBeUndefined();
+  });
+});
+
+describe('load-check verdicts: pruned', () => {
+  const checks = join(root, 'prune', 'load-checks');
+  const days = (n: number) => new Date(Date.now() - n * 24 * 3600_000);
+  async function stored(name: string, model: string, usedDaysAgo: number, v: LoadVerdict = verdict) {
+    const dir = join(checks, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'optimized-1.onnx'), 'g');
+    writeFileSync(join(dir, 'optimized-1.onnx.data'), 'w');
+    await storeLoadChecks(dir, v, 'optimized-1.onnx', model);
+    utimesSync(join(dir, 'verdict.json'), days(usedDaysAgo), days(usedDaysAgo));
+    return dir;
+  }
+
+  it('removes unusable verdicts, abandoned folders and the least recently used verdicts of the same model', async () => {
+    for (let i = 0; i < LOAD_CHECKS_PER_MODEL + 1; i++) await stored(`same-${i}`, '/m/a.onnx', i + 1);
+    await stored('other-model', '/m/b.onnx', 30);
+    const old = await stored('old-checks', '/m/a.onnx', 0);
+    writeFileSync(join(old, 'verdict.json'), JSON.stringify({ verdict: { ...verdict, version: LOAD_CHECKS_VERSION - 1 }, graph: 'optimized-1.onnx', edgellm: '0.1.0', model: '/m/a.onnx' }));
+    const unversioned = await stored('before-releases-recorded', '/m/b.onnx', 0);
+    writeFileSync(join(unversioned, 'verdict.json'), JSON.stringify({ verdict, graph: 'optimized-1.onnx' }));
+    mkdirSync(join(checks, 'abandoned'));
+    utimesSync(join(checks, 'abandoned'), days(2), days(2));
+    mkdirSync(join(checks, 'being-written'));
+    const current = await stored('current', '/m/a.onnx', 0);
+    // used just now by a start: the most recent of the others
+    expect(readLoadChecks(join(checks, 'same-3'))).toBeDefined();
+    expect(statSync(join(checks, 'same-3', 'verdict.json')).mtimeMs).toBeGreaterThan(days(0.01).getTime());
+
+    const removed = (await pruneLoadChecks(current, '/m/a.onnx')).map((p) => p.split('/').pop()).sort();
+    // kept for /m/a.onnx: current + the LOAD_CHECKS_PER_MODEL - 1 most recently used (same-3 was just read, then same-0, same-1)
+    expect(removed).toEqual(['abandoned', 'before-releases-recorded', 'old-checks', 'same-2', 'same-4']);
+    expect(readdirSync(checks).sort()).toEqual(['being-written', 'current', 'other-model', 'same-0', 'same-1', 'same-3']);
+    expect(existsSync(join(current, 'optimized-1.onnx.data'))).toBe(true);
   });
 });

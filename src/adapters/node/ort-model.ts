@@ -11,7 +11,7 @@ import type { GraphExpectations } from '../../model/model-config.js';
 import type { AttentionShape } from '../../onnx/onnx-attention-fusion.js';
 import { OrtCausalLM } from '../../onnx/ort-causal-lm.js';
 import { OrtEmbedder } from '../../onnx/ort-embedder.js';
-import { loadCheckDir, optimizedGraphName, readLoadChecks, storeLoadChecks } from './load-checks.js';
+import { loadCheckDir, optimizedGraphName, pruneLoadChecks, readLoadChecks, storeLoadChecks } from './load-checks.js';
 
 export interface OrtModelOptions {
   path: string;
@@ -135,8 +135,9 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
     },
   });
   try {
-    await storeLoadChecks(checksDir, lm.verdict, graph);
-    lm.checks = `run at load${unusable}; verdict stored in ${checksDir}`;
+    await storeLoadChecks(checksDir, lm.verdict, graph, options.path);
+    const pruned = await pruneLoadChecks(checksDir, options.path);
+    lm.checks = `run at load${unusable}; verdict stored in ${checksDir}${pruned.length ? ` (${pruned.length} unusable or least recently used verdicts removed)` : ''}`;
   } catch (error) {
     lm.checks = `run at load${unusable}; the verdict could not be stored (${(error as Error).message.split('\n')[0]})`;
   }
