@@ -180,12 +180,16 @@ export function buildDecoderGraph(
   g.input('input_ids', TensorType.INT64, ['batch_size', 'sequence_length']);
   g.input('attention_mask', TensorType.INT64, ['batch_size', 'total_sequence_length']);
   g.input('position_ids', TensorType.INT64, ['batch_size', 'sequence_length']);
+  // How many of the last positions get logits (transformers' `logits_to_keep`): a prefill needs one
+  // row, not the LM head over every prompt token (for SmolLM2, 49152 x 576 per token, and 100 MB of
+  // output for 512 tokens).
+  g.input(LOGITS_TO_KEEP, TensorType.INT64, [1]);
   for (let l = 0; l < L; l++) {
     for (const kv of ['key', 'value']) {
       g.input(`past_key_values.${l}.${kv}`, TensorType.FLOAT, ['batch_size', KV, 'past_sequence_length', hd]);
     }
   }
-  g.output('logits', TensorType.FLOAT, ['batch_size', 'sequence_length', V]);
+  g.output('logits', TensorType.FLOAT, ['batch_size', 'logits_length', V]);
   for (let l = 0; l < L; l++) {
     for (const kv of ['key', 'value']) g.output(`present.${l}.${kv}`, TensorType.FLOAT, ['batch_size', KV, 'total_sequence_length', hd]);
   }
@@ -483,7 +487,8 @@ export function buildDecoderGraph(
     x = g.op1('Add', [x, postNorm(ffnOut, l, 'post_ffw_norm', 'post_feedforward_layernorm')]);
   }
 
-  const h = rmsnorm(x, vector('model.norm.weight', need('output_norm.weight')));
+  const normed = rmsnorm(x, vector('model.norm.weight', need('output_norm.weight')));
+  const h = g.op1('Slice', [normed, g.op1('Neg', [LOGITS_TO_KEEP]), shape([2 ** 31]), shape([1])]);
   const head = byName.get('output.weight');
   let logits: string;
   if (head) logits = linear(h, 'lm_head.weight', head);
@@ -496,6 +501,9 @@ export function buildDecoderGraph(
   for (const t of tensors) if (!used.has(t.name)) note('unused by the graph', t.name);
   return { model: g.finish(`edgellm_gguf_${spec.architecture}`, 17), mapping, weightBytes: g.weightBytes };
 }
+
+/** The graph input saying how many of the last positions get logits (1 unless every position's logits are wanted). */
+export const LOGITS_TO_KEEP = 'logits_to_keep';
 
 /** Builds the model with its external data in memory (tests, the web adapter). */
 export function buildDecoderInMemory(

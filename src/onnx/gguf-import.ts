@@ -17,7 +17,8 @@ import type { LoraStack } from '../lora/lora-stack.js';
 /** Part of the cache key: bump it whenever the converted files would change. */
 // 2: q/k/v and gate/up packed into one MatMulNBits each.
 // 3: token strings keep a leading U+FEFF (Gemma 3's "\uFEFF#" had become a second "#" in tokenizer.json).
-export const GGUF_IMPORTER_VERSION = 3;
+// 4: a logits_to_keep input: logits for the last positions only.
+export const GGUF_IMPORTER_VERSION = 4;
 
 /**
  * `q4`: the GGUF's own quantization mapped exactly (MatMulNBits; the transformers.js name of the

@@ -18,8 +18,11 @@ export interface HiddenOutputPatch {
 const MATMUL_OPS = new Set(['MatMul', 'Gemm', 'MatMulNBits', 'FusedMatMul', 'MatMulInteger', 'MatMulIntegerToFloat']);
 /** Ops that may sit between the lm_head and `logits` (casts, bias, dequantisation scales, soft-capping, reshapes). */
 const WRAPPER_OPS = new Set(['Cast', 'Identity', 'Add', 'Mul', 'Div', 'Tanh', 'Reshape', 'Squeeze', 'Unsqueeze']);
-/** Ops that may sit between the hidden state and the lm_head input (activation quantisation, casts). */
-const INPUT_WRAPPER_OPS = new Set(['DynamicQuantizeLinear', 'QuantizeLinear', 'Cast']);
+/**
+ * Ops that may sit between the hidden state and the lm_head input (activation quantisation, casts,
+ * the Slice to the last positions that `logits_to_keep` asks for: the hidden state is the whole tensor before it).
+ */
+const INPUT_WRAPPER_OPS = new Set(['DynamicQuantizeLinear', 'QuantizeLinear', 'Cast', 'Slice']);
 
 interface GraphSummary {
   producers: Map<string, OnnxNode>;

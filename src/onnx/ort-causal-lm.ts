@@ -13,6 +13,7 @@ import { extractRow, leftPaddedMask, rightPaddedMask, stackRows, widenRows, type
 import { fuseAttention, type AttentionShape } from './onnx-attention-fusion.js';
 import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { LORA_INDEX_INPUT } from './gguf-lora-graph.js';
+import { LOGITS_TO_KEEP } from './gguf-decoder-graph.js';
 import { dynamicQuantizations, floatActivations, int8Compute, int8MatMulNBits, quantizesActivations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
 import { meanRows } from '../internal/vector.js';
 import type { GraphExpectations } from '../model/model-config.js';
@@ -159,6 +160,8 @@ export class OrtCausalLM {
   private readonly adapters = new Map<number, number>();
   /** Whether the graph takes `lora_index` (a GGUF built with run-time LoRA adapters). */
   private readonly lora: boolean;
+  /** Whether the graph takes `logits_to_keep` (a GGUF conversion): a prefill then computes the LM head for its last position only. */
+  private readonly keepsLogits: boolean;
   private batch: Batch | undefined;
   readonly counters: OrtCausalLMCounters = {
     decodeCalls: 0, decodeRows: 0, rebuilds: 0, prefills: 0, prefillTokens: 0, runMs: 0, lookaheadHits: 0, lookaheadMisses: 0,
@@ -185,6 +188,7 @@ export class OrtCausalLM {
   ) {
     this.pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
     this.lora = session.inputNames.includes(LORA_INDEX_INPUT);
+    this.keepsLogits = session.inputNames.includes(LOGITS_TO_KEEP);
     this.presentNames = this.pastNames.map((n) => n.replace('past_key_values.', 'present.'));
     const meta = session.inputMetadata.find((m) => m.name === this.pastNames[0]);
     const shape = meta && meta.isTensor ? meta.shape : [];
@@ -455,7 +459,7 @@ export class OrtCausalLM {
       ? { past: state.past, length: total, capacity: state.capacity }
       : { past: this.presentNames.map((n) => result[n].data as KvData), length: total, capacity: total };
     this.stored.set(seq, stored);
-    return this.lastLogits(result.logits, 0, tokens.length);
+    return this.lastLogits(result.logits, 0);
   }
 
   /**
@@ -632,7 +636,7 @@ export class OrtCausalLM {
     batch.padded += 1;
     if (!this.kvInPlace) batch.capacity = batch.padded;
     // Views, not copies: a decode step's logits are small, and callers may only use them until the next call.
-    return batch.seqs.map((_, row) => this.lastLogits(result.logits, row, 1, true));
+    return batch.seqs.map((_, row) => this.lastLogits(result.logits, row, true));
   }
 
   /**
@@ -741,9 +745,11 @@ export class OrtCausalLM {
   }
 
   /** A row's last-position logits: a copy, or with `view` a view of float32 output (fp16 is always converted). */
-  private lastLogits(logits: Tensor, row: number, tokens: number, view = false): Float32Array {
+  private lastLogits(logits: Tensor, row: number, view = false): Float32Array {
     const vocab = this.info.vocabSize;
-    const start = (row * tokens + tokens - 1) * vocab;
+    // The positions with logits: every new token's, or with `logits_to_keep` the last one(s).
+    const positions = Number(logits.dims[1]);
+    const start = (row * positions + positions - 1) * vocab;
     if (view && logits.data instanceof Float32Array) return logits.data.subarray(start, start + vocab);
     return toFloat32(logits.data as Float32Array | Uint16Array, start, vocab);
   }
@@ -818,6 +824,7 @@ export class OrtCausalLM {
       feeds.position_ids = new this.ort.Tensor('int64', BigInt64Array.from(positions), [rows, width]);
     }
     if (this.lora) feeds[LORA_INDEX_INPUT] = new this.ort.Tensor('int64', BigInt64Array.from(adapters, BigInt), [rows]);
+    if (this.keepsLogits) feeds[LOGITS_TO_KEEP] = new this.ort.Tensor('int64', BigInt64Array.of(1n), [1]);
     this.pastNames.forEach((name, i) => (feeds[name] = past[i]));
     return feeds;
   }

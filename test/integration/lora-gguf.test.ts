@@ -29,6 +29,7 @@ async function graphLogits(model: TinyModel, tensors: readonly SourceTensor[]): 
       input_ids: new ort.Tensor('int64', BigInt64Array.from(IDS, BigInt), [1, IDS.length]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(IDS.length).fill(1n), [1, IDS.length]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(IDS, (_, i) => BigInt(i)), [1, IDS.length]),
+      logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(IDS.length)), [1]),
     };
     for (let l = 0; l < layers; l++) {
       for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);

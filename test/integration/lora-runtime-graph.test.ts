@@ -28,6 +28,7 @@ async function graphLogits(model: TinyModel, tensors: readonly SourceTensor[], o
       input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: rows * n }, (_, i) => BigInt(IDS[i % n])), [rows, n]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(rows * n).fill(1n), [rows, n]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: rows * n }, (_, i) => BigInt(i % n)), [rows, n]),
+      logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(n)), [1]),
     };
     if (adapters) feeds.lora_index = new ort.Tensor('int64', BigInt64Array.from(adapters, BigInt), [rows]);
     for (let l = 0; l < layers; l++) {

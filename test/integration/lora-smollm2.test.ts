@@ -79,6 +79,7 @@ describe.skipIf(!dir)('--lora_model on the real SmolLM2-135M-Instruct GGUF', () 
           input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]),
           attention_mask: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
           position_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (_, i) => BigInt(i)), [1, ids.length]),
+          logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(ids.length)), [1]),
         };
         for (let l = 0; l < spec.layers; l++) {
           for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, spec.kvHeads, 0, spec.headDim]);
