@@ -76,6 +76,8 @@ port.on('message', (message: WorkerRequest) => {
       const e = error as Error;
       port.postMessage({ id: message.id, ok: false, error: { message: e.message, stack: e.stack } } satisfies WorkerResponse);
     }
-    garbage?.after(); // after the reply: the engine already has it
+    // after the reply: the engine already has it
+    const long = message.op === 'forward' ? message.items.some((item) => item.tokens.length > 1) : message.op === 'hidden' || message.op === 'embed';
+    garbage?.after(long);
   });
 });

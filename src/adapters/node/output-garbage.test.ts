@@ -23,23 +23,34 @@ describe('OutputGarbage', () => {
 
   it('collects once the outputs since the last collection reach the threshold, not before', () => {
     const { t, garbage } = fakeThread();
-    t.external += 40 * MB; // a decode step's copies
-    garbage.after();
+    t.external += 40 * MB; // a prefill's copies
+    garbage.after(true);
     expect(t.gcs).toBe(0);
     t.external += 30 * MB; // 70 MB since the last collection
-    garbage.after();
+    garbage.after(true);
     expect(t.gcs).toBe(1);
     expect(garbage.collections).toBe(1);
+  });
+
+  it('leaves short requests (decode steps) to V8 while they come', () => {
+    const { t, garbage } = fakeThread();
+    for (let step = 0; step < 10; step++) {
+      t.external += 40 * MB;
+      garbage.after(false);
+    }
+    expect(t.gcs).toBe(0);
+    garbage.after(true);
+    expect(t.gcs).toBe(1);
   });
 
   it('measures from what was live after the last collection (a growing KV cache is not garbage)', () => {
     const { t, garbage } = fakeThread();
     t.live = 200 * MB; // sequences' caches, kept
     t.external = 270 * MB;
-    garbage.after();
+    garbage.after(true);
     expect(t.gcs).toBe(1);
     t.external += 50 * MB;
-    garbage.after();
+    garbage.after(true);
     expect(t.gcs).toBe(1);
   });
 
@@ -47,14 +58,14 @@ describe('OutputGarbage', () => {
     vi.useFakeTimers();
     const { t, garbage } = fakeThread();
     t.external += 5 * MB;
-    garbage.after();
+    garbage.after(false);
     vi.advanceTimersByTime(900);
-    garbage.after(); // another request: the idle clock starts again
+    garbage.after(false); // another request: the idle clock starts again
     vi.advanceTimersByTime(900);
     expect(t.gcs).toBe(0);
     vi.advanceTimersByTime(200);
     expect(t.gcs).toBe(1);
-    garbage.after(); // nothing grew since: no timer
+    garbage.after(false); // nothing grew since: no timer
     vi.advanceTimersByTime(5000);
     expect(t.gcs).toBe(1);
   });
