@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadCausalLM, loadEmbedder } from './ort-model.js';
+import { exposedGc, externalBytes, OutputGarbage } from './output-garbage.js';
 import type { ForwardReply, WorkerInit, WorkerReady, WorkerRequest, WorkerResponse } from './thread-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -23,6 +24,12 @@ const embedder = init.embedding
 port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions, attention: model.attention, steps: model.steps, matmul: model.matmul, checks: model.checks } satisfies WorkerReady);
 
 let shared = new SharedArrayBuffer(0);
+
+// onnxruntime-node's copies of every output, collected once they add up (see output-garbage.ts);
+// EDGELLM_GC_MB sets how many MB of them may pile up between collections (0: leave it to V8).
+const gcMb = Number(process.env.EDGELLM_GC_MB ?? 64);
+const gc = gcMb > 0 ? exposedGc() : undefined;
+const garbage = gc ? new OutputGarbage({ gc, external: externalBytes, thresholdBytes: gcMb * 2 ** 20, idleMs: 1000 }) : undefined;
 
 /** Copies logits rows into the shared buffer, growing it (and sending it along) when they do not fit. */
 function share(rows: Float32Array[]): ForwardReply {
@@ -69,5 +76,8 @@ port.on('message', (message: WorkerRequest) => {
       const e = error as Error;
       port.postMessage({ id: message.id, ok: false, error: { message: e.message, stack: e.stack } } satisfies WorkerResponse);
     }
+    // after the reply: the engine already has it
+    const long = message.op === 'forward' ? message.items.some((item) => item.tokens.length > 1) : message.op === 'hidden' || message.op === 'embed';
+    garbage?.after(long);
   });
 });

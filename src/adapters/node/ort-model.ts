@@ -66,6 +66,10 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
     sessionOptions: {
       executionProviders: options.executionProviders,
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      // onnxruntime's CPU arena keeps every block it ever grew to (a prefill's logits: 100 MB at 512
+      // tokens of a 49k vocabulary) for the process's lifetime; plain malloc returns them. Same speed
+      // measured (bench/README.md, "Resident memory"); EDGELLM_CPU_ARENA=1 turns the arena back on.
+      enableCpuMemArena: process.env.EDGELLM_CPU_ARENA === '1',
       // onnxruntime's per-op profile (bench/profile.mjs reads it): one JSON file per session, written at dispose.
       ...(process.env.EDGELLM_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.EDGELLM_ORT_PROFILE } : {}),
       // A model created from bytes looks for external data next to the process; point it at the model's folder.
