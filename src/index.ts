@@ -12,6 +12,7 @@ export type { OrtCausalLMCounters } from './onnx/ort-causal-lm.js';
 export type { GgufAccuracy } from './onnx/gguf-import.js';
 export { createEngine, type EngineOptions } from './runtime/engine.js';
 export type { Backend, BackendModelInfo, EmbeddingBackend, ForwardItem } from './runtime/backend.js';
+export type { PromptLookupOptions } from './runtime/prompt-lookup.js';
 export type { Tokenizer } from './runtime/tokenizer.js';
 export { CHAT_TEMPLATES, COMPLETION_TEMPLATES, type ChatTemplate, type CompletionTemplate } from './runtime/templates.js';
 export type * from './runtime/types.js';

@@ -147,6 +147,13 @@ export const SETTINGS: readonly Setting[] = [
     help: 'longest prompt piece prefilled in one step, so others keep streaming (default 512)',
   },
   {
+    key: 'promptLookup', flag: 'prompt-lookup', env: 'PROMPT_LOOKUP', kind: int(0), group: 'Server',
+    help: 'greedy requests running alone verify up to N draft tokens per step, copied from where their last tokens occurred earlier in the prompt or reply (default 0: off)',
+    doc:
+      'prompt-lookup speculative decoding: a greedy request running alone verifies up to N draft tokens per step, copied from where ' +
+      'its last tokens occurred earlier in its prompt or reply (default 0: off; see [Tune it](#tune-it))',
+  },
+  {
     key: 'sessionLength', flag: 'session-len', env: 'SESSION_LEN', kind: int(1), group: 'Server',
     help: "token budget of a /generate session (lmdeploy's flag; default: the model's context)",
     doc: "token budget of a `/generate` session (lmdeploy's flag; default: the model's context)",

@@ -170,6 +170,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       maxQueue: v.maxQueue,
       cacheMaxBytes: v.cacheMaxBytes,
       prefillChunk: v.prefillChunk,
+      promptLookup: v.promptLookup,
       sessionLength: v.sessionLength,
       threads: v.threads,
       exactQuantized: v.exactQuantized ?? false,

@@ -100,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
   if (info.adapters.length) log(`LoRA adapters (run time, model ids beside the base): ${info.adapters.join(', ')}`);
   log(`attention: ${info.attention}`);
   log(`steps: ${info.steps}`);
+  if (info.promptLookup) log(`prompt lookup: ${info.promptLookup}`);
   log(`load checks: ${info.checks}`);
   if (info.matmul) log(`dynamic int8 matmuls: ${info.matmul}`);
   return -1; // keep running

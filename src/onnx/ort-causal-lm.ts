@@ -430,21 +430,21 @@ export class OrtCausalLM {
     if (this.batch?.seqs.includes(item.seq) || (item.source && this.batch?.seqs.includes(item.source.seq))) this.flushBatch();
     if (item.source) this.copyPrefix(item.source.seq, item.source.length, item.seq, item.tokens.length);
     const state = this.stored.get(item.seq) ?? this.emptyState();
-    if (state.length > 0 && item.tokens.length > 1 && !this.chunksOnPast) return this.prefillByToken(item.seq, state, item.tokens);
-    return this.runPrefill(item.seq, state, item.tokens);
+    if (state.length > 0 && item.tokens.length > 1 && !this.chunksOnPast) return this.prefillByToken(item.seq, state, item.tokens, item.allLogits);
+    return this.runPrefill(item.seq, state, item.tokens, false, item.allLogits);
   }
 
   /** The step plan of a graph that takes many tokens only on an empty cache: one token per run. */
-  private async prefillByToken(seq: number, state: Stored, tokens: number[]): Promise<Float32Array> {
-    let logits: Float32Array | undefined;
+  private async prefillByToken(seq: number, state: Stored, tokens: number[], all = false): Promise<Float32Array> {
+    const rows: Float32Array[] = [];
     for (const token of tokens) {
-      logits = await this.runPrefill(seq, state, [token]);
+      rows.push(await this.runPrefill(seq, state, [token]));
       state = this.stored.get(seq)!;
     }
-    return logits!;
+    return all ? concatRows(rows) : rows[rows.length - 1];
   }
 
-  private async runPrefill(seq: number, state: Stored, tokens: number[], quiet = false): Promise<Float32Array> {
+  private async runPrefill(seq: number, state: Stored, tokens: number[], quiet = false, all = false): Promise<Float32Array> {
     const [heads, dim] = this.kvDims;
     const total = state.length + tokens.length;
     if (this.kvInPlace && state.capacity < total) {
@@ -453,13 +453,14 @@ export class OrtCausalLM {
     }
     const past = state.past.map((data) => new this.ort.Tensor(this.kvType, data, [1, heads, state.capacity, dim]));
     const feeds = this.feeds([tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n), [this.adapters.get(seq) ?? 0]);
+    if (all && this.keepsLogits) feeds[LOGITS_TO_KEEP] = new this.ort.Tensor('int64', BigInt64Array.of(BigInt(tokens.length)), [1]);
     // A probe that is expected to fail may not print onnxruntime's error line (4: fatal only).
     const result = await this.session.run(feeds, this.fetches(past), quiet ? { logSeverityLevel: 4 } : {});
     const stored = this.kvInPlace
       ? { past: state.past, length: total, capacity: state.capacity }
       : { past: this.presentNames.map((n) => result[n].data as KvData), length: total, capacity: total };
     this.stored.set(seq, stored);
-    return this.lastLogits(result.logits, 0);
+    return all ? this.allLogits(result.logits, tokens.length) : this.lastLogits(result.logits, 0);
   }
 
   /**
@@ -754,6 +755,14 @@ export class OrtCausalLM {
     return toFloat32(logits.data as Float32Array | Uint16Array, start, vocab);
   }
 
+  /** The last `tokens` positions' logits of a one-row run (`ForwardItem.allLogits`): a tokens x vocab copy. */
+  private allLogits(logits: Tensor, tokens: number): Float32Array {
+    const vocab = this.info.vocabSize;
+    const positions = Number(logits.dims[1]);
+    if (positions < tokens) throw new Error(`the graph returned logits for ${positions} positions, ${tokens} asked for`);
+    return toFloat32(logits.data as Float32Array | Uint16Array, (positions - tokens) * vocab, tokens * vocab);
+  }
+
   async hiddenStates(inputs: number[][], adapter = 0): Promise<Float32Array[]> {
     this.checkAdapter(adapter);
     if (!this.hiddenOutput) throw new Error('This model graph does not expose its hidden state.'); // the engine checks info.hiddenStates first
@@ -997,4 +1006,15 @@ function checkGraph(options: OrtCausalLMOptions, graph: Required<GraphExpectatio
       throw new Error(`config.json says ${CONFIG_NAMES[key]} ${stated}, but the graph ${options.name} has ${graph[key]}.`);
     }
   }
+}
+
+/** Rows one after another in one array. */
+function concatRows(rows: Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  let offset = 0;
+  for (const row of rows) {
+    out.set(row, offset);
+    offset += row.length;
+  }
+  return out;
 }

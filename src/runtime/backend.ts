@@ -56,13 +56,21 @@ export interface ForwardItem {
    * other weights.
    */
   adapter?: number;
+  /**
+   * Return the logits of every new position of this item, not only the last: its Float32Array is
+   * `tokens.length x vocabSize`, row-major (row i follows `tokens[i]`). A greedy job verifying a
+   * prompt-lookup draft sends its next token and the draft in one item with this flag, and drops
+   * the positions it rejects with `source: { seq, length }` on its next item.
+   */
+  allLogits?: boolean;
 }
 
 export interface Backend {
   readonly info: BackendModelInfo;
   /**
    * Appends each item's tokens to its sequence and returns the logits of each item's last
-   * position (one Float32Array of length vocabSize per item, in order). The arrays may be views
+   * position (one Float32Array of length vocabSize per item, in order; `tokens.length x vocabSize`
+   * for an item with `allLogits`). The arrays may be views
    * of memory the backend reuses: they are valid until the next `forward` call, and a caller
    * copies what it keeps longer. They may be modified in place.
    */

@@ -16,6 +16,7 @@ import { MetricsRecorder, type RequestTimer, type RuntimeMetrics } from './metri
 import { SamplingJob } from './sampling-job.js';
 import { Scheduler } from './scheduler.js';
 import { PrefixCache } from './prefix-cache.js';
+import { DraftCosts, type PromptLookupOptions } from './prompt-lookup.js';
 import { SessionStore, turnSuffix, type OpenSession } from './sessions.js';
 import { renderChat, renderCompletion, type ChatTemplate, type CompletionTemplate } from './templates.js';
 import { encodeContinuation, type Tokenizer } from './tokenizer.js';
@@ -61,6 +62,13 @@ export interface EngineOptions {
   advice?: HostAdvice;
   /** Clock for the latency metrics (milliseconds), default performance.now. */
   now?: () => number;
+  /**
+   * Prompt-lookup speculative decoding for greedy requests (see prompt-lookup.ts): the most draft
+   * tokens verified per step (a number), or the full options; 0 or absent: off. The host leaves it
+   * off where drafted steps would change greedy output (`lookupRefusal`); the engine itself refuses
+   * only a backend that is not batch-invariant.
+   */
+  promptLookup?: number | PromptLookupOptions;
 }
 
 /** Texts at least this long are tokenized with `encodeAsync` when the tokenizer has it (off the event loop). */
@@ -105,8 +113,13 @@ class Engine implements InferenceRuntime {
   /** KV tokens each running job holds (prompt per copy plus generated), for the KV gauge. */
   private readonly activeTokens = new Map<Job, number>();
   private constraints: ConstraintCache | undefined;
+  private readonly lookup: PromptLookupOptions | undefined;
+  private readonly draftCosts = new DraftCosts();
 
   constructor(private readonly o: EngineOptions) {
+    const lookup = typeof o.promptLookup === 'number' ? { maxDraft: o.promptLookup } : o.promptLookup;
+    // Never where activations are quantized per call: a drafted step's positions would change each other.
+    this.lookup = lookup && lookup.maxDraft > 0 && o.backend.info.batchInvariant !== false ? lookup : undefined;
     this.recorder = new MetricsRecorder(o.now);
     this.created = o.created ?? Math.floor(Date.now() / 1000);
     this.contextLength = o.backend.info.contextLength;
@@ -154,6 +167,7 @@ class Engine implements InferenceRuntime {
       interTokenLatency: r.itl.snapshot(),
       e2eRequestLatency: r.e2e.snapshot(),
       queueTime: r.queue.snapshot(),
+      ...(this.lookup && { specDecode: { drafts: r.drafts, draftTokens: r.draftTokens, acceptedTokens: r.acceptedTokens } }),
     };
   }
 
@@ -412,6 +426,7 @@ class Engine implements InferenceRuntime {
       logprobs: request.logprobs,
       prefillChunk: this.o.prefillChunk ?? 512,
       constraint: this.compileConstraint(this.constraintOf(request, tools)),
+      lookup: this.lookup,
     };
     spec.adapter = this.adapterOf(request.model);
     spec.reuse = this.reusePrefix(promptTokens, request.session, spec.adapter);
@@ -436,6 +451,9 @@ class Engine implements InferenceRuntime {
         session && turn
           ? (reply, _reason, tokens) => session.commit(reply, tokens && { promptText: turn.text, tokens: [...promptTokens, ...tokens] })
           : undefined,
+      onDraft: (drafted, accepted) => this.recorder.draft(drafted, accepted),
+      draftCosts: this.draftCosts,
+      now: this.o.now ?? (() => performance.now()),
       onRetain:
         cache && !request.session?.end
           ? (seq, tokens) => {

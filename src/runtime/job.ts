@@ -4,6 +4,7 @@
  * @module
  */
 import type { Backend, ForwardItem } from './backend.js';
+import type { DraftCosts, PromptLookupOptions } from './prompt-lookup.js';
 import type { CompiledConstraint } from './constraints/index.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import { StopMatcher } from './stop-matcher.js';
@@ -31,6 +32,11 @@ export interface JobSpec {
   constraint?: CompiledConstraint;
   /** The LoRA adapter every sequence of the job runs with (0 or absent: the base model). */
   adapter?: number;
+  /**
+   * Verify prompt-lookup drafts when the job runs alone (see prompt-lookup.ts). Only a pure greedy
+   * request of one choice without logprobs or constraint uses it; others decode as without it.
+   */
+  lookup?: PromptLookupOptions;
 }
 
 export interface JobContext {
@@ -50,6 +56,11 @@ export interface JobContext {
    * sequence alive (the caller owns it then) instead of releasing it.
    */
   onRetain?(seq: number, tokens: number[]): boolean;
+  /** A draft of `drafted` tokens was verified and `accepted` of them matched the model's own choice. */
+  onDraft?(drafted: number, accepted: number): void;
+  /** What drafted and plain steps cost on this backend (shared by the engine's jobs), and the clock that times them. */
+  draftCosts?: DraftCosts;
+  now?(): number;
 }
 
 const UTF8 = new TextEncoder();
@@ -84,7 +95,8 @@ export abstract class Job {
     return this.spec.n;
   }
 
-  abstract plan(): ForwardItem[];
+  /** This step's items; `alone`: no other job forwards in this step (see SchedulerJob.plan). */
+  abstract plan(alone?: boolean): ForwardItem[];
   abstract advance(logits: Float32Array[]): Promise<void>;
   /** Every sequence this job still holds in the backend. */
   protected abstract liveSeqs(): number[];

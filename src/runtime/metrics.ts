@@ -52,6 +52,11 @@ export interface RuntimeMetrics {
   e2eRequestLatency: HistogramSnapshot;
   /** Seconds a request waited for a slot before its first step. */
   queueTime: HistogramSnapshot;
+  /**
+   * Counters of prompt-lookup speculative decoding, when it is on: drafts verified, their tokens,
+   * and the tokens accepted (the acceptance rate is acceptedTokens / draftTokens).
+   */
+  specDecode?: { drafts: number; draftTokens: number; acceptedTokens: number };
 }
 
 // vLLM's buckets, so dashboards built for it read these the same way.
@@ -102,6 +107,9 @@ export class MetricsRecorder {
   requestsRejected = 0;
   prefixCacheQueries = 0;
   prefixCacheHits = 0;
+  drafts = 0;
+  draftTokens = 0;
+  acceptedTokens = 0;
   readonly requestsFinished: Record<RequestOutcome, number> = { stop: 0, length: 0, tool_calls: 0, abort: 0, error: 0 };
   readonly ttft = new Histogram(TTFT_BUCKETS);
   readonly itl = new Histogram(ITL_BUCKETS);
@@ -109,6 +117,13 @@ export class MetricsRecorder {
   readonly queue = new Histogram(TTFT_BUCKETS);
 
   constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** A prompt-lookup draft of `drafted` tokens was verified; `accepted` of them were kept. */
+  draft(drafted: number, accepted: number): void {
+    this.drafts++;
+    this.draftTokens += drafted;
+    this.acceptedTokens += accepted;
+  }
 
   /** A request was accepted with this many prompt tokens, `cached` of them from kept KV. */
   start(promptTokens: number, cached: number, cacheOn: boolean): RequestTimer {

@@ -7,6 +7,7 @@ import type { ForwardItem } from './backend.js';
 import { sampleConstrained, type ConstraintState } from './constraints/index.js';
 import type { IncrementalDetokenizer } from './detokenizer.js';
 import { Job, type JobContext, type JobSpec } from './job.js';
+import { DraftCosts, DraftGate, findDraft, mayDraftNext, type PromptLookupOptions } from './prompt-lookup.js';
 import { createRng, sampleToken, type Rng } from './sampling/index.js';
 import type { StopMatcher } from './stop-matcher.js';
 import type { FinishReason, TokenLogprob } from './types.js';
@@ -26,6 +27,13 @@ interface Choice {
   cut: boolean;
   /** How many of `tokens` are in the sequence's KV cache (the last sampled one is not, yet). */
   inCache: number;
+  /**
+   * Tokens the KV cache holds after the first `inCache` of `tokens`: the rejected part of a verified
+   * draft (or what followed a stop inside it), dropped by the next step's `source`.
+   */
+  kvTail: number[];
+  /** The draft sent behind the last token in this step, verified when its logits come. */
+  draft?: number[];
   /** Where this choice stands in the request's constraint, if any. */
   constraint?: ConstraintState;
 }
@@ -36,6 +44,12 @@ export class SamplingJob extends Job {
   private retained = false;
   /** Greedy with nothing that changes the logits before the argmax (min_tokens aside). */
   private readonly pureGreedy: boolean;
+  /** Prompt lookup, when this request may use it: pure greedy, one choice, no logprobs, no constraint. */
+  private readonly lookup: PromptLookupOptions | undefined;
+  private readonly gate: DraftGate | undefined;
+  private readonly costs: DraftCosts;
+  /** The step in flight, timed for `costs` when the job runs alone: a drafted or a one-token step, and its start. */
+  private timing: { drafted: boolean; start: number } | undefined;
 
   constructor(spec: JobSpec, ctx: JobContext) {
     super(spec, ctx);
@@ -46,6 +60,11 @@ export class SamplingJob extends Job {
       s.presencePenalty === 0 &&
       s.frequencyPenalty === 0 &&
       Object.keys(s.logitBias ?? {}).length === 0;
+    const lookup = spec.lookup;
+    const exact = this.pureGreedy && spec.n === 1 && spec.logprobs === undefined && !spec.constraint;
+    this.lookup = lookup && lookup.maxDraft > 0 && exact ? lookup : undefined;
+    this.gate = this.lookup && new DraftGate(this.lookup.maxDraft);
+    this.costs = ctx.draftCosts ?? new DraftCosts();
     const seed = spec.sampling.seed;
     this.choices = Array.from({ length: spec.n }, (_, index) => ({
       index,
@@ -61,19 +80,51 @@ export class SamplingJob extends Job {
       reason: 'stop',
       cut: false,
       inCache: 0,
+      kvTail: [],
       constraint: spec.constraint?.start(),
     }));
   }
 
-  plan(): ForwardItem[] {
+  plan(alone = false): ForwardItem[] {
     if (!this.prefillPlanned) return [this.prefillItem(this.choices[0].seq)];
+    this.timing = undefined;
     return this.active().map((c) => {
+      const last = c.tokens[c.tokens.length - 1];
+      const source = this.dropTail(c);
       let greedyNext = this.greedyNext(c);
+      if (this.lookup && this.gate && alone) {
+        const history = [...this.spec.promptTokens, ...c.tokens];
+        // Room for the draft: the step gives up to draft + 1 tokens, within max_tokens.
+        const room = this.spec.maxNewTokens - c.tokens.length - 1;
+        const draft = room > 0 ? findDraft(history, { ...this.lookup, maxDraft: Math.min(this.lookup.maxDraft, room) }) : [];
+        const ratio = this.costs.ratio;
+        if (draft.length > 0 && this.gate.wouldDraft(ratio)) {
+          c.draft = draft;
+          this.time(true);
+          return { seq: c.seq, tokens: [last, ...draft], allLogits: true, ...(source && { source }) };
+        }
+        if (draft.length > 0) this.gate.skip();
+        // A step that drops draft positions costs more than a plain one: it is not what a plain step costs.
+        if (!source) this.time(false);
+        // A step started early would be wasted if the next one brings a draft (that is another step).
+        if (room - 1 > 0 && this.gate.wouldDraft(ratio) && mayDraftNext(history, this.lookup)) greedyNext = false;
+      }
       // a constrained row promises the argmax among what its constraint allows next (not near max_tokens)
       const greedyAmong = greedyNext && c.constraint ? c.constraint.greedyAmong(this.ends, this.spec.maxNewTokens - c.tokens.length - 1) : undefined;
       if (c.constraint && !greedyAmong) greedyNext = false;
-      return { seq: c.seq, tokens: [c.tokens[c.tokens.length - 1]], greedyNext, ...(greedyAmong && { greedyAmong }) };
+      return { seq: c.seq, tokens: [last], greedyNext, ...(greedyAmong && { greedyAmong }), ...(source && { source }) };
     });
+  }
+
+  private time(drafted: boolean): void {
+    if (this.ctx.now) this.timing = { drafted, start: this.ctx.now() };
+  }
+
+  /** The `source` that drops what the cache holds beyond the choice's tokens (a draft's rejected part), if any. */
+  private dropTail(c: Choice): { seq: number; length: number } | undefined {
+    if (c.kvTail.length === 0) return undefined;
+    c.kvTail = [];
+    return { seq: c.seq, length: this.spec.promptTokens.length + c.inCache };
   }
 
   /**
@@ -86,6 +137,8 @@ export class SamplingJob extends Job {
   }
 
   async advance(logits: Float32Array[]): Promise<void> {
+    if (this.timing && this.ctx.now) this.costs.observe(this.timing.drafted, this.ctx.now() - this.timing.start);
+    this.timing = undefined;
     let rows = logits;
     if (!this.prefilled) {
       if (!this.prefillPlanned) return; // a middle chunk of a long prompt: its logits are not needed
@@ -93,11 +146,11 @@ export class SamplingJob extends Job {
       for (const c of this.choices.slice(1)) await this.ctx.backend.fork(this.choices[0].seq, c.seq);
       rows = this.choices.map((_, i) => (i === 0 ? logits[0] : logits[0].slice()));
     }
-    this.active().forEach((choice, i) => this.step(choice, rows[i]));
+    this.active().forEach((choice, i) => (choice.draft ? this.verify(choice, rows[i]) : this.step(choice, rows[i])));
     if (this.active().length === 0) {
       const first = this.choices[0];
       this.ctx.onComplete?.(first.text, first.reason, first.cut ? undefined : first.tokens);
-      const cached = [...this.spec.promptTokens, ...first.tokens.slice(0, first.inCache)];
+      const cached = [...this.spec.promptTokens, ...first.tokens.slice(0, first.inCache), ...first.kvTail];
       this.retained = this.ctx.onRetain?.(first.seq, cached) ?? false;
       this.finishJob();
     }
@@ -109,6 +162,31 @@ export class SamplingJob extends Job {
 
   private active(): Choice[] {
     return this.choices.filter((c) => !c.finished);
+  }
+
+  /**
+   * A drafted step's logits: row i follows the step's i-th token (the last one, then the draft).
+   * Each row is a plain step in turn (sampling, stop strings, limits, deltas as one token at a
+   * time), and the rows go on while the token chosen equals the draft's next one: the first row
+   * that disagrees gives its own token, as plain decoding would. The cache keeps the rejected
+   * positions until the next step's `source` drops them.
+   */
+  private verify(choice: Choice, logits: Float32Array): void {
+    const draft = choice.draft!;
+    choice.draft = undefined;
+    const vocab = logits.length / (draft.length + 1);
+    let accepted = 0;
+    let row = 0;
+    for (; row <= draft.length; row++) {
+      const before = choice.tokens.length;
+      this.step(choice, logits.subarray(row * vocab, (row + 1) * vocab));
+      const agreed = row < draft.length && choice.tokens.length > before && choice.tokens[before] === draft[row];
+      if (agreed) accepted++;
+      if (!agreed || choice.finished) break;
+    }
+    choice.kvTail = draft.slice(row);
+    this.gate?.record(accepted + 1, this.costs.ratio);
+    this.ctx.onDraft?.(draft.length, accepted);
   }
 
   private step(choice: Choice, logits: Float32Array): void {

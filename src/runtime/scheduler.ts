@@ -21,7 +21,12 @@ export interface SchedulerJob {
   readonly cancelled: boolean;
   /** The LoRA adapter of the job's sequences (0 or absent: the base model), put on each of its items. */
   readonly adapter?: number;
-  plan(): ForwardItem[];
+  /**
+   * This step's items. `alone`: the job is the only one forwarding in this step, so a greedy job
+   * may verify a prompt-lookup draft (one multi-token item) where a batch would otherwise
+   * amortise the weights over several sequences.
+   */
+  plan(alone?: boolean): ForwardItem[];
   advance(logits: Float32Array[]): Promise<void>;
   cancel(): void;
   dispose(): void;
@@ -155,7 +160,7 @@ export class Scheduler {
 
   private async forwardStep(batch: Entry[]): Promise<void> {
     try {
-      const plans = batch.map((s) => withAdapter(s.job.plan(), s.job.adapter));
+      const plans = batch.map((s) => withAdapter(s.job.plan(batch.length === 1), s.job.adapter));
       const logits = await this.backend.forward(plans.flat());
       let offset = 0;
       for (let i = 0; i < batch.length; i++) {

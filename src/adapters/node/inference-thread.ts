@@ -31,15 +31,23 @@ const gcMb = Number(process.env.EDGELLM_GC_MB ?? 64);
 const gc = gcMb > 0 ? exposedGc() : undefined;
 const garbage = gc ? new OutputGarbage({ gc, external: externalBytes, thresholdBytes: gcMb * 2 ** 20, idleMs: 1000 }) : undefined;
 
-/** Copies logits rows into the shared buffer, growing it (and sending it along) when they do not fit. */
-function share(rows: Float32Array[]): ForwardReply {
-  const vocab = model.info.vocabSize;
-  const bytes = rows.length * vocab * Float32Array.BYTES_PER_ELEMENT;
+/**
+ * Copies each item's logits into the shared buffer, one after another (an item with `allLogits`
+ * has a row per token, e.g. a draft's K + 1), growing it (and sending it along) when they do not fit.
+ */
+function share(results: Float32Array[]): ForwardReply {
+  const floats = results.reduce((n, r) => n + r.length, 0);
+  const bytes = floats * Float32Array.BYTES_PER_ELEMENT;
   const grown = bytes > shared.byteLength;
   if (grown) shared = new SharedArrayBuffer(Math.max(bytes, 2 * shared.byteLength));
   const view = new Float32Array(shared);
-  rows.forEach((row, i) => view.set(row, i * vocab));
-  return grown ? { rows: rows.length, shared } : { rows: rows.length };
+  let offset = 0;
+  for (const result of results) {
+    view.set(result, offset);
+    offset += result.length;
+  }
+  const rows = floats / model.info.vocabSize;
+  return grown ? { rows, shared } : { rows };
 }
 
 async function handle(message: WorkerRequest): Promise<unknown> {
@@ -76,8 +84,8 @@ port.on('message', (message: WorkerRequest) => {
       const e = error as Error;
       port.postMessage({ id: message.id, ok: false, error: { message: e.message, stack: e.stack } } satisfies WorkerResponse);
     }
-    // after the reply: the engine already has it
-    const long = message.op === 'forward' ? message.items.some((item) => item.tokens.length > 1) : message.op === 'hidden' || message.op === 'embed';
+    // after the reply: the engine already has it. A drafted step (allLogits) is a decode step, not a prefill.
+    const long = message.op === 'forward' ? message.items.some((item) => item.tokens.length > 1 && !item.allLogits) : message.op === 'hidden' || message.op === 'embed';
     garbage?.after(long);
   });
 });

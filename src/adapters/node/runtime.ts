@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { createEngine } from '../../runtime/engine.js';
+import { lookupRefusal, type PromptLookupOptions } from '../../runtime/prompt-lookup.js';
 import type { ChatTemplate, CompletionTemplate } from '../../runtime/templates.js';
 import type { HostAdvice, InferenceRuntime } from '../../runtime/types.js';
 import { checkConfig, embeddingShape, generationDefaults, modelShape, servedModelNames } from '../../model/model-config.js';
@@ -56,6 +57,8 @@ export interface NodeRuntimeOptions {
   cacheMaxBytes?: number;
   /** Largest prompt chunk prefilled per step (default 512). */
   prefillChunk?: number;
+  /** Prompt-lookup speculative decoding: most draft tokens a greedy request verifies per step (0: off). */
+  promptLookup?: number | PromptLookupOptions;
   /** Context budget of a /generate session (lmdeploy's --session-len), default the model's context. */
   sessionLength?: number;
   threads?: number;
@@ -110,6 +113,8 @@ export interface NodeRuntime extends InferenceRuntime {
     adapters: string[];
     attention: string;
     steps: string;
+    /** Prompt-lookup speculative decoding: on (how many draft tokens), or off and why; empty when not asked for. */
+    promptLookup: string;
     /** How dynamic int8 matmuls run (8-bit MatMulNBits, or as exported and why); empty when none. */
     matmul: string;
     /** How the load checks (rewrites, probes) ran: at load with the verdict stored, or from the cache. */
@@ -234,6 +239,8 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     throw error;
   }
 
+  // A GGUF converted exactly computes in float but for its tied LM head (see lookupRefusal).
+  const floatBody = gguf !== undefined && options.ggufAccuracy !== 'int8';
   const engine = createEngine({
     backend,
     tokenizer,
@@ -246,6 +253,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     maxQueue: options.maxQueue,
     cacheMaxBytes: options.cacheMaxBytes,
     prefillChunk: options.prefillChunk,
+    promptLookup: lookupRefusal(backend.info, floatBody) ? 0 : options.promptLookup,
     sessionLength: options.sessionLength,
     embedding:
       embedding && backend.embedding
@@ -263,10 +271,19 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   return Object.assign(engine, {
     loadInfo: {
       dir, dtype, device, loadMs: Date.now() - started, modelNames, adapters: adapterNames, attention, steps: backend.steps, matmul, checks: backend.checks,
+      promptLookup: lookupNote(options.promptLookup, backend.info, floatBody),
       ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
     },
     backendStats: () => worker.stats(),
   });
+}
+
+/** What the startup log says of --prompt-lookup: on, or off and why; empty when it was not asked for. */
+function lookupNote(lookup: NodeRuntimeOptions['promptLookup'], info: WorkerBackend['info'], floatBody: boolean): string {
+  const draft = typeof lookup === 'number' ? lookup : (lookup?.maxDraft ?? 0);
+  if (draft <= 0) return '';
+  const refusal = lookupRefusal(info, floatBody);
+  return refusal ? `off: ${refusal}` : `up to ${draft} draft tokens per step, for greedy requests running alone`;
 }
 
 /** A GGUF model: converted into the cache on the first start, found there on later ones. */

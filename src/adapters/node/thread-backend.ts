@@ -64,7 +64,11 @@ export class WorkerBackend implements Backend {
     const reply = (await this.call('forward', { items })) as ForwardReply;
     if (reply.shared) this.logits = new Float32Array(reply.shared);
     const vocab = this.info.vocabSize;
-    return Array.from({ length: reply.rows }, (_, i) => this.logits.subarray(i * vocab, (i + 1) * vocab));
+    // One row per item, or one per token for `allLogits`, laid out in item order.
+    let offset = 0;
+    const out = items.map((item) => this.logits.subarray(offset, (offset += (item.allLogits ? item.tokens.length : 1) * vocab)));
+    if (offset !== reply.rows * vocab) throw new Error(`The inference worker returned ${reply.rows} logits rows for ${offset / vocab}.`);
+    return out;
   }
 
   async fork(src: number, dst: number): Promise<void> {

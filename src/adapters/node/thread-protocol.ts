@@ -31,7 +31,8 @@ export type WorkerRequest =
 
 /**
  * The reply to `forward`: `rows` logits rows of vocabSize floats at the start of the shared
- * logits buffer, which every forward reply overwrites. `shared` comes only when the buffer was
+ * logits buffer, which every forward reply overwrites: each item's, in order (one, or one per
+ * token for an item with `allLogits`). `shared` comes only when the buffer was
  * (re)allocated; a new SharedArrayBuffer object per message would count its size as new
  * external memory on the main thread each time, and trigger its garbage collections.
  */

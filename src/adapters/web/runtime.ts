@@ -11,6 +11,7 @@ import { externalDataFiles } from '../../onnx/onnx-external-data.js';
 import { OrtCausalLM, type Ort } from '../../onnx/ort-causal-lm.js';
 import { OrtEmbedder } from '../../onnx/ort-embedder.js';
 import { createEngine, type EngineOptions } from '../../runtime/engine.js';
+import { lookupRefusal } from '../../runtime/prompt-lookup.js';
 import type { InferenceRuntime } from '../../runtime/types.js';
 import { BINDING_ORIGIN, bindingFetch, type FetchLike, type ModelBinding } from './binding-fetch.js';
 import { chooseDevice, DEVICE_TABLE, probeWebGpu, type ResolvedWebDevice, type WebDevice } from './devices.js';
@@ -35,7 +36,7 @@ export type OrtLoader = (flavour: 'webgpu' | 'wasm') => Promise<OrtWeb>;
 
 type EngineTuning = Pick<
   EngineOptions,
-  'completionTemplate' | 'chatTemplate' | 'maxConcurrent' | 'maxQueue' | 'sessionLength' | 'prefillChunk' | 'cacheMaxBytes' | 'onError'
+  'completionTemplate' | 'chatTemplate' | 'maxConcurrent' | 'maxQueue' | 'sessionLength' | 'prefillChunk' | 'cacheMaxBytes' | 'onError' | 'promptLookup'
 >;
 
 export interface WebRuntimeOptions extends EngineTuning {
@@ -186,8 +187,11 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
 
   const modelNames = gguf && !options.modelNames?.length ? [gguf.name] : servedModelNames(options.modelNames, url);
   const adapters = options.loraModules?.map((m) => m.name) ?? [];
+  // As on Node: no drafts where they would change greedy output; a GGUF converted exactly computes in float but for its LM head.
+  const lookupOff = lookupRefusal(backend.info, gguf !== undefined && options.ggufAccuracy !== 'int8');
   const engine = createEngine({
     ...pickEngineTuning(options),
+    ...(lookupOff && { promptLookup: 0 }),
     backend,
     tokenizer: createHfTokenizer(tokenizerJson, tokenizerConfig, shape.eosTokenIds),
     modelNames,
@@ -209,7 +213,10 @@ export async function createWebRuntimeOn(loadOrt: OrtLoader, options: WebRuntime
       const wasmMemoryBytes = precompiledWasmMemoryBytes();
       return metrics && wasmMemoryBytes !== undefined ? { ...metrics, wasmMemoryBytes } : metrics;
     },
-    loadInfo: { url, dtype: onnx.dtype, device, loadMs, modelBytes: budget.used, modelNames, steps: model.steps, deviceReason, threads, cache: store?.name },
+    loadInfo: {
+      url, dtype: onnx.dtype, device, loadMs, modelBytes: budget.used, modelNames, steps: model.steps, deviceReason, threads, cache: store?.name,
+      ...(lookupOff && options.promptLookup ? { promptLookup: `off: ${lookupOff}` } : {}),
+    },
     backendStats: () => backend.stats(),
   });
 }
@@ -280,6 +287,6 @@ async function loadEmbedding(
 }
 
 function pickEngineTuning(o: WebRuntimeOptions): EngineTuning {
-  const { completionTemplate, chatTemplate, maxConcurrent, maxQueue, sessionLength, prefillChunk, cacheMaxBytes, onError } = o;
-  return { completionTemplate, chatTemplate, maxConcurrent, maxQueue, sessionLength, prefillChunk, cacheMaxBytes, onError };
+  const { completionTemplate, chatTemplate, maxConcurrent, maxQueue, sessionLength, prefillChunk, cacheMaxBytes, onError, promptLookup } = o;
+  return { completionTemplate, chatTemplate, maxConcurrent, maxQueue, sessionLength, prefillChunk, cacheMaxBytes, onError, promptLookup };
 }

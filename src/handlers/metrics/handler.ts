@@ -53,10 +53,26 @@ export function runtimeFamilies(m: RuntimeMetrics): MetricFamily[] {
       help: "onnxruntime-web's wasm memory (Workers: counts against the isolate's 128 MB).",
       samples: m.wasmMemoryBytes === undefined ? [] : one(m.wasmMemoryBytes),
     },
+    ...specDecodeFamilies(m.specDecode),
     { name: 'edgellm:time_to_first_token_seconds', type: 'histogram', help: 'From accepting a request to its first token.', samples: [{ value: m.timeToFirstToken }] },
     { name: 'edgellm:inter_token_latency_seconds', type: 'histogram', help: 'Between consecutive tokens of one choice.', samples: [{ value: m.interTokenLatency }] },
     { name: 'edgellm:e2e_request_latency_seconds', type: 'histogram', help: 'From accepting a request to its end.', samples: [{ value: m.e2eRequestLatency }] },
     { name: 'edgellm:request_queue_time_seconds', type: 'histogram', help: 'Time waiting for a slot in the batch.', samples: [{ value: m.queueTime }] },
+  ];
+}
+
+/** vLLM's speculative-decoding counters, present when prompt lookup is on. */
+function specDecodeFamilies(spec: RuntimeMetrics['specDecode']): MetricFamily[] {
+  if (!spec) return [];
+  return [
+    { name: 'edgellm:spec_decode_num_drafts_total', type: 'counter', help: 'Prompt-lookup drafts verified.', samples: [{ value: spec.drafts }] },
+    { name: 'edgellm:spec_decode_num_draft_tokens_total', type: 'counter', help: 'Draft tokens verified.', samples: [{ value: spec.draftTokens }] },
+    {
+      name: 'edgellm:spec_decode_num_accepted_tokens_total',
+      type: 'counter',
+      help: 'Draft tokens accepted (equal to the greedy choice).',
+      samples: [{ value: spec.acceptedTokens }],
+    },
   ];
 }
 

@@ -1,0 +1,94 @@
+/**
+ * Prompt-lookup speculative decoding through the real server (CLI, inference thread,
+ * onnxruntime-node), over loopback HTTP with the official openai client: a server with
+ * `--prompt-lookup` must stream exactly what a server without it streams, delta for delta (each
+ * delta is one token), with the same usage, while its /metrics show drafts accepted.
+ */
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli, type CliServer } from '../helpers/cli-server.js';
+import { sharedModel, SMOLLM2, STORIES } from '../helpers/shared-models.js';
+import { until } from '../helpers/until.js';
+
+async function streamed(client: OpenAI, body: OpenAI.Completions.CompletionCreateParamsNonStreaming) {
+  const pieces: string[] = [];
+  let usage: unknown;
+  let finish: string | null = null;
+  for await (const chunk of await client.completions.create({ ...body, stream: true, stream_options: { include_usage: true } })) {
+    if (chunk.choices[0]?.text) pieces.push(chunk.choices[0].text);
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+    if (chunk.usage) usage = chunk.usage;
+  }
+  return { pieces, usage, finish };
+}
+
+async function counter(server: CliServer, name: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
+}
+
+function pair(label: string, model: string | undefined, args: string[], prompts: Array<{ prompt: string; max_tokens: number; stop?: string[] }>) {
+  describe.skipIf(!model)(`prompt lookup on ${label}`, () => {
+    let plain: CliServer;
+    let lookup: CliServer;
+    const clients: OpenAI[] = [];
+    beforeAll(async () => {
+      plain = await startCli([model!, ...args, '--model-name', 'm', '--threads', '1', '--cache-max-bytes', '0']);
+      lookup = await startCli([model!, ...args, '--model-name', 'm', '--threads', '1', '--cache-max-bytes', '0', '--prompt-lookup', '6']);
+      for (const server of [plain, lookup]) clients.push(new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 }));
+    }, 180_000);
+    afterAll(async () => {
+      await plain?.stop();
+      await lookup?.stop();
+    });
+
+    it('streams what plain greedy decoding streams, token for token, with drafts accepted', async () => {
+      await until(() => /prompt lookup: /.test(lookup.output()));
+      expect(lookup.output()).toMatch(/prompt lookup: up to 6 draft tokens per step/);
+      for (const p of prompts) {
+        const body = { model: 'm', temperature: 0, ...p };
+        const a = await streamed(clients[0], body);
+        const b = await streamed(clients[1], body);
+        expect(b).toEqual(a);
+        expect(a.pieces.length).toBeGreaterThan(8);
+      }
+      const accepted = await counter(lookup, 'edgellm:spec_decode_num_accepted_tokens_total');
+      const drafted = await counter(lookup, 'edgellm:spec_decode_num_draft_tokens_total');
+      expect(accepted).toBeGreaterThan(0);
+      expect(drafted).toBeGreaterThanOrEqual(accepted);
+      // the plain server has no speculation counters at all
+      expect(await counter(plain, 'edgellm:spec_decode_num_draft_tokens_total')).toBeNaN();
+    }, 180_000);
+  });
+}
+
+const stories = sharedModel(STORIES);
+pair('stories260K (fp32)', stories, ['--dtype', 'fp32'], [
+  { prompt: 'Once upon a time', max_tokens: 160 },
+  { prompt: 'Lily and Tom went to the park. Lily and Tom', max_tokens: 96, stop: ['park. Lily'] },
+]);
+
+// The real chat model's Q4_1 weights, exact (float activations): its French reply loops, which drafts copy.
+const smol = sharedModel(SMOLLM2);
+const FRANCE =
+  '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' +
+  '<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n';
+pair('SmolLM2-135M Q4_1 GGUF (exact)', smol && join(smol, 'SmolLM2-135M-Instruct.Q4_1.gguf'), [], [{ prompt: FRANCE, max_tokens: 128 }]);
+
+describe.skipIf(!smol)('prompt lookup refused where drafted steps change greedy output', () => {
+  it('is off for a GGUF with int8 activations, and says why', async () => {
+    const server = await startCli([join(smol!, 'SmolLM2-135M-Instruct.Q4_1.gguf'), '--gguf-accuracy', 'int8', '--threads', '1', '--prompt-lookup', '4']);
+    try {
+      await until(() => /prompt lookup: /.test(server.output()));
+      expect(server.output()).toMatch(/prompt lookup: off: the graph computes with int8 activations/);
+      const body = { prompt: FRANCE, max_tokens: 24, temperature: 0 };
+      const reply = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(reply.status).toBe(200);
+      expect(await (await fetch(`${server.url}/metrics`)).text()).not.toContain('spec_decode');
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
+});
