@@ -7,7 +7,10 @@
  *
  *   npx tsup --silent
  *   node bench/lookup.mjs [--model FILE.gguf] [--accuracy exact|int8] [--draft 4,8] [--ngram 3:2]
- *                         [--max-tokens 256] [--rounds 2] [--threads 1] [--prompts all|reference|repetitive]
+ *                         [--max-tokens 256] [--rounds 2] [--threads 1] [--prompts all|reference|repetitive|race] [--only I,J]
+ *
+ * `race`: the race's prompts (bench/race.mjs: random words of exactly 32 and 512 tokens, no template,
+ * ignore_eos), three of each.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -27,7 +30,7 @@ const { values: a } = parseArgs({
     rounds: { type: 'string', default: '1' },
     threads: { type: 'string', default: '1' },
     prompts: { type: 'string', default: 'all' },
-    json: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const { createNodeRuntime } = await import(join(ROOT, 'dist/node.js'));
@@ -43,10 +46,16 @@ const REPETITIVE = [
   `Here is a text:\n"${QUOTED}"\nSummarise the text above, quoting its key sentence.`,
   'Write the numbers from 1 to 60, separated by commas.',
 ];
-const prompts = [
+let prompts = [
   ...(a.prompts === 'repetitive' ? [] : reference.chat.map((c) => c.prompt)),
   ...(a.prompts === 'reference' ? [] : REPETITIVE),
 ];
+if (a.prompts === 'race') {
+  const { PromptMaker } = await import('./lib/prompts.mjs');
+  const pm = await PromptMaker.create(dirname(a.model));
+  prompts = [32, 32, 32, 512, 512, 512].map((p) => ({ text: pm.exact(p) }));
+}
+if (a.only) prompts = a.only.split(',').map((i) => prompts[Number(i)]);
 const [maxNgram, minNgram] = a.ngram.split(':').map(Number);
 const drafts = a.draft.split(',').map(Number);
 const maxTokens = Number(a['max-tokens']);
@@ -59,9 +68,10 @@ async function load(lookup) {
 }
 
 async function run(runtime, prompt, logprobs) {
+  // a race prompt is raw text with ignore_eos, as the race sends it; the others are chats
   const request = {
-    input: { kind: 'messages', messages: [{ role: 'user', content: prompt }] },
-    sampling: { temperature: 0 }, stop: [], ignoreEos: false, n: 1, maxTokens, ...(logprobs && { logprobs: 2 }),
+    input: typeof prompt === 'string' ? { kind: 'messages', messages: [{ role: 'user', content: prompt }] } : { kind: 'text', text: prompt.text },
+    sampling: { temperature: 0 }, stop: [], ignoreEos: typeof prompt !== 'string', n: 1, maxTokens, ...(logprobs && { logprobs: 2 }),
   };
   const tokens = [];
   const tops = [];
@@ -88,6 +98,8 @@ const results = [];
 for (const [i, prompt] of prompts.entries()) {
   const speeds = new Map([...runtimes.keys()].map((k) => [k, []]));
   const outputs = new Map();
+  const counted = (k) => ({ ...runtimes.get(k).metrics().specDecode });
+  const before = new Map(drafts.map((k) => [k, counted(k)]));
   for (let round = 0; round < Number(a.rounds); round++) {
     const order = round % 2 ? [...runtimes.keys()].reverse() : [...runtimes.keys()];
     for (const k of order) {
@@ -97,12 +109,17 @@ for (const [i, prompt] of prompts.entries()) {
     }
   }
   const plain = outputs.get(0);
-  const row = { prompt: prompt.slice(0, 48), tokens: plain.length, plainTokS: median(speeds.get(0)), lookup: {} };
+  const row = { prompt: (prompt.text ?? prompt).slice(0, 48), tokens: plain.length, plainTokS: median(speeds.get(0)), lookup: {} };
   for (const k of drafts) {
     const spec = outputs.get(k);
     const diverge = plain.findIndex((t, j) => spec[j] !== t);
     const at = diverge < 0 && spec.length !== plain.length ? Math.min(spec.length, plain.length) : diverge;
-    const entry = { identical: at < 0, tokS: median(speeds.get(k)), speedup: median(speeds.get(k)) / row.plainTokS };
+    const now = counted(k);
+    const was = before.get(k);
+    const entry = {
+      identical: at < 0, tokS: median(speeds.get(k)), speedup: median(speeds.get(k)) / row.plainTokS,
+      drafts: now.drafts - was.drafts, accepted: `${now.acceptedTokens - was.acceptedTokens}/${now.draftTokens - was.draftTokens}`,
+    };
     if (at >= 0) {
       const { tops } = await run(runtimes.get(0), prompt, true);
       const top = tops[at] ?? [];

@@ -37,6 +37,8 @@ export const USAGE = `usage: npm run bench -- --race [options]
   --stream-tokens N   new tokens per stream in (b) (default 64, quick 16)
   --streams LIST      concurrency levels of (b) (default 1,2,4,8,16)
   --server-arg ARG    extra argument for edgellm serve (repeatable), e.g. --server-arg=--gguf-accuracy=int8
+  --also-arg ARG      race a second edgellm server with these extra arguments too (repeatable), interleaved,
+                      e.g. --also-arg=--prompt-lookup=4 ("edgellm --prompt-lookup=4" rows beside "edgellm")
   --int8              with a .gguf --model: also race edgellm with --gguf-accuracy int8 ("edgellm int8",
                       a second server, interleaved with the others)
   --quick             smoke run
@@ -50,7 +52,7 @@ function config(argv) {
       gguf: { type: 'string' }, model: { type: 'string' }, dtype: { type: 'string' }, threads: { type: 'string' },
       rounds: { type: 'string' }, 'max-tokens': { type: 'string' }, 'stream-tokens': { type: 'string' },
       streams: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      'server-arg': { type: 'string', multiple: true }, int8: { type: 'boolean' },
+      'server-arg': { type: 'string', multiple: true }, int8: { type: 'boolean' }, 'also-arg': { type: 'string', multiple: true },
     },
   });
   const quick = !!a.quick;
@@ -69,6 +71,7 @@ function config(argv) {
     prefillTokens: 1000,
     serverArgs: a['server-arg'] ?? [],
     int8: !!a.int8,
+    alsoArgs: a['also-arg'] ?? [],
     quick,
     out: resolve(a.out ?? join(HERE, 'results')),
   };
@@ -128,11 +131,18 @@ export async function main(argv) {
     const serverArgs = [...(ggufModel ? [] : ['--dtype', cfg.dtype]), '--threads', String(cfg.threads), '--instance-num', String(maxStreams), '--cache-max-bytes', '0', ...cfg.serverArgs];
     const server = await startServer(join(snap, 'dist', 'cli.js'), cfg.model, serverArgs);
     R.meta.edgellm = { banner: server.banner, argv: server.argv };
-    const int8 = cfg.int8 && ggufModel ? await startServer(join(snap, 'dist', 'cli.js'), cfg.model, [...serverArgs, '--gguf-accuracy', 'int8']) : undefined;
-    if (int8) R.meta['edgellm int8'] = { banner: int8.banner, argv: int8.argv };
+    // More edgellm servers raced beside the first, interleaved in the same rounds: int8 activations, and any --also-arg set.
+    const extras = {};
+    if (cfg.int8 && ggufModel) extras['edgellm int8'] = [...serverArgs, '--gguf-accuracy', 'int8'];
+    if (cfg.alsoArgs.length) extras[`edgellm ${cfg.alsoArgs.join(' ')}`] = [...serverArgs, ...cfg.alsoArgs];
+    const others = {};
+    for (const [name, args] of Object.entries(extras)) {
+      others[name] = await startServer(join(snap, 'dist', 'cli.js'), cfg.model, args);
+      R.meta[name] = { banner: others[name].banner, argv: others[name].argv };
+    }
     const raw = onnx ? await startWorkerChild(join(HERE, 'lib', 'ort-loop-child.mjs'), [onnx, String(cfg.threads)], { name: 'raw loop' }) : undefined;
     log(server.banner);
-    if (int8) log(int8.banner);
+    for (const other of Object.values(others)) log(other.banner);
 
     const httpEngine = (srv) => ({
       stream: async (text, _p, m) => {
@@ -158,7 +168,7 @@ export async function main(argv) {
         },
       },
       edgellm: httpEngine(server),
-      ...(int8 ? { 'edgellm int8': httpEngine(int8) } : {}),
+      ...Object.fromEntries(Object.entries(others).map(([name, srv]) => [name, httpEngine(srv)])),
     };
     if (raw) {
       engines['raw onnxruntime'] = {
@@ -195,7 +205,7 @@ export async function main(argv) {
     R.d = {
       'llama.cpp': { rssBytes: rssBytes(llama.pid), peakRssBytes: peakRss(llama.pid) },
       edgellm: { rssBytes: rssBytes(server.pid), peakRssBytes: peakRss(server.pid) },
-      ...(int8 ? { 'edgellm int8': { rssBytes: rssBytes(int8.pid), peakRssBytes: peakRss(int8.pid) } } : {}),
+      ...Object.fromEntries(Object.entries(others).map(([name, srv]) => [name, { rssBytes: rssBytes(srv.pid), peakRssBytes: peakRss(srv.pid) }])),
     };
     await server.stop();
     await int8?.stop();

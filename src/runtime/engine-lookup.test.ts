@@ -122,7 +122,7 @@ describe('prompt lookup', () => {
     expect(spec.backend.prefilledContexts.at(-1)).toEqual([BOS, ...ids(prompt)]);
   });
 
-  it('stops speculating beside other running jobs, and for sampled, n > 1, logprobs and constrained requests', async () => {
+  it('stops speculating beside other running jobs, for sampled, n > 1, logprobs and penalised requests, and on a batch-variant backend', async () => {
     const logits = scripted([BOS, ...ids('red green blue red green blue')], ids('red green blue red green blue red green blue'));
     const cases: Array<Partial<GenerateRequest>> = [
       { sampling: { temperature: 0.7, seed: 1 } },
@@ -135,6 +135,11 @@ describe('prompt lookup', () => {
       await collect(() => engine.generate(request({ prompt: 'red green blue red green blue', maxTokens: 6, ...extra })));
       expect(drafted(backend.forwards)).toEqual([]);
     }
+    // a backend whose logits depend on what shares the call: never
+    const mixed = makeEngine({ backend: { logits, batchInvariant: false }, engine: { promptLookup: 4 } });
+    await collect(() => mixed.engine.generate(request({ prompt: 'red green blue red green blue', maxTokens: 6 })));
+    expect(drafted(mixed.backend.forwards)).toEqual([]);
+    expect(mixed.engine.metrics!()!.specDecode).toBeUndefined();
     // two greedy requests at once: no drafts while both run
     const { engine, backend } = makeEngine({ backend: { logits }, engine: { promptLookup: 4 } });
     const r = request({ prompt: 'red green blue red green blue', maxTokens: 6 });

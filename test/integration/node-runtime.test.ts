@@ -126,7 +126,8 @@ describe.skipIf(!stories)('KV reuse on stories260K (fp32)', () => {
     const transcripts: number[][][] = [];
     const prefilled: number[] = [];
     for (const cacheMaxBytes of [0, 64 * 1024 * 1024]) {
-      const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes, log: () => {} });
+      // Drafted steps (prompt lookup) also count as prefill tokens: off, so only the turns' own tokens count.
+      const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes, promptLookup: 0, log: () => {} });
       const before = await runtime.backendStats();
       const transcript: number[][] = [];
       for (const [i, text] of turns.entries()) {
@@ -163,7 +164,7 @@ describe.skipIf(!stories)('decode lookahead through the worker on stories260K (f
     const results = [];
     // First with the default (on unless EDGELLM_LOOKAHEAD=0), then turned off.
     for (const lookahead of [undefined, false]) {
-      const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes: 0, lookahead, log: () => {} });
+      const runtime = await createNodeRuntime({ model: stories!, dtype: 'fp32', device: 'cpu', cacheMaxBytes: 0, lookahead, promptLookup: 0, log: () => {} });
       try {
         const greedy = await Promise.all(prompts.map((text) => run(runtime, { input: { kind: 'text', text }, maxTokens: 24 })));
         const afterGreedy = await runtime.backendStats();

@@ -57,7 +57,11 @@ export interface NodeRuntimeOptions {
   cacheMaxBytes?: number;
   /** Largest prompt chunk prefilled per step (default 512). */
   prefillChunk?: number;
-  /** Prompt-lookup speculative decoding: most draft tokens a greedy request verifies per step (0: off). */
+  /**
+   * Prompt-lookup speculative decoding: most draft tokens a greedy request running alone verifies per
+   * step (default 4; 0: off). Left off, and said in `loadInfo.promptLookup`, where drafted steps would
+   * change greedy output (int8 activations).
+   */
   promptLookup?: number | PromptLookupOptions;
   /** Context budget of a /generate session (lmdeploy's --session-len), default the model's context. */
   sessionLength?: number;
@@ -253,7 +257,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     maxQueue: options.maxQueue,
     cacheMaxBytes: options.cacheMaxBytes,
     prefillChunk: options.prefillChunk,
-    promptLookup: lookupRefusal(backend.info, floatBody) ? 0 : options.promptLookup,
+    promptLookup: lookupRefusal(backend.info, floatBody) ? 0 : (options.promptLookup ?? DEFAULT_PROMPT_LOOKUP),
     sessionLength: options.sessionLength,
     embedding:
       embedding && backend.embedding
@@ -271,12 +275,19 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   return Object.assign(engine, {
     loadInfo: {
       dir, dtype, device, loadMs: Date.now() - started, modelNames, adapters: adapterNames, attention, steps: backend.steps, matmul, checks: backend.checks,
-      promptLookup: lookupNote(options.promptLookup, backend.info, floatBody),
+      promptLookup: lookupNote(options.promptLookup ?? DEFAULT_PROMPT_LOOKUP, backend.info, floatBody),
       ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
     },
     backendStats: () => worker.stats(),
   });
 }
+
+/**
+ * Draft tokens per step by default. On this CPU a drafted step costs about the same for 2 to 5
+ * positions (4-bit weights, float activations), and the greedy output of SmolLM2's exact GGUF was
+ * the same token for token with it (bench/README.md, "Prompt lookup").
+ */
+const DEFAULT_PROMPT_LOOKUP = 4;
 
 /** What the startup log says of --prompt-lookup: on, or off and why; empty when it was not asked for. */
 function lookupNote(lookup: NodeRuntimeOptions['promptLookup'], info: WorkerBackend['info'], floatBody: boolean): string {
