@@ -208,9 +208,9 @@ export async function main(argv) {
       ...Object.fromEntries(Object.entries(others).map(([name, srv]) => [name, { rssBytes: rssBytes(srv.pid), peakRssBytes: peakRss(srv.pid) }])),
     };
     await server.stop();
-    await int8?.stop();
+    for (const other of Object.values(others)) await other.stop();
     // (e) a server per form with its prefix cache on (the speed servers run without one)
-    const forms = [['edgellm', []], ...(int8 ? [['edgellm int8', ['--gguf-accuracy', 'int8']]] : [])];
+    const forms = [['edgellm', []], ...(others['edgellm int8'] ? [['edgellm int8', ['--gguf-accuracy', 'int8']]] : [])];
     for (const [name, extra] of forms) {
       const cached = serverArgs.filter((a, i, all) => a !== '--cache-max-bytes' && all[i - 1] !== '--cache-max-bytes');
       R.e[name] = await cacheCheck(await startServer(join(snap, 'dist', 'cli.js'), cfg.model, [...cached, ...extra]), pm, cfg.quick ? 32 : 64);
