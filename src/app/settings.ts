@@ -122,6 +122,11 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'threads', flag: 'threads', kind: int(1), group: 'Device', help: "onnxruntime CPU threads (default: onnxruntime's choice)" },
   {
+    key: 'spinning', flag: 'thread-spinning', kind: flag, group: 'Device',
+    help: "onnxruntime's idle CPU threads spin between ops instead of sleeping (onnxruntime's default; faster only on cores nothing else uses)",
+    doc: "onnxruntime's idle CPU threads spin between ops instead of sleeping (onnxruntime's default). Faster only on cores nothing else uses: edgellm's default is off, because a spinning thread takes the CPU the working one needs when another process holds a core (see [Tune it](#tune-it))",
+  },
+  {
     key: 'exactQuantized', flag: 'exact-quantized', kind: flag, group: 'Device',
     help: 'keep int8 models batch-invariant (slower: one sequence per call for graphs that quantize activations)',
     doc: 'keep int8 models batch-invariant (slower: one sequence per call for graphs that quantize activations; see [Tune it](#tune-it))',

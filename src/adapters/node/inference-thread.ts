@@ -14,6 +14,7 @@ const model = await loadCausalLM({
   ...init.model,
   executionProviders: init.executionProviders,
   threads: init.threads,
+  spinning: init.spinning,
   exactQuantized: init.exactQuantized,
   lookahead: init.lookahead,
 });

@@ -18,6 +18,11 @@ export interface OrtModelOptions {
   executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
   threads?: number;
   /**
+   * Let onnxruntime's idle intra-op threads spin waiting for the next op's work (its default) instead
+   * of sleeping at once (edgellm's default, `false`): see `threadEntries`.
+   */
+  spinning?: boolean;
+  /**
    * Batch-invariant int8: weight-only int8 (DequantizeLinear) is not fused into int8 compute, and
    * a graph that computes with int8 activations runs each sequence alone (OrtCausalLM.exactBatches).
    */
@@ -35,6 +40,20 @@ export interface OrtModelOptions {
    * with the same key restores it (see load-checks.ts). Absent: checks run at every start.
    */
   cacheRoot?: string;
+}
+
+/**
+ * The session config entries (`extra.session`) for onnxruntime's intra-op thread pool. Spinning is off
+ * unless asked for: a thread that finishes its share of an op sleeps instead of busy-waiting for the
+ * next one. onnxruntime spins by default, which is fastest on cores nothing else wants; but the decoder
+ * runs ~500 small parallel ops per token, and when another process holds a core (or, on the same
+ * cores, the server's own main thread samples and writes the stream), the spinning thread takes the
+ * CPU time the thread doing the work needs: a decode step took 2-4x as long under such load, against
+ * about the same on a quiet machine (bench/README.md, "Threads under a CPU hog"). Spinning changes no
+ * result, so the load-check verdicts do not depend on it.
+ */
+export function threadEntries(spinning = false): Record<string, string> {
+  return spinning ? {} : { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' };
 }
 
 /** Loads the model; any failure (a missing, truncated or foreign file) names the file. */
@@ -72,6 +91,7 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
           // faster, but it amplifies the tiny float differences that left padding causes, so a
           // request's tokens can depend on its batch. Off: exact greedy output, about half the speed.
           ...(options.exactQuantized ? { disable_quant_qdq: '1' } : {}),
+          ...threadEntries(options.spinning),
         },
       },
     },
