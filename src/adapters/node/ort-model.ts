@@ -48,9 +48,9 @@ export interface OrtModelOptions {
  * next one. onnxruntime spins by default, which is fastest on cores nothing else wants; but the decoder
  * runs ~500 small parallel ops per token, and when another process holds a core (or, on the same
  * cores, the server's own main thread samples and writes the stream), the spinning thread takes the
- * CPU time the thread doing the work needs: a decode step took 2-4x as long under such load, against
- * about the same on a quiet machine (bench/README.md, "Threads under a CPU hog"). Spinning changes no
- * result, so the load-check verdicts do not depend on it.
+ * CPU time the thread doing the work needs: a decode step took 2-4x as long under such load
+ * (bench/README.md, "Under a CPU hog"; ARCHITECTURE.md). Spinning changes no result, so the load-check
+ * verdicts do not depend on it.
  */
 export function threadEntries(spinning = false): Record<string, string> {
   return spinning ? {} : { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' };
