@@ -19,7 +19,7 @@ const model = await loadCausalLM({
   lookahead: init.lookahead,
 });
 const embedder = init.embedding
-  ? await loadEmbedder(init.embedding.path, init.executionProviders, init.embedding.dimensions)
+  ? await loadEmbedder(init.embedding.path, init.executionProviders, init.embedding.dimensions, init.spinning)
   : undefined;
 port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions, attention: model.attention, steps: model.steps, matmul: model.matmul, checks: model.checks } satisfies WorkerReady);
 

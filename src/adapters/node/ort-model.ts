@@ -158,9 +158,10 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
   return lm;
 }
 
-export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {
+/** The embedding model's session: its threads sleep between ops too (it runs between the decoder's steps). */
+export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number, spinning?: boolean) {
   try {
-    return await OrtEmbedder.create(ort, path, { executionProviders }, dimensions);
+    return await OrtEmbedder.create(ort, path, { executionProviders, extra: { session: threadEntries(spinning) } }, dimensions);
   } catch (error) {
     const message = (error as Error).message;
     throw new Error(message.includes(path) ? message : `cannot load ${path}: ${message}`);
