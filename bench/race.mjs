@@ -145,6 +145,7 @@ export async function main(argv) {
     const raw = onnx ? await startWorkerChild(join(HERE, 'lib', 'ort-loop-child.mjs'), [onnx, String(cfg.threads)], { name: 'raw loop' }) : undefined;
     log(server.banner);
     if (int8) log(int8.banner);
+    if (variant) log(`${variantName}: ${variant.banner}`);
 
     const httpEngine = (srv) => ({
       stream: async (text, _p, m) => {
