@@ -1,6 +1,6 @@
 // Raw onnxruntime-node for the benchmark's children (the decode-step ceiling and the greedy loop): a session
 // with the options edgellm's backend sets (graphOptimizationLevel 'all', intraOpNumThreads = threads, 0 =
-// onnxruntime's default, threads that sleep between ops instead of spinning),
+// onnxruntime's default; its threads spin between ops, as edgellm's do unless `--thread-sleep`),
 // the model's KV inputs, and the tensors a Llama decoder is fed.
 import * as ort from 'onnxruntime-node';
 
@@ -8,7 +8,6 @@ export function openSession(path, threads) {
   return ort.InferenceSession.create(path, {
     graphOptimizationLevel: 'all',
     ...(threads ? { intraOpNumThreads: threads } : {}),
-    extra: { session: { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } },
   });
 }
 

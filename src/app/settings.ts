@@ -122,9 +122,9 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'threads', flag: 'threads', kind: int(1), group: 'Device', help: "onnxruntime CPU threads (default: onnxruntime's choice)" },
   {
-    key: 'spinning', flag: 'thread-spinning', kind: flag, group: 'Device',
-    help: "onnxruntime's idle CPU threads spin between ops instead of sleeping (onnxruntime's default; faster only on cores nothing else uses)",
-    doc: "onnxruntime's idle CPU threads spin between ops instead of sleeping (onnxruntime's default). Faster only on cores nothing else uses: edgellm's default is off, because a spinning thread takes the CPU the working one needs when another process holds a core (see [Tune it](#tune-it))",
+    key: 'threadSleep', flag: 'thread-sleep', kind: flag, group: 'Device',
+    help: "onnxruntime's idle CPU threads sleep between ops instead of spinning: about 2x faster when other processes take cores, 10-20% slower on idle ones",
+    doc: "onnxruntime's idle CPU threads sleep between ops instead of spinning (onnxruntime's default): about 2x faster when other processes take cores (a shared machine, a busy host), 10-20% slower on cores nothing else uses (see [Tune it](#tune-it))",
   },
   {
     key: 'exactQuantized', flag: 'exact-quantized', kind: flag, group: 'Device',

@@ -172,7 +172,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       prefillChunk: v.prefillChunk,
       sessionLength: v.sessionLength,
       threads: v.threads,
-      spinning: v.spinning ?? false,
+      threadSleep: v.threadSleep ?? false,
       exactQuantized: v.exactQuantized ?? false,
       ggufAccuracy: v.ggufAccuracy,
     },

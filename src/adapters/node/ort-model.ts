@@ -17,11 +17,8 @@ export interface OrtModelOptions {
   path: string;
   executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
   threads?: number;
-  /**
-   * Let onnxruntime's idle intra-op threads spin waiting for the next op's work (its default) instead
-   * of sleeping at once (edgellm's default, `false`): see `threadEntries`.
-   */
-  spinning?: boolean;
+  /** onnxruntime's idle threads sleep between ops instead of spinning (its default): see `threadEntries`. */
+  threadSleep?: boolean;
   /**
    * Batch-invariant int8: weight-only int8 (DequantizeLinear) is not fused into int8 compute, and
    * a graph that computes with int8 activations runs each sequence alone (OrtCausalLM.exactBatches).
@@ -43,17 +40,16 @@ export interface OrtModelOptions {
 }
 
 /**
- * The session config entries (`extra.session`) for onnxruntime's intra-op thread pool. Spinning is off
- * unless asked for: a thread that finishes its share of an op sleeps instead of busy-waiting for the
- * next one. onnxruntime spins by default, which is fastest on cores nothing else wants; but the decoder
- * runs ~500 small parallel ops per token, and when another process holds a core (or, on the same
- * cores, the server's own main thread samples and writes the stream), the spinning thread takes the
- * CPU time the thread doing the work needs: a decode step took 2-4x as long under such load
- * (bench/README.md, "Under a CPU hog"; ARCHITECTURE.md). Spinning changes no result, so the load-check
- * verdicts do not depend on it.
+ * The session config entries (`extra.session`) for onnxruntime's thread pools. By default none:
+ * onnxruntime's threads spin, busy-waiting for the next op's work after finishing their share of one,
+ * which is fastest on cores nothing else wants. With `sleep` they sleep at once instead: the decoder
+ * runs ~500 small parallel ops per token, and when another process holds a core, a spinning thread
+ * takes the CPU time the thread still working needs (a decode step took 1.5-4x as long), while on idle
+ * cores sleeping costs 10-20% (bench/README.md, "Under a CPU hog"; ARCHITECTURE.md). Neither changes
+ * a result, so the load-check verdicts do not depend on it.
  */
-export function threadEntries(spinning = false): Record<string, string> {
-  return spinning ? {} : { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' };
+export function threadEntries(sleep = false): Record<string, string> {
+  return sleep ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {};
 }
 
 /** Loads the model; any failure (a missing, truncated or foreign file) names the file. */
@@ -91,7 +87,7 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
           // faster, but it amplifies the tiny float differences that left padding causes, so a
           // request's tokens can depend on its batch. Off: exact greedy output, about half the speed.
           ...(options.exactQuantized ? { disable_quant_qdq: '1' } : {}),
-          ...threadEntries(options.spinning),
+          ...threadEntries(options.threadSleep),
         },
       },
     },
@@ -158,10 +154,10 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
   return lm;
 }
 
-/** The embedding model's session: its threads sleep between ops too (it runs between the decoder's steps). */
-export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number, spinning?: boolean) {
+/** The embedding model's session, with the decoder's thread setting (it runs between the decoder's steps). */
+export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number, threadSleep?: boolean) {
   try {
-    return await OrtEmbedder.create(ort, path, { executionProviders, extra: { session: threadEntries(spinning) } }, dimensions);
+    return await OrtEmbedder.create(ort, path, { executionProviders, extra: { session: threadEntries(threadSleep) } }, dimensions);
   } catch (error) {
     const message = (error as Error).message;
     throw new Error(message.includes(path) ? message : `cannot load ${path}: ${message}`);

@@ -16,8 +16,8 @@ export interface WorkerInit {
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
-  /** onnxruntime's intra-op threads spin between ops (default: they sleep; see ort-model.ts threadEntries). */
-  spinning?: boolean;
+  /** onnxruntime's threads sleep between ops instead of spinning (see ort-model.ts threadEntries). */
+  threadSleep?: boolean;
   exactQuantized?: boolean;
   lookahead?: boolean;
 }
