@@ -50,6 +50,8 @@ async function main() {
   };
   installCleanup();
   const server = await startServer(join(ROOT, 'dist', 'cli.js'), cfg.model, ['--threads', String(cfg.threads), '--cache-max-bytes', '0', ...cfg.serverArgs]);
+  // The load-checks line may follow the "serving" line that startServer waits for.
+  for (let i = 0; i < 100 && !verdictDir(server.stderr()); i++) await new Promise((r) => setTimeout(r, 100));
   const dir = verdictDir(server.stderr());
   if (!dir) throw new Error(`the server stored no load-check verdict (EDGELLM_LOAD_CHECKS_CACHE=0?), so its graph cannot be found:\n${server.stderr()}`);
   const graph = join(dir, JSON.parse(readFileSync(join(dir, 'verdict.json'), 'utf8')).graph);
