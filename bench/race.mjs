@@ -15,7 +15,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { streamCompletion } from './lib/http.mjs';
-import { installCleanup, killAll, rssBytes, startServer, startWorkerChild } from './lib/procs.mjs';
+import { installCleanup, killAll, rssBytes, startHogs, startServer, startWorkerChild } from './lib/procs.mjs';
 import { PromptMaker } from './lib/prompts.mjs';
 import { toPng } from './lib/report.mjs';
 import { median } from './lib/stats.mjs';
@@ -41,6 +41,10 @@ export const USAGE = `usage: npm run bench -- --race [options]
                       e.g. --also-arg=--prompt-lookup=4 ("edgellm --prompt-lookup=4" rows beside "edgellm")
   --int8              with a .gguf --model: also race edgellm with --gguf-accuracy int8 ("edgellm int8",
                       a second server, interleaved with the others)
+  --variant ARGS      also race edgellm with these extra serve arguments (space-separated), as "edgellm ARGS"
+                      (a further server, interleaved with the others), e.g. --variant=--thread-spinning
+  --hog N             N CPU hogs (busy-looping processes, one core each) running from before the first round
+                      to the end: how each engine holds up when other processes take cores (default 0)
   --quick             smoke run
   --out DIR           results folder (default bench/results)
 `;
@@ -53,6 +57,7 @@ function config(argv) {
       rounds: { type: 'string' }, 'max-tokens': { type: 'string' }, 'stream-tokens': { type: 'string' },
       streams: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       'server-arg': { type: 'string', multiple: true }, int8: { type: 'boolean' }, 'also-arg': { type: 'string', multiple: true },
+      hog: { type: 'string' }, variant: { type: 'string' },
     },
   });
   const quick = !!a.quick;
@@ -72,6 +77,8 @@ function config(argv) {
     serverArgs: a['server-arg'] ?? [],
     int8: !!a.int8,
     alsoArgs: a['also-arg'] ?? [],
+    hog: num(a.hog, 0),
+    variant: a.variant ? a.variant.split(/\s+/).filter(Boolean) : undefined,
     quick,
     out: resolve(a.out ?? join(HERE, 'results')),
   };
@@ -91,6 +98,10 @@ export async function main(argv) {
   if (cfg.help) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (!Number.isInteger(cfg.hog) || cfg.hog < 0) {
+    log(`--hog ${cfg.hog}: a number of processes (0 or more)`);
+    return 2;
   }
   if (!existsSync(cfg.gguf)) {
     log(`${cfg.gguf} not found (--gguf)`);
@@ -117,7 +128,7 @@ export async function main(argv) {
   const R = {
     meta: {
       date: new Date().toISOString(), gguf: cfg.gguf, model: cfg.model, dtype: ggufModel ? 'gguf' : cfg.dtype, threads: cfg.threads,
-      serverArgs: cfg.serverArgs, rounds: cfg.rounds, maxTokens: cfg.maxTokens, streamTokens: cfg.streamTokens, quick: cfg.quick, cpu: os.cpus()[0]?.model,
+      serverArgs: cfg.serverArgs, hog: cfg.hog, rounds: cfg.rounds, maxTokens: cfg.maxTokens, streamTokens: cfg.streamTokens, quick: cfg.quick, cpu: os.cpus()[0]?.model,
       cpus: os.cpus().length, loadAverageAtStart: os.loadavg(), nodeLlamaCpp: JSON.parse(readFileSync(join(HERE, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8')).version,
     },
     a: {}, b: {}, c: {}, d: {}, e: {},
@@ -135,6 +146,7 @@ export async function main(argv) {
     const extras = {};
     if (cfg.int8 && ggufModel) extras['edgellm int8'] = [...serverArgs, '--gguf-accuracy', 'int8'];
     if (cfg.alsoArgs.length) extras[`edgellm ${cfg.alsoArgs.join(' ')}`] = [...serverArgs, ...cfg.alsoArgs];
+    if (cfg.variant) extras[`edgellm ${cfg.variant.join(' ')}`] = [...serverArgs, ...cfg.variant];
     const others = {};
     for (const [name, args] of Object.entries(extras)) {
       others[name] = await startServer(join(snap, 'dist', 'cli.js'), cfg.model, args);
@@ -142,7 +154,7 @@ export async function main(argv) {
     }
     const raw = onnx ? await startWorkerChild(join(HERE, 'lib', 'ort-loop-child.mjs'), [onnx, String(cfg.threads)], { name: 'raw loop' }) : undefined;
     log(server.banner);
-    for (const other of Object.values(others)) log(other.banner);
+    for (const [name, other] of Object.entries(others)) log(`${name}: ${other.banner}`);
 
     const httpEngine = (srv) => ({
       stream: async (text, _p, m) => {
@@ -180,6 +192,11 @@ export async function main(argv) {
     }
     // Warm-up: lazy allocations and JIT out of round 1.
     for (const e of Object.values(engines)) await e.stream(pm.exact(32), 32, 8);
+    // CPU hogs from here to the end (killed with every other child, also on errors and signals).
+    if (cfg.hog > 0) {
+      R.meta.hogPids = (await startHogs(cfg.hog)).map((h) => h.pid);
+      log(`${cfg.hog} CPU hog${cfg.hog > 1 ? 's' : ''} running (pid ${R.meta.hogPids.join(', ')})`);
+    }
 
     const push = (obj, key, engine, value) => (((obj[key] ??= {})[engine] ??= []).push(value));
     for (let round = 0; round < cfg.rounds; round++) {
@@ -222,7 +239,7 @@ export async function main(argv) {
   }
   summarise(R);
   mkdirSync(cfg.out, { recursive: true });
-  const base = join(cfg.out, `${R.meta.date.replace(/[:.]/g, '-')}-race${cfg.quick ? '-quick' : ''}`);
+  const base = join(cfg.out, `${R.meta.date.replace(/[:.]/g, '-')}-race${cfg.hog ? `-hog${cfg.hog}` : ''}${cfg.quick ? '-quick' : ''}`);
   writeFileSync(`${base}.json`, JSON.stringify(R, null, 2));
   writeFileSync(`${base}.md`, markdown(R));
   const svg = chart(R);
@@ -282,7 +299,7 @@ function markdown(R) {
   };
   const L = [`# edgellm vs llama.cpp, ${R.meta.date}`, ''];
   L.push(`llama.cpp: node-llama-cpp ${R.meta.nodeLlamaCpp} (${R.meta.llama?.build}) on \`${basename(R.meta.gguf)}\`; edgellm: \`${R.meta.model}\` (${R.meta.dtype}${R.meta.serverArgs?.length ? `, ${R.meta.serverArgs.join(' ')}` : ''}); ` +
-    `${R.meta.threads} threads each; ${R.meta.rounds} interleaved rounds; ${R.meta.cpus} CPUs (${R.meta.cpu}); load average ` +
+    `${R.meta.threads} threads each; ${R.meta.hog ? `**${R.meta.hog} CPU hog${R.meta.hog > 1 ? 's' : ''}** (busy-looping processes) running through every round; ` : ''}${R.meta.rounds} interleaved rounds; ${R.meta.cpus} CPUs (${R.meta.cpu}); load average ` +
     `${R.meta.loadAverageAtStart.map((x) => x.toFixed(1)).join('/')} at the start, ${R.meta.loadAverageAtEnd?.map((x) => x.toFixed(1)).join('/')} at the end. Medians (min-max).`, '');
   L.push('## (a) single stream', '', '| prompt | engine | TTFT ms | decode tok/s |', '|---|---|---|---|');
   for (const [key, m] of Object.entries(R.a)) for (const [e, xs] of Object.entries(m)) L.push(`| ${key.slice(1)} | ${e} | ${range(xs, 'ttftMs')} | ${range(xs, 'decodeTokS')} |`);
@@ -316,7 +333,7 @@ function chart(R) {
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif">` +
     `<rect width="100%" height="100%" fill="white"/>` +
-    `<text x="10" y="24" font-size="16">edgellm / llama.cpp, ${R.meta.threads} threads (${esc(basename(R.meta.gguf))}; green: edgellm ahead)</text>` +
+    `<text x="10" y="24" font-size="16">edgellm / llama.cpp, ${R.meta.threads} threads${R.meta.hog ? `, ${R.meta.hog} CPU hog${R.meta.hog > 1 ? 's' : ''}` : ''} (${esc(basename(R.meta.gguf))}; green: edgellm ahead)</text>` +
     bars.join('') +
     `<line x1="${x(1)}" y1="${top - 6}" x2="${x(1)}" y2="${H - 30}" stroke="#333" stroke-dasharray="4 3"/>` +
     `<text x="${x(1)}" y="${H - 12}" text-anchor="middle" font-size="12">1.0 = parity</text></svg>\n`;

@@ -1,6 +1,7 @@
 // Raw onnxruntime-node for the benchmark's children (the decode-step ceiling and the greedy loop): a session
 // with the options edgellm's backend sets (graphOptimizationLevel 'all', intraOpNumThreads = threads, 0 =
-// onnxruntime's default), the model's KV inputs, and the tensors a Llama decoder is fed.
+// onnxruntime's default; its threads spin between ops, as edgellm's do unless `--thread-sleep`),
+// the model's KV inputs, and the tensors a Llama decoder is fed.
 import * as ort from 'onnxruntime-node';
 
 export function openSession(path, threads) {

@@ -6,9 +6,9 @@ import { cpu } from './cpu.mjs';
 const children = new Set();
 let stoppingAll = false;
 
-function track(child) {
+function track(child, { ours = true } = {}) {
   children.add(child);
-  cpu.track(child.pid);
+  if (ours) cpu.track(child.pid);
   child.once('exit', () => children.delete(child));
   return child;
 }
@@ -153,6 +153,24 @@ export async function startServer(cli, model, args, { readyTimeoutMs = 300_000 }
       return kill(child, 35_000);
     },
   };
+}
+
+/**
+ * `n` CPU hogs: child processes that busy-loop on one core each until they are killed (at the end, on
+ * errors and on signals, like every child here), for measuring an engine while other processes hold
+ * cores. They are not counted as the benchmark's own CPU time (cpu.mjs sees them as another process's).
+ * Resolves once each one runs, with their handles.
+ */
+export async function startHogs(n) {
+  const hogs = Array.from({ length: n }, () =>
+    track(spawn(process.execPath, ['-e', "process.stdout.write('hog\\n'); for (;;) {}"], { stdio: ['ignore', 'pipe', 'ignore'] }), { ours: false }),
+  );
+  await Promise.all(hogs.map((child) => new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`CPU hog exited (${code ?? signal}) before it ran`)));
+  })));
+  return hogs.map((child) => ({ child, pid: child.pid, stop: () => kill(child, 1000) }));
 }
 
 /** Resident memory of a process in bytes (VmRSS from /proc), or NaN where /proc is missing. */

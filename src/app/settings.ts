@@ -122,6 +122,11 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'threads', flag: 'threads', kind: int(1), group: 'Device', help: "onnxruntime CPU threads (default: onnxruntime's choice)" },
   {
+    key: 'threadSleep', flag: 'thread-sleep', kind: flag, group: 'Device',
+    help: "onnxruntime's idle CPU threads sleep between ops instead of spinning: about 2x faster when other processes take cores, 10-20% slower on idle ones",
+    doc: "onnxruntime's idle CPU threads sleep between ops instead of spinning (onnxruntime's default): about 2x faster when other processes take cores (a shared machine, a busy host), 10-20% slower on cores nothing else uses (see [Tune it](#tune-it))",
+  },
+  {
     key: 'exactQuantized', flag: 'exact-quantized', kind: flag, group: 'Device',
     help: 'keep int8 models batch-invariant (slower: one sequence per call for graphs that quantize activations)',
     doc: 'keep int8 models batch-invariant (slower: one sequence per call for graphs that quantize activations; see [Tune it](#tune-it))',

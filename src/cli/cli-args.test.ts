@@ -13,6 +13,8 @@ describe('edgellm serve flags, from the settings table', () => {
     expect(args.warnings).toEqual(['--gpus 1,2: using GPU 1 only (one model replica per server for now).']);
     expect(parseServeArgs(['m', '--cors', '*']).cors).toBe('*');
     expect(parseServeArgs(['m']).port).toBe(23333);
+    expect(parseServeArgs(['m']).runtime.threadSleep).toBe(false);
+    expect(parseServeArgs(['m', '--thread-sleep']).runtime.threadSleep).toBe(true);
   });
 
   it.each([

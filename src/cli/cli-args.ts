@@ -173,6 +173,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       promptLookup: v.promptLookup,
       sessionLength: v.sessionLength,
       threads: v.threads,
+      threadSleep: v.threadSleep ?? false,
       exactQuantized: v.exactQuantized ?? false,
       ggufAccuracy: v.ggufAccuracy,
     },

@@ -15,11 +15,12 @@ const model = await loadCausalLM({
   ...init.model,
   executionProviders: init.executionProviders,
   threads: init.threads,
+  threadSleep: init.threadSleep,
   exactQuantized: init.exactQuantized,
   lookahead: init.lookahead,
 });
 const embedder = init.embedding
-  ? await loadEmbedder(init.embedding.path, init.executionProviders, init.embedding.dimensions)
+  ? await loadEmbedder(init.embedding.path, init.executionProviders, init.embedding.dimensions, init.threadSleep)
   : undefined;
 port.postMessage({ ready: true, info: model.info, embeddingDimensions: embedder?.dimensions, attention: model.attention, steps: model.steps, matmul: model.matmul, checks: model.checks } satisfies WorkerReady);
 

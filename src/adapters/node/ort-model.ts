@@ -17,6 +17,8 @@ export interface OrtModelOptions {
   path: string;
   executionProviders: ort.InferenceSession.ExecutionProviderConfig[];
   threads?: number;
+  /** onnxruntime's idle threads sleep between ops instead of spinning (its default): see `threadEntries`. */
+  threadSleep?: boolean;
   /**
    * Batch-invariant int8: weight-only int8 (DequantizeLinear) is not fused into int8 compute, and
    * a graph that computes with int8 activations runs each sequence alone (OrtCausalLM.exactBatches).
@@ -37,6 +39,19 @@ export interface OrtModelOptions {
    * with the same key restores it (see load-checks.ts). Absent: checks run at every start.
    */
   cacheRoot?: string;
+}
+
+/**
+ * The session config entries (`extra.session`) for onnxruntime's thread pools. By default none:
+ * onnxruntime's threads spin, busy-waiting for the next op's work after finishing their share of one,
+ * which is fastest on cores nothing else wants. With `sleep` they sleep at once instead: the decoder
+ * runs ~500 small parallel ops per token, and when another process holds a core, a spinning thread
+ * takes the CPU time the thread still working needs (a decode step took 1.5-4x as long), while on idle
+ * cores sleeping costs 10-20% (bench/README.md, "Under a CPU hog"; ARCHITECTURE.md). Neither changes
+ * a result, so the load-check verdicts do not depend on it.
+ */
+export function threadEntries(sleep = false): Record<string, string> {
+  return sleep ? { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } : {};
 }
 
 /** Loads the model; any failure (a missing, truncated or foreign file) names the file. */
@@ -80,6 +95,7 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
           // faster, but it amplifies the tiny float differences that left padding causes, so a
           // request's tokens can depend on its batch. Off: exact greedy output, about half the speed.
           ...(options.exactQuantized ? { disable_quant_qdq: '1' } : {}),
+          ...threadEntries(options.threadSleep),
         },
       },
     },
@@ -148,9 +164,10 @@ async function createCausalLM(options: OrtModelOptions): Promise<OrtCausalLM> {
   return lm;
 }
 
-export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number) {
+/** The embedding model's session, with the decoder's thread setting (it runs between the decoder's steps). */
+export async function loadEmbedder(path: string, executionProviders: ort.InferenceSession.ExecutionProviderConfig[], dimensions: number, threadSleep?: boolean) {
   try {
-    return await OrtEmbedder.create(ort, path, { executionProviders }, dimensions);
+    return await OrtEmbedder.create(ort, path, { executionProviders, extra: { session: threadEntries(threadSleep) } }, dimensions);
   } catch (error) {
     const message = (error as Error).message;
     throw new Error(message.includes(path) ? message : `cannot load ${path}: ${message}`);

@@ -67,6 +67,12 @@ export interface NodeRuntimeOptions {
   sessionLength?: number;
   threads?: number;
   /**
+   * onnxruntime's idle CPU threads sleep between ops instead of spinning (onnxruntime's default):
+   * about 2x faster when other processes take cores, 10-20% slower on idle ones (bench/README.md,
+   * "Under a CPU hog"). Changes no output. Default false.
+   */
+  threadSleep?: boolean;
+  /**
    * Batch-invariant int8 (slower): weight-only int8 runs in float, and a graph with int8
    * activations (the rewritten dynamic q8, q4 at accuracy_level 4) runs each sequence alone.
    */
@@ -217,6 +223,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
         },
         executionProviders: executionProviders(candidate, options.deviceId),
         threads: options.threads,
+        threadSleep: options.threadSleep,
         exactQuantized: options.exactQuantized,
         lookahead: options.lookahead ?? process.env.EDGELLM_LOOKAHEAD !== '0',
       }, (error) => options.onFatal?.(error));

@@ -16,6 +16,8 @@ export interface WorkerInit {
   embedding?: { path: string; dimensions: number };
   executionProviders: InferenceSession.ExecutionProviderConfig[];
   threads?: number;
+  /** onnxruntime's threads sleep between ops instead of spinning (see ort-model.ts threadEntries). */
+  threadSleep?: boolean;
   exactQuantized?: boolean;
   lookahead?: boolean;
 }
