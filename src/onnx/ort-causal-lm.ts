@@ -141,10 +141,12 @@ interface Batch {
 
 /**
  * Room added to a KV buffer written in place when it must grow: an eighth of what it holds, at
- * least this many positions. onnxruntime-node copies every fetched output out, the whole buffer
- * with its room, so room costs a little every step, and growing costs one copy.
+ * least this many positions (and capacities in multiples of it). onnxruntime-node copies every
+ * fetched output out, the whole buffer with its room, so room costs a little every step, and
+ * growing costs one copy of what is held: an eighth keeps both near an eighth of a step's copy. The
+ * prefix cache's budget counts positions in use; the room adds at most an eighth and 15 positions.
  */
-const KV_ROOM_MIN = 32;
+const KV_ROOM_MIN = 8;
 
 /** A decode step started before it was asked for, on `batch` with each row's argmax token. */
 interface Lookahead {
