@@ -4,13 +4,13 @@
  * permutation from its converter's formula): PEFT adapters on a permuted (llama) and an unpermuted
  * (qwen2) architecture, a llama.cpp GGUF LoRA, and a zero adapter that leaves the model as it was.
  */
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { readGguf, type GgufTensor } from '../../src/gguf/reader.js';
 import { dequantize } from '../../src/gguf/quants.js';
 import { mergeGgufLora, peftToGguf, readGgufLora } from '../../src/lora/gguf-merge.js';
 import { readPeftAdapter } from '../../src/lora/peft.js';
-import { buildDecoderInMemory, type SourceTensor } from '../../src/onnx/gguf-decoder-graph.js';
+import type { SourceTensor } from '../../src/onnx/gguf-decoder-graph.js';
+import { prefillLogits } from '../helpers/gguf-graph-run.js';
 import { referenceLogits, tinyGguf, type TinyModel } from '../helpers/gguf-reference.js';
 import { quantTensor, writeGguf } from '../helpers/gguf-writer.js';
 import { decoderModules, peftFiles, randomPairs, referenceMerge, type TestPair } from '../helpers/lora-fixtures.js';
@@ -20,25 +20,7 @@ const RANK = 4;
 const ALPHA = 8;
 
 /** Logits of every position of IDS from the graph built over `tensors` (a prefill on an empty cache). */
-async function graphLogits(model: TinyModel, tensors: readonly SourceTensor[]): Promise<Float32Array> {
-  const built = buildDecoderInMemory(model.spec, tensors, model.codec, { accuracyLevel8: 0 });
-  const session = await ort.InferenceSession.create(built.model, { externalData: [{ path: built.dataName, data: built.data }], intraOpNumThreads: 1 });
-  try {
-    const { layers, kvHeads, headDim } = model.spec;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(IDS, BigInt), [1, IDS.length]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(IDS.length).fill(1n), [1, IDS.length]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from(IDS, (_, i) => BigInt(i)), [1, IDS.length]),
-      logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(IDS.length)), [1]),
-    };
-    for (let l = 0; l < layers; l++) {
-      for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
-    }
-    return (await session.run(feeds)).logits.data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
+const graphLogits = async (model: TinyModel, tensors: readonly SourceTensor[]) => (await prefillLogits(model, tensors, IDS))[0];
 
 function compare(got: Float32Array, reference: Float64Array[]) {
   const flat = reference.flatMap((row) => [...row]);

@@ -5,41 +5,20 @@
  * up to float32 rounding, the base row must equal the graph without adapters bit for bit, and a
  * row's logits must not depend on which adapters its neighbours use.
  */
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { mergeGgufLora, peftToGguf, type GgufLora } from '../../src/lora/gguf-merge.js';
 import { stackLoras } from '../../src/lora/lora-stack.js';
 import { readPeftAdapter } from '../../src/lora/peft.js';
-import { buildDecoderInMemory, type DecoderBuildOptions, type SourceTensor } from '../../src/onnx/gguf-decoder-graph.js';
+import type { DecoderBuildOptions, SourceTensor } from '../../src/onnx/gguf-decoder-graph.js';
+import { prefillLogits } from '../helpers/gguf-graph-run.js';
 import { tinyGguf, type TinyModel } from '../helpers/gguf-reference.js';
 import { decoderModules, peftFiles, randomPairs, type TestPair } from '../helpers/lora-fixtures.js';
 
 const IDS = [3, 17, 42, 5, 88, 61, 9];
 
 /** Logits [rows, IDS.length, vocab] of IDS prefilled on an empty cache, one row per adapter index. */
-async function graphLogits(model: TinyModel, tensors: readonly SourceTensor[], options: DecoderBuildOptions, adapters?: number[]): Promise<Float32Array[]> {
-  const built = buildDecoderInMemory(model.spec, tensors, model.codec, { accuracyLevel8: 0, ...options });
-  const session = await ort.InferenceSession.create(built.model, { externalData: [{ path: built.dataName, data: built.data }], intraOpNumThreads: 1 });
-  try {
-    const rows = adapters?.length ?? 1;
-    const { layers, kvHeads, headDim, vocab } = model.spec;
-    const n = IDS.length;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: rows * n }, (_, i) => BigInt(IDS[i % n])), [rows, n]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(rows * n).fill(1n), [rows, n]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: rows * n }, (_, i) => BigInt(i % n)), [rows, n]),
-      logits_to_keep: new ort.Tensor('int64', BigInt64Array.of(BigInt(n)), [1]),
-    };
-    if (adapters) feeds.lora_index = new ort.Tensor('int64', BigInt64Array.from(adapters, BigInt), [rows]);
-    for (let l = 0; l < layers; l++) {
-      for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [rows, kvHeads, 0, headDim]);
-    }
-    const logits = (await session.run(feeds)).logits.data as Float32Array;
-    return Array.from({ length: rows }, (_, r) => logits.slice(r * n * vocab, (r + 1) * n * vocab));
-  } finally {
-    await session.release();
-  }
-}
+const graphLogits = (model: TinyModel, tensors: readonly SourceTensor[], options: DecoderBuildOptions, adapters?: number[]) =>
+  prefillLogits(model, tensors, IDS, options, adapters);
 
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
