@@ -7,27 +7,19 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodeRuntime, type NodeRuntime, type NodeRuntimeOptions } from '../../src/adapters/node/runtime.js';
-import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
-import { createApp } from '../../src/app/create-app.js';
+import type { NodeRuntimeOptions } from '../../src/adapters/node/runtime.js';
 import { readGguf } from '../../src/gguf/reader.js';
 import { decoderSpec } from '../../src/onnx/gguf-decoder-graph.js';
 import { ggufModelJson } from '../../src/onnx/gguf-import.js';
 import { requireBuild } from '../helpers/cli-server.js';
 import { decoderModules, randomPairs, writePeftDir } from '../helpers/lora-fixtures.js';
+import { serveRuntime, type ServedRuntime as Served } from '../helpers/served-runtime.js';
 import { sharedModel } from '../helpers/shared-models.js';
 
 const dir = sharedModel('SmolLM2-135M-Instruct');
 const GGUF = dir && join(dir, 'SmolLM2-135M-Instruct.Q4_1.gguf');
 const TOKENS = 8;
-
-interface Served {
-  runtime: NodeRuntime;
-  server: RunningServer;
-  client: OpenAI;
-}
 
 describe.skipIf(!dir)('--lora-modules on the real SmolLM2-135M-Instruct GGUF', () => {
   const reference = dir ? JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')).chat[0] : undefined;
@@ -37,9 +29,7 @@ describe.skipIf(!dir)('--lora-modules on the real SmolLM2-135M-Instruct GGUF', (
   const poem = dir ? writePeftDir(join(work, 'poem'), randomPairs(decoderModules(spec, [2], 1536, ['v', 'up', 'down']), 8, 3, { std: 0.2 }), 8, 16) : '';
   const servers: Served[] = [];
   const start = async (options: Partial<NodeRuntimeOptions>): Promise<Served> => {
-    const runtime = await createNodeRuntime({ model: GGUF!, device: 'cpu', threads: 1, cacheDir: join(work, 'cache'), log: () => {}, ...options });
-    const server = await serve(createApp({ runtime }), { host: '127.0.0.1', port: 0 });
-    const served = { runtime, server, client: new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 }) };
+    const served = await serveRuntime({ model: GGUF!, device: 'cpu', threads: 1, cacheDir: join(work, 'cache'), log: () => {}, ...options });
     servers.push(served);
     return served;
   };
@@ -57,17 +47,13 @@ describe.skipIf(!dir)('--lora-modules on the real SmolLM2-135M-Instruct GGUF', (
     for (const [name, path] of [['sql', sql], ['poem', poem]]) {
       const s = await start({ loraModel: path });
       merged[name] = await chat(s, BASE);
-      await s.server.close();
-      await s.runtime.close();
+      await s.close();
       servers.pop();
     }
     multi = await start({ loraModules: [{ name: 'sql', path: sql }, { name: 'poem', path: poem }] });
   }, 600_000);
   afterAll(async () => {
-    for (const s of servers) {
-      await s.server.close();
-      await s.runtime.close();
-    }
+    for (const s of servers) await s.close();
     rmSync(work, { recursive: true, force: true });
   });
 

@@ -9,24 +9,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodeRuntime, type NodeRuntime, type NodeRuntimeOptions } from '../../src/adapters/node/runtime.js';
-import { serve, type RunningServer } from '../../src/adapters/node/serve.js';
-import { createApp } from '../../src/app/create-app.js';
+import type { NodeRuntimeOptions } from '../../src/adapters/node/runtime.js';
 import { requireBuild, runCli } from '../helpers/cli-server.js';
 import { tinyGguf } from '../helpers/gguf-reference.js';
 import { decoderModules, randomPairs, writePeftDir } from '../helpers/lora-fixtures.js';
+import { serveRuntime, type ServedRuntime as Served } from '../helpers/served-runtime.js';
 
 const PROMPTS = ['The quick brown fox', 'LoRA adapters at run time: one base graph, many'];
 const TOKENS = 12;
-
-interface Served {
-  runtime: NodeRuntime;
-  server: RunningServer;
-  client: OpenAI;
-  name: string;
-}
 
 describe.each(['llama', 'qwen2'] as const)('--lora-modules on a tiny %s GGUF', (architecture) => {
   const work = mkdtempSync(join(tmpdir(), `edgellm-lora-modules-${architecture}-`));
@@ -39,9 +30,7 @@ describe.each(['llama', 'qwen2'] as const)('--lora-modules on a tiny %s GGUF', (
   const servers: Served[] = [];
   const logs: string[] = [];
   const start = async (options: Partial<NodeRuntimeOptions>): Promise<Served> => {
-    const runtime = await createNodeRuntime({ model: file, device: 'cpu', threads: 1, cacheDir: join(work, 'cache'), log: (l) => logs.push(l), ...options });
-    const server = await serve(createApp({ runtime }), { host: '127.0.0.1', port: 0 });
-    const served = { runtime, server, client: new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 }), name: runtime.loadInfo.modelNames[0] };
+    const served = await serveRuntime({ model: file, device: 'cpu', threads: 1, cacheDir: join(work, 'cache'), log: (l) => logs.push(l), ...options });
     servers.push(served);
     return served;
   };
@@ -57,10 +46,7 @@ describe.each(['llama', 'qwen2'] as const)('--lora-modules on a tiny %s GGUF', (
     mergedPoem = await start({ loraModel: poem });
   }, 300_000);
   afterAll(async () => {
-    for (const s of servers) {
-      await s.server.close();
-      await s.runtime.close();
-    }
+    for (const s of servers) await s.close();
     rmSync(work, { recursive: true, force: true });
   });
 
