@@ -454,8 +454,7 @@ export class OrtCausalLM {
       state = { past: state.past.map((d) => extractRow(d, heads, state.capacity, dim, 0, 0, state.length, capacity)), length: state.length, capacity };
     }
     const past = state.past.map((data) => new this.ort.Tensor(this.kvType, data, [1, heads, state.capacity, dim]));
-    const feeds = this.feeds([tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n), [this.adapters.get(seq) ?? 0]);
-    if (all && this.keepsLogits) feeds[LOGITS_TO_KEEP] = new this.ort.Tensor('int64', BigInt64Array.of(BigInt(tokens.length)), [1]);
+    const feeds = this.feeds([tokens], [state.length], state.length, past, new BigInt64Array(total).fill(1n), [this.adapters.get(seq) ?? 0], all ? tokens.length : 1);
     // A probe that is expected to fail may not print onnxruntime's error line (4: fatal only).
     const result = await this.session.run(feeds, this.fetches(past), quiet ? { logSeverityLevel: 4 } : {});
     const stored = this.kvInPlace
@@ -822,8 +821,11 @@ export class OrtCausalLM {
     return this.kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0);
   }
 
-  /** Feeds for rows of equal new-token count; `lengths` are each row's real past length. */
-  private feeds(tokens: number[][], lengths: number[], padded: number, past: Tensor[], mask: BigInt64Array, adapters: number[]) {
+  /**
+   * Feeds for rows of equal new-token count; `lengths` are each row's real past length, `keep` the
+   * last positions that get logits where the graph takes `logits_to_keep`.
+   */
+  private feeds(tokens: number[][], lengths: number[], padded: number, past: Tensor[], mask: BigInt64Array, adapters: number[], keep = 1) {
     const rows = tokens.length;
     const width = tokens[0].length;
     const feeds: Record<string, Tensor> = {
@@ -835,7 +837,7 @@ export class OrtCausalLM {
       feeds.position_ids = new this.ort.Tensor('int64', BigInt64Array.from(positions), [rows, width]);
     }
     if (this.lora) feeds[LORA_INDEX_INPUT] = new this.ort.Tensor('int64', BigInt64Array.from(adapters, BigInt), [rows]);
-    if (this.keepsLogits) feeds[LOGITS_TO_KEEP] = new this.ort.Tensor('int64', BigInt64Array.of(1n), [1]);
+    if (this.keepsLogits) feeds[LOGITS_TO_KEEP] = new this.ort.Tensor('int64', BigInt64Array.of(BigInt(keep)), [1]);
     this.pastNames.forEach((name, i) => (feeds[name] = past[i]));
     return feeds;
   }
