@@ -139,12 +139,15 @@ export async function main(argv) {
     log(`llama.cpp on ${basename(cfg.gguf)}, edgellm on ${ggufModel ? basename(cfg.model) : `${basename(cfg.model)} ${cfg.dtype}`}, ${cfg.threads} threads`);
     const llama = await startWorkerChild(join(HERE, 'lib', 'llama-child.mjs'), [cfg.gguf, String(cfg.threads), String(maxStreams), '1152'], { name: 'llama.cpp' });
     R.meta.llama = { loadMs: llama.ready.loadMs, build: llama.ready.build };
-    const serverArgs = [...(ggufModel ? [] : ['--dtype', cfg.dtype]), '--threads', String(cfg.threads), '--instance-num', String(maxStreams), '--cache-max-bytes', '0', ...cfg.serverArgs];
+    const baseArgs = [...(ggufModel ? [] : ['--dtype', cfg.dtype]), '--threads', String(cfg.threads), '--instance-num', String(maxStreams)];
+    // The speed servers run without a prefix cache; (e) starts servers with it.
+    const serverArgs = [...baseArgs, '--cache-max-bytes', '0', ...cfg.serverArgs];
+    const int8Args = ['--gguf-accuracy', 'int8'];
     const server = await startServer(join(snap, 'dist', 'cli.js'), cfg.model, serverArgs);
     R.meta.edgellm = { banner: server.banner, argv: server.argv };
     // More edgellm servers raced beside the first, interleaved in the same rounds: int8 activations, and any --also-arg set.
     const extras = {};
-    if (cfg.int8 && ggufModel) extras['edgellm int8'] = [...serverArgs, '--gguf-accuracy', 'int8'];
+    if (cfg.int8 && ggufModel) extras['edgellm int8'] = [...serverArgs, ...int8Args];
     if (cfg.alsoArgs.length) extras[`edgellm ${cfg.alsoArgs.join(' ')}`] = [...serverArgs, ...cfg.alsoArgs];
     if (cfg.variant) extras[`edgellm ${cfg.variant.join(' ')}`] = [...serverArgs, ...cfg.variant];
     const others = {};
@@ -227,10 +230,9 @@ export async function main(argv) {
     await server.stop();
     for (const other of Object.values(others)) await other.stop();
     // (e) a server per form with its prefix cache on (the speed servers run without one)
-    const forms = [['edgellm', []], ...(others['edgellm int8'] ? [['edgellm int8', ['--gguf-accuracy', 'int8']]] : [])];
+    const forms = [['edgellm', []], ...(others['edgellm int8'] ? [['edgellm int8', int8Args]] : [])];
     for (const [name, extra] of forms) {
-      const cached = serverArgs.filter((a, i, all) => a !== '--cache-max-bytes' && all[i - 1] !== '--cache-max-bytes');
-      R.e[name] = await cacheCheck(await startServer(join(snap, 'dist', 'cli.js'), cfg.model, [...cached, ...extra]), pm, cfg.quick ? 32 : 64);
+      R.e[name] = await cacheCheck(await startServer(join(snap, 'dist', 'cli.js'), cfg.model, [...baseArgs, ...cfg.serverArgs, ...extra]), pm, cfg.quick ? 32 : 64);
       log(`(e) ${name}: cold == warm for ${R.e[name].filter((x) => x.identical).length}/${R.e[name].length} prompts`);
     }
     R.meta.loadAverageAtEnd = os.loadavg();
