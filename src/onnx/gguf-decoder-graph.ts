@@ -462,17 +462,18 @@ export function buildDecoderGraph(
     const v = g.op1('Transpose', [g.op1('Reshape', [vProj, shape([0, 0, KV, hd])])], { perm: [0, 2, 1, 3] });
     const pk = g.op('Concat', [`past_key_values.${l}.key`, k], { axis: 2 }, { outputs: [`present.${l}.key`] })[0];
     const pv = g.op('Concat', [`past_key_values.${l}.value`, v], { axis: 2 }, { outputs: [`present.${l}.value`] })[0];
-    let kr = pk;
-    let vr = pv;
-    if (rep > 1) {
-      const expand = (t: string) =>
-        g.op1('Reshape', [g.op1('Expand', [g.op1('Unsqueeze', [t, shape([2])]), shape([1, 1, rep, 1, 1])]), shape([0, H, -1, hd])]);
-      kr = expand(pk);
-      vr = expand(pv);
-    }
-    const scores = g.op1('Mul', [g.op1('MatMul', [q, g.op1('Transpose', [kr], { perm: [0, 1, 3, 2] })]), scale]);
+    // Grouped attention: the `rep` query heads that share a KV head are stacked as rows of one
+    // matmul against that KV head ([B, KV, rep * S, hd]), instead of expanding K/V to H heads.
+    // No copy of the cache per step, and never a one-row MatMul: onnxruntime computes a
+    // one-row product in another order than a row of a larger one, so with one row per head a
+    // decode step's scores differ in the last bits from the same position in a multi-token step
+    // (int8 activations amplify that; see ARCHITECTURE "Row-invariant steps").
+    const grouped = (t: string) => (rep > 1 ? g.op1('Reshape', [t, shape([0, KV, -1, hd])]) : t);
+    const perHead = (t: string, last: number) => (rep > 1 ? g.op1('Reshape', [t, shape([0, H, -1, last])]) : t);
+    const scores = perHead(g.op1('Mul', [g.op1('MatMul', [grouped(q), g.op1('Transpose', [pk], { perm: [0, 1, 3, 2] })]), scale]), 0);
     const probs = g.op1('Softmax', [g.op1('Add', [scores, sliding && slidingMask ? slidingMask : mask])], { axis: -1 });
-    const o = g.op1('Reshape', [g.op1('Transpose', [g.op1('MatMul', [probs, vr])], { perm: [0, 2, 1, 3] }), shape([0, 0, H * hd])]);
+    const mixed = perHead(g.op1('MatMul', [rep > 1 ? g.op1('Reshape', [probs, shape([0, KV, -1, 0])]) : probs, pv]), hd);
+    const o = g.op1('Reshape', [g.op1('Transpose', [mixed], { perm: [0, 2, 1, 3] }), shape([0, 0, H * hd])]);
     const attnOut = linear(o, `${hf}.self_attn.o_proj.weight`, need(`blk.${l}.attn_output.weight`));
     x = g.op1('Add', [x, postNorm(attnOut, l, 'post_attention_norm', 'post_attention_layernorm')]);
     // HF names: llama's ffn norm is "post_attention_layernorm", Gemma's "pre_feedforward_layernorm".

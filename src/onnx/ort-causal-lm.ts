@@ -27,7 +27,7 @@ type Tensor = OrtCommon.Tensor;
  * Part of every stored verdict's key: bump it whenever the rewrites (attention, int8 matmuls, the
  * hidden-state output) or the probes change what they decide or write.
  */
-export const LOAD_CHECKS_VERSION = 2;
+export const LOAD_CHECKS_VERSION = 3;
 
 /**
  * What `create` found at load: the step plan and how
@@ -46,6 +46,8 @@ export interface LoadVerdict {
   padRight: boolean;
   batchInvariant: boolean;
   quantizedActivations: boolean;
+  /** Whether multi-token steps equal single steps bit for bit (asked of int8-activation bodies only). */
+  rowInvariant: boolean;
   /** Whether steps write the KV cache in place (see `OrtCausalLMOptions.kvInPlace`). */
   kvInPlace: boolean;
   kvPlan: string;
@@ -181,6 +183,8 @@ export class OrtCausalLM {
    * request's prefix.
    */
   private batchInvariant = true;
+  /** See `probeRowInvariance`; false until shown. */
+  private rowInvariant = false;
 
   private constructor(
     private readonly ort: Ort,
@@ -242,7 +246,7 @@ export class OrtCausalLM {
     return {
       version: LOAD_CHECKS_VERSION, attention: this.attention, matmul: this.matmul, tokensPlan: this.tokensPlan, batchPlan: this.batchPlan,
       chunksOnPast: this.chunksOnPast, batchesPadded: this.batchesPadded, padRight: this.padRight, batchInvariant: this.batchInvariant,
-      quantizedActivations: this.info.quantizedActivations ?? false, kvInPlace: this.kvInPlace, kvPlan: this.kvPlan, hiddenOutput: this.hiddenOutput,
+      quantizedActivations: this.info.quantizedActivations ?? false, rowInvariant: this.rowInvariant, kvInPlace: this.kvInPlace, kvPlan: this.kvPlan, hiddenOutput: this.hiddenOutput,
     };
   }
 
@@ -268,6 +272,8 @@ export class OrtCausalLM {
     lm.batchInvariant = verdict.batchInvariant;
     lm.info.batchInvariant = verdict.batchInvariant;
     lm.info.quantizedActivations = verdict.quantizedActivations;
+    lm.rowInvariant = verdict.rowInvariant;
+    lm.info.rowInvariant = verdict.rowInvariant;
     Object.assign(lm, {
       attention: verdict.attention, matmul: verdict.matmul, tokensPlan: verdict.tokensPlan, batchPlan: verdict.batchPlan,
       chunksOnPast: verdict.chunksOnPast, batchesPadded: verdict.batchesPadded, padRight: verdict.padRight,
@@ -305,6 +311,7 @@ export class OrtCausalLM {
       const counters = { ...lm.counters };
       await lm.probeSteps();
       await lm.probeBatch();
+      if (lm.chunksOnPast && int8MatMulNBits(bytes) > 1) await lm.probeRowInvariance();
       Object.assign(lm.counters, counters); // the probes are not traffic
       return lm;
     };
@@ -576,6 +583,32 @@ export class OrtCausalLM {
    * rounding between call shapes (large for dynamic int8, whose activation scales span the call)
    * is allowed, a wrong mask is not.
    */
+  /**
+   * Whether multi-token steps give the same logits, bit for bit, as single steps: a whole prefill,
+   * and a 4-token step on a cache, against the same tokens one at a time. Only asked of graphs
+   * whose body computes with int8 activations, where any rounding difference between call shapes
+   * can change a greedy reply: with it, drafts (prompt lookup) and prefix-cache hits cannot.
+   */
+  private async probeRowInvariance(): Promise<void> {
+    const vocab = this.info.vocabSize;
+    const prompt = [5, 6, 7, 8, 9].map((i) => (i * 131) % vocab);
+    const draft = [1, 2, 3, 4].map((i) => (i * 977) % vocab);
+    const empty = (): Stored => this.emptyState();
+    try {
+      const stepped = await this.prefillByToken(-1, empty(), [...prompt, ...draft], true);
+      const whole = await this.runPrefill(-2, empty(), [...prompt, ...draft], true, true);
+      await this.runPrefill(-3, empty(), prompt, true);
+      const onPast = await this.runPrefill(-3, this.stored.get(-3)!, draft, true, true);
+      const tail = stepped.subarray(stepped.length - onPast.length);
+      this.rowInvariant = maxAbsDiff(whole, stepped) === 0 && maxAbsDiff(onPast, tail) === 0;
+    } catch {
+      this.rowInvariant = false;
+    } finally {
+      for (const seq of [-1, -2, -3]) this.stored.delete(seq);
+    }
+    this.info.rowInvariant = this.rowInvariant;
+  }
+
   private async probeSteps(): Promise<void> {
     const vocab = this.info.vocabSize;
     const tokens = [1, 2, 3].map((i) => (i * 11) % vocab);
@@ -884,7 +917,7 @@ async function verifiedRewrite(
   const probeOf = async (bytes: Uint8Array, floor: boolean, exactSession = false) => {
     const lm = await load(bytes, exactSession, false);
     try {
-      return await lm.probe(floor);
+      return { ...(await lm.probe(floor)), rowInvariant: lm.info.rowInvariant ?? false };
     } finally {
       await lm.dispose();
     }
@@ -927,6 +960,10 @@ async function verifiedRewrite(
           within = `with float activations ${floatCheck.within}; with int8 activations ${check.why}`;
         }
       }
+      // int8 activations: a rewrite may not cost the original's row invariance (see probeRowInvariance).
+      if (check.ok && expected.rowInvariant && !candidate.info.rowInvariant) {
+        throw new Error("its multi-token steps round differently from single steps with int8 activations, and the exported graph's do not");
+      }
       if (check.ok) {
         return Object.assign(candidate, {
           attention: c.attention ? `GroupQueryAttention (${c.attention} layers; ${within})` : described.attention,
@@ -935,7 +972,7 @@ async function verifiedRewrite(
       }
       failure = `its logits ${check.why}`;
     } catch (error) {
-      failure = (error as Error).message.startsWith('its float reference') ? (error as Error).message : `it failed: ${(error as Error).message.split('\n')[0]}`;
+      failure = (error as Error).message.startsWith('its ') ? (error as Error).message : `it failed: ${(error as Error).message.split('\n')[0]}`;
     }
     await candidate?.dispose();
     if (c.attention) described.attention = `exported graph (the GroupQueryAttention rewrite was rejected: ${failure})`;

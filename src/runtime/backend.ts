@@ -24,6 +24,11 @@ export interface BackendModelInfo {
    * two tokens recomputed rather than one (see PrefixCache). Default false.
    */
   quantizedActivations?: boolean;
+  /**
+   * True when the backend checked that a multi-token step gives the same logits, bit for bit, as
+   * the same tokens one at a time (then even int8 activations allow drafts). Default false.
+   */
+  rowInvariant?: boolean;
 
 }
 

@@ -140,6 +140,10 @@ describe('prompt lookup', () => {
     await collect(() => mixed.engine.generate(request({ prompt: 'red green blue red green blue', maxTokens: 6 })));
     expect(drafted(mixed.backend.forwards)).toEqual([]);
     expect(mixed.engine.metrics!()!.specDecode).toBeUndefined();
+    // ... unless its steps were shown row-invariant (rows run alone, e.g. --exact-quantized)
+    const alone = makeEngine({ backend: { logits, batchInvariant: false, rowInvariant: true }, engine: { promptLookup: 4 } });
+    await collect(() => alone.engine.generate(request({ prompt: 'red green blue red green blue', maxTokens: 6 })));
+    expect(drafted(alone.backend.forwards).length).toBeGreaterThan(0);
     // two greedy requests at once: no drafts while both run
     const { engine, backend } = makeEngine({ backend: { logits }, engine: { promptLookup: 4 } });
     const r = request({ prompt: 'red green blue red green blue', maxTokens: 6 });

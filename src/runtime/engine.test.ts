@@ -794,6 +794,14 @@ describe('KV reuse (prefix cache and sessions)', () => {
     expect(backend.forwards[callsBefore][0].source).toBeUndefined();
   });
 
+  it("reuses another request's prefix on such a backend when its steps were shown row-invariant", async () => {
+    const { engine, backend } = makeEngine({ backend: { kvBytesPerToken: 8, batchInvariant: false, rowInvariant: true }, engine: { cacheMaxBytes: 8 * 1000 } });
+    const first = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    const second = await collect(() => engine.generate(request({ prompt: 'one two three', maxTokens: 4 })));
+    expect(textOf(second)).toBe(textOf(first));
+    expect(backend.forks).toHaveLength(1);
+  });
+
   it('turn 2 of a session forwards only the new tokens, on the same sequence', async () => {
     const { engine, backend, tokenizer } = cached();
     tokenizer.applyChatTemplate = (messages) => messages.map((m) => m.content).join(' ');

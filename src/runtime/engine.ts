@@ -66,7 +66,7 @@ export interface EngineOptions {
    * Prompt-lookup speculative decoding for greedy requests (see prompt-lookup.ts): the most draft
    * tokens verified per step (a number), or the full options; 0 or absent: off. The host leaves it
    * off where drafted steps would change greedy output (`lookupRefusal`); the engine itself refuses
-   * only a backend that is not batch-invariant.
+   * only a backend that is neither batch-invariant nor row-invariant.
    */
   promptLookup?: number | PromptLookupOptions;
 }
@@ -119,7 +119,8 @@ class Engine implements InferenceRuntime {
   constructor(private readonly o: EngineOptions) {
     const lookup = typeof o.promptLookup === 'number' ? { maxDraft: o.promptLookup } : o.promptLookup;
     // Never where activations are quantized per call: a drafted step's positions would change each other.
-    this.lookup = lookup && lookup.maxDraft > 0 && o.backend.info.batchInvariant !== false ? lookup : undefined;
+    const info = o.backend.info;
+    this.lookup = lookup && lookup.maxDraft > 0 && (info.batchInvariant !== false || info.rowInvariant) ? lookup : undefined;
     this.recorder = new MetricsRecorder(o.now);
     this.created = o.created ?? Math.floor(Date.now() / 1000);
     this.contextLength = o.backend.info.contextLength;
@@ -522,8 +523,8 @@ class Engine implements InferenceRuntime {
       return { seq: hit.entry.seq, ...reuse };
     }
     // A model whose logits depend on how tokens are grouped into calls: a prefix computed for
-    // another request would change this one's reply.
-    if (this.o.backend.info.batchInvariant === false) return undefined;
+    // another request would change this one's reply (unless its steps were shown row-invariant).
+    if (this.o.backend.info.batchInvariant === false && !this.o.backend.info.rowInvariant) return undefined;
     const seq = this.nextSeq++;
     this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
     return { seq, ...reuse };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DraftCosts, DraftGate, findDraft, mayDraftNext } from './prompt-lookup.js';
+import { DraftCosts, DraftGate, findDraft, lookupRefusal, mayDraftNext } from './prompt-lookup.js';
 
 describe('findDraft', () => {
   it('copies what followed the latest earlier occurrence of the last n tokens', () => {
@@ -110,5 +110,21 @@ describe('DraftGate', () => {
     for (let i = 0; i < 64 && !gate.wouldDraft(2); i++) gate.skip();
     gate.record(5, 2); // a probe that paid
     expect(gate.wouldDraft(2)).toBe(true);
+  });
+});
+
+describe('lookupRefusal', () => {
+  const info = { vocabSize: 10, contextLength: 64, hiddenSize: 8 };
+  it('allows float graphs, and int8 ones only when multi-token steps were shown row-invariant', () => {
+    expect(lookupRefusal(info)).toBeUndefined();
+    expect(lookupRefusal({ ...info, quantizedActivations: true })).toMatch(/int8 activations, and its multi-token steps round differently/);
+    expect(lookupRefusal({ ...info, quantizedActivations: true, rowInvariant: true })).toBeUndefined();
+    // an exact GGUF: float body, int8 only in the tied LM head
+    expect(lookupRefusal({ ...info, quantizedActivations: true }, true)).toBeUndefined();
+  });
+  it('refuses graphs whose activation scales span the call, unless steps were shown row-invariant', () => {
+    expect(lookupRefusal({ ...info, batchInvariant: false, quantizedActivations: true })).toMatch(/quantizes activations per call/);
+    // --exact-quantized: rows run alone (batchInvariant false), and the graph's steps are row-invariant
+    expect(lookupRefusal({ ...info, batchInvariant: false, quantizedActivations: true, rowInvariant: true })).toBeUndefined();
   });
 });

@@ -82,18 +82,25 @@ function lastOccurrence(history: readonly number[], end: number, n: number): num
 }
 
 /**
- * Why a backend's drafted steps would change greedy output, if they would. A graph that quantizes
- * activations per call mixes a step's positions (the engine never drafts there). One that
- * quantizes them per row in its body amplifies the float rounding by which a multi-token step
- * differs from one-token steps: on SmolLM2's Q4_1 GGUF with int8 activations, 4 of 7 greedy
- * replies changed (top-two logit margins 0.05 to 0.19 where they parted). `floatBody`: the host
- * knows that only the tied LM head computes with int8 activations (a GGUF converted exactly): its
- * rows are quantized one by one and summed in integers, and the same 7 replies kept every token.
- * Undefined: drafting is allowed.
+ * Why a backend's drafted steps would change greedy output, if they would. Undefined: drafting is
+ * allowed.
+ * - `info.rowInvariant`: the backend showed at load that a multi-token step gives the same logits,
+ *   bit for bit, as the same tokens one at a time: drafts cannot change a reply, whatever the
+ *   arithmetic (a request drafts only while running alone, so batch neighbours do not enter).
+ * - A graph that quantizes activations per call mixes a step's positions.
+ * - One that quantizes them per row in its body amplifies the float rounding by which a multi-token
+ *   step differs from one-token steps (before the importer's grouped attention, on SmolLM2's Q4_1
+ *   GGUF with int8 activations, 4 of 7 greedy replies changed, top-two logit margins 0.05 to 0.19).
+ * - `floatBody`: the host knows that only the tied LM head computes with int8 activations (a GGUF
+ *   converted exactly): its rows are quantized one by one and summed in integers, and the float
+ *   body's rounding differences stay at float size (the same 7 replies kept every token).
  */
 export function lookupRefusal(info: BackendModelInfo, floatBody = false): string | undefined {
+  if (info.rowInvariant) return undefined;
   if (info.batchInvariant === false) return 'the graph quantizes activations per call, so a multi-token step would change greedy output';
-  if (info.quantizedActivations && !floatBody) return 'the graph computes with int8 activations, whose multi-token steps change greedy output';
+  if (info.quantizedActivations && !floatBody) {
+    return 'the graph computes with int8 activations, and its multi-token steps round differently from single steps, which changes greedy output';
+  }
   return undefined;
 }
 

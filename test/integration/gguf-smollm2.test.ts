@@ -110,12 +110,14 @@ describe.skipIf(!dir)('SmolLM2-135M-Instruct Q4_1 GGUF (real weights) against ll
     for (const entry of content) expect(entry.top_logprobs).toHaveLength(2);
   }, 120_000);
 
-  it("--gguf-accuracy int8: the attention rewrite passes its probe with float activations; the reply starts as llama.cpp's", async () => {
+  it("--gguf-accuracy int8: keeps the row-invariant exported attention, drafts allowed; the reply starts as llama.cpp's", async () => {
     const int8 = await createNodeRuntime({ model: GGUF!, device: 'cpu', threads: 1, cacheDir: cache, log: (l) => logs.push(l), ggufAccuracy: 'int8' });
     try {
-      // int8 activations amplify the rewrite's float rounding past the graph's own noise (0.84 against 0.58
-      // on this model), so the probe is repeated with float activations, where it must match to the float tolerance.
-      expect(int8.loadInfo.attention).toMatch(/^GroupQueryAttention \(30 layers; with float activations probe logits within/);
+      // int8 activations amplify any rounding difference between call shapes. The exported graph's multi-token
+      // steps equal single steps bit for bit (the importer's grouped attention); GroupQueryAttention's do not,
+      // so the rewrite is turned down, and prompt lookup is allowed (its drafted steps cannot change a reply).
+      expect(int8.loadInfo.attention).toMatch(/^exported graph \(the GroupQueryAttention rewrite was rejected: its multi-token steps round differently/);
+      expect(int8.loadInfo.promptLookup).toMatch(/^up to 4 draft tokens per step/);
       let text = '';
       const input = { kind: 'messages' as const, messages: [{ role: 'user' as const, content: reference.chat[0].prompt }] };
       for await (const event of int8.generate({ input, sampling: { temperature: 0 }, stop: [], ignoreEos: true, n: 1, maxTokens: 10 } as never)) {

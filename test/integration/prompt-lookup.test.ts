@@ -81,18 +81,10 @@ const FRANCE =
   '<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n';
 pair('SmolLM2-135M Q4_1 GGUF (exact)', smol && join(smol, 'SmolLM2-135M-Instruct.Q4_1.gguf'), [], [{ prompt: FRANCE, max_tokens: 128 }]);
 
-describe.skipIf(!smol)('prompt lookup refused where drafted steps change greedy output', () => {
-  it('is off for a GGUF with int8 activations, and says why', async () => {
-    const server = await startCli([join(smol!, 'SmolLM2-135M-Instruct.Q4_1.gguf'), '--gguf-accuracy', 'int8', '--threads', '1', '--prompt-lookup', '4']);
-    try {
-      await until(() => /prompt lookup: /.test(server.output()));
-      expect(server.output()).toMatch(/prompt lookup: off: the graph computes with int8 activations/);
-      const body = { prompt: FRANCE, max_tokens: 24, temperature: 0 };
-      const reply = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      expect(reply.status).toBe(200);
-      expect(await (await fetch(`${server.url}/metrics`)).text()).not.toContain('spec_decode');
-    } finally {
-      await server.stop();
-    }
-  }, 120_000);
-});
+// int8 activations (llama.cpp's arithmetic): any rounding difference between a drafted step and single steps
+// can change a greedy reply, so drafts run only because the load found the exported graph row-invariant
+// (the GroupQueryAttention rewrite is not, and is turned down for it).
+pair('SmolLM2-135M Q4_1 GGUF (int8 activations)', smol && join(smol, 'SmolLM2-135M-Instruct.Q4_1.gguf'), ['--gguf-accuracy', 'int8'], [
+  { prompt: FRANCE, max_tokens: 128 },
+  { prompt: 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n', max_tokens: 96 },
+]);

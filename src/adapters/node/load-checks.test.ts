@@ -11,7 +11,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const settings: LoadCheckSettings = { runtime: '1.30.0', executionProviders: ['cpu'], contextLength: 8192, hiddenSize: 576, attention: { heads: 9 } };
 const verdict: LoadVerdict = {
   version: LOAD_CHECKS_VERSION, attention: 'GroupQueryAttention (30 layers)', matmul: '', tokensPlan: 'any', batchPlan: 'batched',
-  chunksOnPast: true, batchesPadded: true, padRight: false, batchInvariant: true, quantizedActivations: false, kvInPlace: true,
+  chunksOnPast: true, batchesPadded: true, padRight: false, batchInvariant: true, quantizedActivations: false, rowInvariant: false, kvInPlace: true,
   kvPlan: 'KV written in place', hiddenOutput: 'edgellm_hidden',
 };
 
