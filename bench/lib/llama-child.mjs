@@ -2,6 +2,7 @@
 // peer of the race (bench/race.mjs).
 //   argv: <model.gguf> <threads> <max sequences> <context per sequence>
 //   {op: 'stream', text, promptTokens, maxTokens}    -> {ttftMs, tokenTimesMs, promptTokens}
+//     (promptTokens 0: the text as it is, its special tokens (ChatML markers) parsed, no BOS added)
 //   {op: 'streams', texts, promptTokens, maxTokens}  -> {wallMs, tokens, perStream: [{ttftMs, tokenTimesMs}]}
 // Greedy (temperature 0), never stopping early (EOS is not checked: every stream makes maxTokens). Prompts
 // are the same texts edgellm gets, tokenized by the GGUF's own tokenizer and cut or padded (by repeating
@@ -21,6 +22,7 @@ const context = await model.createContext({ contextSize: perSequence, sequences,
 process.send({ ready: true, loadMs: performance.now() - t0, llamaCpp: llama.llamaCppRelease?.release ?? null, build: llama.buildType });
 
 function promptIds(text, n) {
+  if (n === 0) return [...model.tokenize(text, true)];
   let ids = [...model.tokenize(text, false)];
   while (ids.length < n) ids = ids.concat([...model.tokenize(` ${text}`, false)]);
   const bos = model.tokens.bos;

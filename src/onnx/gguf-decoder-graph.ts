@@ -4,9 +4,12 @@
  * the llama (Llama 2/3, SmolLM, Mistral without sliding window), qwen2, qwen3 and gemma3 architectures.
  *
  * The attention is written as plain ops in the form an export has (rotate-half rotary from
- * position_ids, KV Concat, Expand of the KV heads, softmax(QKᵀ/√d + mask)·V), so the load-time
- * GroupQueryAttention rewrite (onnx-attention-fusion.ts) and its probe apply on the CPU, and the
- * web adapter runs the same file as it is.
+ * position_ids, as com.microsoft.RotaryEmbedding; KV Concat; softmax(QKᵀ/√d + mask)·V with the query
+ * heads of each KV head stacked as rows of one matmul), so the load-time GroupQueryAttention rewrite
+ * (onnx-attention-fusion.ts) and its probe apply on the CPU, and the web adapter runs the same file
+ * as it is. Every matmul of a step has at least two rows for a grouped model, which keeps multi-token
+ * steps bit-identical to single steps where the matmuls' own kernels are (ARCHITECTURE.md,
+ * "Row-invariant steps").
  *
  * Weights: a quantized GGUF tensor that has an exact block form (`BlockQuant`) becomes a
  * com.microsoft MatMulNBits with the default zero point; a per-block minimum (Q4_1, Q4_K, Q5_1,
@@ -345,27 +348,27 @@ export function buildDecoderGraph(
   // Gemma scales the embedding by sqrt(hidden) (rounded to float32, as HF does in the model's dtype).
   if (spec.gemma) x = g.op1('Mul', [x, scalar(Math.fround(Math.sqrt(D)))]);
 
-  // ---- rotary tables [B, 1, S, hd] (rotate-half: emb = cat(freqs, freqs)), one per rotary base
+  // ---- rotary: one com.microsoft.RotaryEmbedding per Q/K (rotate-half, non-interleaved), on tables with one
+  // row per position of the call ([B*S, hd/2], rows indexed by `rowIds` [B, S]) made once per call and base,
+  // instead of six ops per Q/K per layer (Split, Neg, Concat, two Mul, Add).
   const factors = byName.get('rope_freqs.weight');
   const factorValues = factors ? floats(factors) : undefined;
-  const pos = g.op1('Unsqueeze', [g.op1('Cast', ['position_ids'], { to: TensorType.FLOAT }), shape([-1])]);
+  const pos = g.op1('Reshape', [g.op1('Cast', ['position_ids'], { to: TensorType.FLOAT }), shape([-1, 1])]);
+  const rowIds = g.op1('Reshape', [g.op1('Range', [g.i64([0], []), g.op1('Size', ['position_ids']), g.i64([1], [])]), g.op1('Shape', ['position_ids'])]);
   const tables = new Map<number, { cos: string; sin: string }>();
   const rotary = (theta: number) => {
     if (!tables.has(theta)) {
       const invFreq = new Float32Array(hd / 2);
       for (let i = 0; i < hd / 2; i++) invFreq[i] = 1 / Math.pow(theta, (2 * i) / hd) / (factorValues?.[i] ?? 1);
       const freqs = g.op1('Mul', [pos, g.f32(tables.size ? `rotary_emb_${theta}.inv_freq` : 'rotary_emb.inv_freq', invFreq)]);
-      const emb = g.op1('Concat', [freqs, freqs], { axis: -1 });
-      tables.set(theta, { cos: g.op1('Unsqueeze', [g.op1('Cos', [emb]), shape([1])]), sin: g.op1('Unsqueeze', [g.op1('Sin', [emb]), shape([1])]) });
+      tables.set(theta, { cos: g.op1('Cos', [freqs]), sin: g.op1('Sin', [freqs]) });
     }
     return tables.get(theta)!;
   };
-  const halves = shape([hd / 2, hd / 2]);
+  /** Rotary position embedding of `t` [B, heads, S, hd]. */
   const rope = (t: string, theta: number) => {
     const { cos, sin } = rotary(theta);
-    const [x1, x2] = g.op('Split', [t, halves], { axis: -1 }, { outputs: 2 });
-    const rot = g.op1('Concat', [g.op1('Neg', [x2]), x1], { axis: -1 });
-    return g.op1('Add', [g.op1('Mul', [t, cos]), g.op1('Mul', [rot, sin])]);
+    return g.op1('RotaryEmbedding', [t, rowIds, cos, sin], { interleaved: 0 }, 'com.microsoft');
   };
 
   // ---- additive mask [B, 1, S, T]: key j visible to query i iff j <= T - S + i and attention_mask[b, j] == 1

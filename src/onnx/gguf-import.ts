@@ -18,7 +18,8 @@ import type { LoraStack } from '../lora/lora-stack.js';
 // 2: q/k/v and gate/up packed into one MatMulNBits each.
 // 3: token strings keep a leading U+FEFF (Gemma 3's "\uFEFF#" had become a second "#" in tokenizer.json).
 // 4: a logits_to_keep input: logits for the last positions only.
-// 5: grouped attention (query heads stacked per KV head): no Expand of the cache, no one-row MatMul.
+// 5: grouped attention (query heads stacked per KV head): no Expand of the cache, no one-row MatMul;
+//    the rotary as com.microsoft.RotaryEmbedding.
 export const GGUF_IMPORTER_VERSION = 5;
 
 /**

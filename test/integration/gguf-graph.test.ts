@@ -219,7 +219,9 @@ describe('GGUF decoder graph: projections of one input share one MatMulNBits', (
     // Per layer: qkv, o, gate_up, down; plus the tied head.
     expect(counts.get('MatMulNBits')).toBe(4 * model.spec.layers + 1);
     expect(counts.get('MatMul')).toBe(4 * model.spec.layers + 2 * model.spec.layers); // offsets; QKᵀ and ·V
-    expect(counts.get('Split')).toBe(4 * model.spec.layers); // qkv, gate_up; the rotary halves of q and k
+    expect(counts.get('Split')).toBe(2 * model.spec.layers); // qkv, gate_up
+    expect(counts.get('RotaryEmbedding')).toBe(2 * model.spec.layers); // q and k
+    expect(counts.get('Expand')).toBeUndefined(); // grouped query heads, no copy of the KV heads
     const fused = fuseAttention(built.model, { heads: 4, kvHeads: 2, headDim: 64, ropeTheta: model.spec.ropeTheta, maxPositions: 64 });
     if (!('model' in fused)) throw new Error(fused.reason);
     const g = parseModel(fused.model)!.graph;
@@ -229,8 +231,9 @@ describe('GGUF decoder graph: projections of one input share one MatMulNBits', (
       expect(node.inputs.slice(1, 3)).toEqual(['', '']); // key and value come packed in the query input
       expect(g.producer.get(node.inputs[0])?.opType).toBe('Add'); // the packed MatMulNBits plus its block offsets
     }
-    // Only the gate/up Splits are left (the rotary is GroupQueryAttention's now).
+    // Only the gate/up Splits are left, and no RotaryEmbedding (the rotary is GroupQueryAttention's now).
     expect(g.nodes.filter((n) => n.opType === 'Split')).toHaveLength(model.spec.layers);
+    expect(g.nodes.filter((n) => n.opType === 'RotaryEmbedding')).toHaveLength(0);
   });
 
   it('projections whose block forms differ stay separate matmuls', () => {
@@ -238,6 +241,7 @@ describe('GGUF decoder graph: projections of one input share one MatMulNBits', (
     const { built } = writeModel(model);
     // q, k, v, o, gate, up, down per layer, and the tied head.
     expect(opCounts(built.model).get('MatMulNBits')).toBe(7 * model.spec.layers + 1);
-    expect(opCounts(built.model).get('Split')).toBe(2 * model.spec.layers); // the rotary halves of q and k only
+    expect(opCounts(built.model).get('Split')).toBeUndefined(); // nothing packed
+    expect(opCounts(built.model).get('RotaryEmbedding')).toBe(2 * model.spec.layers);
   });
 });
