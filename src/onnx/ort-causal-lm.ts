@@ -574,16 +574,6 @@ export class OrtCausalLM {
   }
 
   /**
-   * Finds whether the graph takes several tokens on a non-empty cache: three tokens as one prefill,
-   * one token at a time (what decoding does, so every graph runs it), and one then two on top.
-   * Some exports cannot take the last (onnxruntime-genai's `attn_mask_reformat` builds its causal
-   * mask as [S, S] and expands it to [S, past + S], which only works when S is 1 or the past is
-   * empty); those get one token per run after the first prefill. So does a graph whose split
-   * logits stray from the token-by-token ones far more than the whole prefill's do: the usual
-   * rounding between call shapes (large for dynamic int8, whose activation scales span the call)
-   * is allowed, a wrong mask is not.
-   */
-  /**
    * Whether multi-token steps give the same logits, bit for bit, as single steps: a whole prefill,
    * and a 4-token step on a cache, against the same tokens one at a time. Only asked of graphs
    * whose body computes with int8 activations, where any rounding difference between call shapes
@@ -609,6 +599,16 @@ export class OrtCausalLM {
     this.info.rowInvariant = this.rowInvariant;
   }
 
+  /**
+   * Finds whether the graph takes several tokens on a non-empty cache: three tokens as one prefill,
+   * one token at a time (what decoding does, so every graph runs it), and one then two on top.
+   * Some exports cannot take the last (onnxruntime-genai's `attn_mask_reformat` builds its causal
+   * mask as [S, S] and expands it to [S, past + S], which only works when S is 1 or the past is
+   * empty); those get one token per run after the first prefill. So does a graph whose split
+   * logits stray from the token-by-token ones far more than the whole prefill's do: the usual
+   * rounding between call shapes (large for dynamic int8, whose activation scales span the call)
+   * is allowed, a wrong mask is not.
+   */
   private async probeSteps(): Promise<void> {
     const vocab = this.info.vocabSize;
     const tokens = [1, 2, 3].map((i) => (i * 11) % vocab);
