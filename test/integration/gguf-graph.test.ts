@@ -187,6 +187,41 @@ describe('GGUF decoder graph in the engine\'s loader', () => {
   });
 });
 
+describe('GGUF decoder graph with int8 activations: row-invariant steps', () => {
+  it.each(['llama', 'qwen2'] as const)('%s: multi-token steps equal single steps bit for bit; the GroupQueryAttention rewrite (not so) is turned down', async (architecture) => {
+    const model = tinyModel(architecture, 'Q4+offsets');
+    const { path } = writeModel(model, { accuracyLevel4: 4, accuracyLevel8: 4 });
+    // The graph as built: a 4-token step on a cache against the same tokens one at a time, and a whole prefill.
+    const steps = [PROMPT.slice(0, 3), ...PROMPT.slice(3).map((t) => [t])];
+    const stepped = await runSteps(path, model, [PROMPT.slice(0, 3), PROMPT.slice(3)]);
+    expect(await runSteps(path, model, steps)).toEqual(stepped);
+    expect(await runSteps(path, model, [PROMPT])).toEqual(stepped);
+    const lm = await loadCausalLM({
+      path, executionProviders: ['cpu'], threads: 1, contextLength: 256, hiddenSize: model.spec.hidden,
+      attention: { heads: 4, kvHeads: 2, headDim: 16, ropeTheta: model.spec.ropeTheta, maxPositions: 256 },
+    });
+    try {
+      expect(lm.info.rowInvariant).toBe(true);
+      expect(lm.verdict.rowInvariant).toBe(true);
+      expect(lm.attention).toMatch(/^exported graph \(the GroupQueryAttention rewrite was rejected: its multi-token steps round differently/);
+    } finally {
+      await lm.dispose();
+    }
+  });
+
+  it('is not asked of a graph with float activations', async () => {
+    const model = tinyModel('llama', 'Q4+offsets');
+    const { path } = writeModel(model, { accuracyLevel4: 0, accuracyLevel8: 0 });
+    const lm = await loadCausalLM({ path, executionProviders: ['cpu'], threads: 1, contextLength: 256, hiddenSize: model.spec.hidden });
+    try {
+      expect(lm.info.rowInvariant).toBeUndefined();
+      expect(lm.verdict.rowInvariant).toBe(false);
+    } finally {
+      await lm.dispose();
+    }
+  });
+});
+
 describe('floatActivations: the load probe\'s float reference of a graph with int8 activations', () => {
   it('gives the logits of the same weights built with float activations, bit for bit', async () => {
     const model = tinyModel('llama', 'Q4+offsets');
