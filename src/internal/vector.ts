@@ -18,3 +18,11 @@ export function meanRows(data: Float32Array, rows: number, size: number): Float3
   for (let k = 0; k < size; k++) mean[k] /= rows;
   return mean;
 }
+
+/** `parts` one after another in one new array. */
+export function concatFloats(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
+}

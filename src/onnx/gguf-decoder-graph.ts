@@ -23,6 +23,7 @@ import type { BlockQuant } from '../gguf/quants.js';
 import type { LoraStack } from '../lora/lora-stack.js';
 import { loraProjectionHook, type LoraForm } from './gguf-lora-graph.js';
 import { MemorySink, OnnxGraphWriter, TensorType, type ExternalDataSink } from './onnx-graph-writer.js';
+import { concatFloats } from '../internal/vector.js';
 
 export type { BlockQuant };
 
@@ -549,13 +550,6 @@ function permuteBlockQuant(bq: BlockQuant, perm: Int32Array): BlockQuant {
     scales: permuteRows(bq.scales, nb, perm),
     offsets: bq.offsets && permuteRows(bq.offsets, nb, perm),
   };
-}
-
-function concatFloats(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, (at += p.length) - p.length);
-  return out;
 }
 
 function concatBytes(parts: Uint8Array[]): Uint8Array {

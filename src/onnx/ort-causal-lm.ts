@@ -15,7 +15,7 @@ import { addHiddenStateOutput } from './onnx-hidden-output.js';
 import { LORA_INDEX_INPUT } from './gguf-lora-graph.js';
 import { LOGITS_TO_KEEP } from './gguf-decoder-graph.js';
 import { dynamicQuantizations, floatActivations, int8Compute, int8MatMulNBits, quantizesActivations, rewriteInt8MatMuls } from './onnx-int8-matmul.js';
-import { meanRows } from '../internal/vector.js';
+import { concatFloats, meanRows } from '../internal/vector.js';
 import type { GraphExpectations } from '../model/model-config.js';
 
 /** The part of an onnxruntime package this code uses; onnxruntime-node and onnxruntime-web both fit. */
@@ -450,7 +450,7 @@ export class OrtCausalLM {
       rows.push(await this.runPrefill(seq, state, [token]));
       state = this.stored.get(seq)!;
     }
-    return all ? concatRows(rows) : rows[rows.length - 1];
+    return all ? concatFloats(rows) : rows[rows.length - 1];
   }
 
   private async runPrefill(seq: number, state: Stored, tokens: number[], quiet = false, all = false): Promise<Float32Array> {
@@ -1047,15 +1047,4 @@ function checkGraph(options: OrtCausalLMOptions, graph: Required<GraphExpectatio
       throw new Error(`config.json says ${CONFIG_NAMES[key]} ${stated}, but the graph ${options.name} has ${graph[key]}.`);
     }
   }
-}
-
-/** Rows one after another in one array. */
-function concatRows(rows: Float32Array[]): Float32Array {
-  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
-  let offset = 0;
-  for (const row of rows) {
-    out.set(row, offset);
-    offset += row.length;
-  }
-  return out;
 }
