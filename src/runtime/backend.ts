@@ -29,7 +29,16 @@ export interface BackendModelInfo {
    * the same tokens one at a time (then even int8 activations allow drafts). Default false.
    */
   rowInvariant?: boolean;
+}
 
+/**
+ * Whether a sequence's logits may depend on how its tokens are grouped into calls: a graph that is
+ * not batch-invariant, unless its steps were shown row-invariant (then each sequence runs in a call
+ * of its own, and grouping its tokens differently changes nothing). Where true, the engine neither
+ * drafts nor reuses another request's cached prefix.
+ */
+export function groupingChangesLogits(info: BackendModelInfo): boolean {
+  return info.batchInvariant === false && !info.rowInvariant;
 }
 
 export interface ForwardItem {

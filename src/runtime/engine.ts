@@ -6,7 +6,7 @@
  */
 import { l2Normalize } from '../internal/vector.js';
 import { contextLengthExceeded, InferenceError, invalidRequest, isInferenceError, notFound } from '../errors.js';
-import type { Backend, EmbeddingBackend } from './backend.js';
+import { groupingChangesLogits, type Backend, type EmbeddingBackend } from './backend.js';
 import { BeamJob } from './beam-job.js';
 import { ConstraintCache, ConstraintError, type CompiledConstraint } from './constraints/index.js';
 import { EmbedJob } from './embed-job.js';
@@ -119,8 +119,7 @@ class Engine implements InferenceRuntime {
   constructor(private readonly o: EngineOptions) {
     const lookup = typeof o.promptLookup === 'number' ? { maxDraft: o.promptLookup } : o.promptLookup;
     // Never where activations are quantized per call: a drafted step's positions would change each other.
-    const info = o.backend.info;
-    this.lookup = lookup && lookup.maxDraft > 0 && (info.batchInvariant !== false || info.rowInvariant) ? lookup : undefined;
+    this.lookup = lookup && lookup.maxDraft > 0 && !groupingChangesLogits(o.backend.info) ? lookup : undefined;
     this.recorder = new MetricsRecorder(o.now);
     this.created = o.created ?? Math.floor(Date.now() / 1000);
     this.contextLength = o.backend.info.contextLength;
@@ -523,8 +522,8 @@ class Engine implements InferenceRuntime {
       return { seq: hit.entry.seq, ...reuse };
     }
     // A model whose logits depend on how tokens are grouped into calls: a prefix computed for
-    // another request would change this one's reply (unless its steps were shown row-invariant).
-    if (this.o.backend.info.batchInvariant === false && !this.o.backend.info.rowInvariant) return undefined;
+    // another request would change this one's reply.
+    if (groupingChangesLogits(this.o.backend.info)) return undefined;
     const seq = this.nextSeq++;
     this.o.backend.fork(hit.entry.seq, seq).catch(() => {}); // a failure surfaces at the prefill
     return { seq, ...reuse };

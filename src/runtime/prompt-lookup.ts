@@ -17,7 +17,7 @@ export interface PromptLookupOptions {
   minNgram?: number;
 }
 
-import type { BackendModelInfo } from './backend.js';
+import { groupingChangesLogits, type BackendModelInfo } from './backend.js';
 
 export const DEFAULT_MAX_NGRAM = 3;
 export const DEFAULT_MIN_NGRAM = 2;
@@ -97,7 +97,7 @@ function lastOccurrence(history: readonly number[], end: number, n: number): num
  */
 export function lookupRefusal(info: BackendModelInfo, floatBody = false): string | undefined {
   if (info.rowInvariant) return undefined;
-  if (info.batchInvariant === false) return 'the graph quantizes activations per call, so a multi-token step would change greedy output';
+  if (groupingChangesLogits(info)) return 'the graph quantizes activations per call, so a multi-token step would change greedy output';
   if (info.quantizedActivations && !floatBody) {
     return 'the graph computes with int8 activations, and its multi-token steps round differently from single steps, which changes greedy output';
   }
