@@ -472,11 +472,12 @@ export function buildDecoderGraph(
     // one-row product in another order than a row of a larger one, so with one row per head a
     // decode step's scores differ in the last bits from the same position in a multi-token step
     // (int8 activations amplify that; see ARCHITECTURE "Row-invariant steps").
-    const grouped = (t: string) => (rep > 1 ? g.op1('Reshape', [t, shape([0, KV, -1, hd])]) : t);
+    // [B, H, S, last] <-> [B, KV, rep * S, last] (a last of 0 keeps the input's).
+    const grouped = (t: string, last: number) => (rep > 1 ? g.op1('Reshape', [t, shape([0, KV, -1, last])]) : t);
     const perHead = (t: string, last: number) => (rep > 1 ? g.op1('Reshape', [t, shape([0, H, -1, last])]) : t);
-    const scores = perHead(g.op1('Mul', [g.op1('MatMul', [grouped(q), g.op1('Transpose', [pk], { perm: [0, 1, 3, 2] })]), scale]), 0);
+    const scores = perHead(g.op1('Mul', [g.op1('MatMul', [grouped(q, hd), g.op1('Transpose', [pk], { perm: [0, 1, 3, 2] })]), scale]), 0);
     const probs = g.op1('Softmax', [g.op1('Add', [scores, sliding && slidingMask ? slidingMask : mask])], { axis: -1 });
-    const mixed = perHead(g.op1('MatMul', [rep > 1 ? g.op1('Reshape', [probs, shape([0, KV, -1, 0])]) : probs, pv]), hd);
+    const mixed = perHead(g.op1('MatMul', [grouped(probs, 0), pv]), hd);
     const o = g.op1('Reshape', [g.op1('Transpose', [mixed], { perm: [0, 2, 1, 3] }), shape([0, 0, H * hd])]);
     const attnOut = linear(o, `${hf}.self_attn.o_proj.weight`, need(`blk.${l}.attn_output.weight`));
     x = g.op1('Add', [x, postNorm(attnOut, l, 'post_attention_norm', 'post_attention_layernorm')]);

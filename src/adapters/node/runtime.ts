@@ -251,7 +251,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   }
 
   // A GGUF converted exactly computes in float but for its tied LM head (see lookupRefusal).
-  const floatBody = gguf !== undefined && options.ggufAccuracy !== 'int8';
+  const lookupOff = lookupRefusal(backend.info, gguf !== undefined && options.ggufAccuracy !== 'int8');
   const engine = createEngine({
     backend,
     tokenizer,
@@ -264,7 +264,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
     maxQueue: options.maxQueue,
     cacheMaxBytes: options.cacheMaxBytes,
     prefillChunk: options.prefillChunk,
-    promptLookup: lookupRefusal(backend.info, floatBody) ? 0 : (options.promptLookup ?? DEFAULT_PROMPT_LOOKUP),
+    promptLookup: lookupOff ? 0 : (options.promptLookup ?? DEFAULT_PROMPT_LOOKUP),
     sessionLength: options.sessionLength,
     embedding:
       embedding && backend.embedding
@@ -282,7 +282,7 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
   return Object.assign(engine, {
     loadInfo: {
       dir, dtype, device, loadMs: Date.now() - started, modelNames, adapters: adapterNames, attention, steps: backend.steps, matmul, checks: backend.checks,
-      promptLookup: lookupNote(options.promptLookup ?? DEFAULT_PROMPT_LOOKUP, backend.info, floatBody),
+      promptLookup: lookupNote(options.promptLookup ?? DEFAULT_PROMPT_LOOKUP, lookupOff),
       ...(gguf ? { gguf: { file: gguf.file, converted: gguf.converted, ms: gguf.ms } } : {}),
     },
     backendStats: () => worker.stats(),
@@ -296,11 +296,10 @@ export async function createNodeRuntime(options: NodeRuntimeOptions): Promise<No
  */
 const DEFAULT_PROMPT_LOOKUP = 4;
 
-/** What the startup log says of --prompt-lookup: on, or off and why; empty when it was not asked for. */
-function lookupNote(lookup: NodeRuntimeOptions['promptLookup'], info: WorkerBackend['info'], floatBody: boolean): string {
+/** What the startup log says of --prompt-lookup: on, or off and why (`refusal`); empty when it was not asked for. */
+function lookupNote(lookup: NodeRuntimeOptions['promptLookup'], refusal: string | undefined): string {
   const draft = typeof lookup === 'number' ? lookup : (lookup?.maxDraft ?? 0);
   if (draft <= 0) return '';
-  const refusal = lookupRefusal(info, floatBody);
   return refusal ? `off: ${refusal}` : `up to ${draft} draft tokens per step, for greedy requests running alone`;
 }
 
